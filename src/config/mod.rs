@@ -1,0 +1,376 @@
+//! The one configuration every task shares (as `Arc<Config>`).
+//!
+//! Loaded from YAML (`config.yaml` documents every key), then overridden by
+//! environment variables `SMOKEWATCH__SECTION__KEY=value` (double
+//! underscores separate levels, so `SMOKEWATCH__STREAM__WINDOW__SIZE=30s`
+//! sets `stream.window.size`). Unknown keys, wrong types and invalid values
+//! are refused at start with the key path and the reason; nothing starts on
+//! a config that is half understood.
+//!
+//! Each subsystem owns its section's struct (vector-style): the section
+//! types live next to the code that uses them and are gathered here.
+
+mod env;
+pub mod types;
+
+pub use types::{Capacity, Duration, Port, Secret};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::batch::BatchConfig;
+use crate::ml::MlConfig;
+use crate::simulate::SimulatorConfig;
+use crate::sinks::SinksConfig;
+use crate::stream::StreamConfig;
+use crate::telemetry::TelemetryConfig;
+use crate::transport::KafkaConfig;
+use crate::web::WebConfig;
+
+/// Prefix of environment variables that override config keys.
+pub const ENV_PREFIX: &str = "SMOKEWATCH__";
+
+/// The whole configuration: one section per subsystem, plus the daemon's own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub daemon: DaemonConfig,
+    pub simulator: SimulatorConfig,
+    pub kafka: KafkaConfig,
+    pub stream: StreamConfig,
+    pub sinks: SinksConfig,
+    pub batch: BatchConfig,
+    pub ml: MlConfig,
+    pub web: WebConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+/// How the supervisor runs tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Upper bound for a graceful stop: intake stops, in-flight data drains,
+    /// sinks flush, the final checkpoint is written.
+    pub shutdown_timeout: Duration,
+    /// Default capacity of the bounded channels between pipeline stages.
+    pub channel_capacity: Capacity,
+    /// Root for state the daemon keeps across restarts (checkpoints, models,
+    /// history) unless a section names its own path.
+    pub data_dir: PathBuf,
+    pub restart: RestartPolicy,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            shutdown_timeout: Duration::from_secs(10),
+            channel_capacity: Capacity::new(4096),
+            data_dir: PathBuf::from("data"),
+            restart: RestartPolicy::default(),
+        }
+    }
+}
+
+/// Exponential backoff for restarting a failed task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestartPolicy {
+    /// Wait before the first restart.
+    pub initial_backoff: Duration,
+    /// Longest wait between restarts.
+    pub max_backoff: Duration,
+    /// Each further failure multiplies the wait by this.
+    pub multiplier: f64,
+    /// Give up (task stays `failed`) after this many consecutive failures;
+    /// 0 means never give up.
+    pub max_restarts: u32,
+    /// A task that ran this long before failing starts over at
+    /// `initial_backoff`.
+    pub reset_after: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self {
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            multiplier: 2.0,
+            max_restarts: 0,
+            reset_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RestartPolicy {
+    /// The wait before restart number `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> std::time::Duration {
+        let base = self.initial_backoff.get().as_secs_f64();
+        let exp = self
+            .multiplier
+            .powi(attempt.saturating_sub(1).min(64) as i32);
+        let secs = (base * exp).min(self.max_backoff.get().as_secs_f64());
+        std::time::Duration::from_secs_f64(secs.max(0.0))
+    }
+}
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Dotted key path, e.g. `stream.window.size`.
+    pub key: String,
+    pub reason: String,
+    /// The environment variable that set this key, if one did.
+    pub from_env: Option<String>,
+}
+
+impl ConfigIssue {
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            reason: reason.into(),
+            from_env: None,
+        }
+    }
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)?;
+        if let Some(var) = &self.from_env {
+            write!(f, " (set by environment variable {var})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {} is not valid YAML: {reason}", path.display())]
+    Syntax { path: PathBuf, reason: String },
+    #[error("invalid configuration:\n{}", issues.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n"))]
+    Invalid { issues: Vec<ConfigIssue> },
+}
+
+impl ConfigError {
+    /// The issues found, for tests and the API; empty for read/syntax errors.
+    pub fn issues(&self) -> &[ConfigIssue] {
+        match self {
+            ConfigError::Invalid { issues } => issues,
+            _ => &[],
+        }
+    }
+}
+
+/// Sections check the values serde cannot (ranges, relations between keys).
+pub trait Validate {
+    /// Pushes one issue per problem; `section` is the section's key.
+    fn validate(&self, section: &str, issues: &mut Vec<ConfigIssue>);
+}
+
+impl Config {
+    /// Reads `path`, applies overrides from the process environment and validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_yaml(&text, path, std::env::vars())
+    }
+
+    /// Parses YAML text, applies `SMOKEWATCH__…` overrides found in `vars`,
+    /// and validates. `origin` names the text in error messages.
+    pub fn from_yaml(
+        text: &str,
+        origin: &Path,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut tree: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| ConfigError::Syntax {
+                path: origin.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        if tree.is_null() {
+            tree = serde_yaml::Value::Mapping(Default::default());
+        }
+        let mut issues = Vec::new();
+        let origins = env::apply_overrides(&mut tree, vars, &mut issues);
+        if !issues.is_empty() {
+            return Err(ConfigError::Invalid { issues });
+        }
+        let config: Config = serde_path_to_error::deserialize(tree).map_err(|err| {
+            let key = err.path().to_string();
+            let mut issue = ConfigIssue::new(
+                if key == "." {
+                    "(top level)".to_string()
+                } else {
+                    key
+                },
+                err.into_inner().to_string(),
+            );
+            issue.from_env = env::origin_of(&origins, &issue.key);
+            ConfigError::Invalid {
+                issues: vec![issue],
+            }
+        })?;
+        let mut issues = config.validate();
+        for issue in &mut issues {
+            issue.from_env = env::origin_of(&origins, &issue.key);
+        }
+        if issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid { issues })
+        }
+    }
+
+    /// Every issue serde could not see.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        self.daemon.validate("daemon", &mut issues);
+        self.simulator.validate("simulator", &mut issues);
+        self.kafka.validate("kafka", &mut issues);
+        self.stream.validate("stream", &mut issues);
+        self.sinks.validate("sinks", &mut issues);
+        self.batch.validate("batch", &mut issues);
+        self.ml.validate("ml", &mut issues);
+        self.web.validate("web", &mut issues);
+        self.telemetry.validate("telemetry", &mut issues);
+        issues
+    }
+
+    /// The effective configuration as YAML, secrets masked.
+    pub fn to_masked_yaml(&self) -> String {
+        serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+    }
+}
+
+impl Validate for DaemonConfig {
+    fn validate(&self, section: &str, issues: &mut Vec<ConfigIssue>) {
+        if self.shutdown_timeout.is_zero() {
+            issues.push(ConfigIssue::new(
+                format!("{section}.shutdown_timeout"),
+                "must be longer than 0s",
+            ));
+        }
+        let r = &self.restart;
+        if !(r.multiplier.is_finite() && r.multiplier >= 1.0) {
+            issues.push(ConfigIssue::new(
+                format!("{section}.restart.multiplier"),
+                format!("{} must be a number of at least 1.0", r.multiplier),
+            ));
+        }
+        if r.max_backoff < r.initial_backoff {
+            issues.push(ConfigIssue::new(
+                format!("{section}.restart.max_backoff"),
+                format!(
+                    "{} is shorter than restart.initial_backoff ({})",
+                    r.max_backoff, r.initial_backoff
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml(yaml, Path::new("test.yaml"), Vec::new())
+    }
+
+    fn only_issue(yaml: &str) -> ConfigIssue {
+        let err = parse(yaml).unwrap_err();
+        let issues = err.issues();
+        assert_eq!(issues.len(), 1, "{err}");
+        issues[0].clone()
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Config::default().validate(), vec![]);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_path() {
+        let issue = only_issue("web:\n  colour: red\n");
+        assert_eq!(issue.key, "web.colour");
+        assert!(issue.reason.contains("unknown field"), "{issue}");
+    }
+
+    #[test]
+    fn bad_duration_names_key_and_value() {
+        let issue = only_issue("stream:\n  window:\n    size: abc\n");
+        assert_eq!(
+            issue.to_string(),
+            format!(
+                "stream.window.size: \"abc\" is not a duration (write e.g. \"500ms\", \"60s\", \"5m\", \"1h\")"
+            )
+        );
+    }
+
+    #[test]
+    fn negative_capacity_bad_port_and_wrong_type_are_refused() {
+        assert_eq!(
+            only_issue("daemon:\n  channel_capacity: -5\n").key,
+            "daemon.channel_capacity"
+        );
+        assert_eq!(only_issue("web:\n  port: 70000\n").key, "web.port");
+        let issue = only_issue("web:\n  enabled: maybe\n");
+        assert_eq!(issue.key, "web.enabled");
+        assert!(issue.reason.contains("expected a boolean"), "{issue}");
+    }
+
+    #[test]
+    fn env_override_changes_the_effective_config() {
+        let vars = vec![
+            ("SMOKEWATCH__WEB__PORT".to_string(), "9191".to_string()),
+            ("SMOKEWATCH__KAFKA__ENABLED".to_string(), "true".to_string()),
+            (
+                "SMOKEWATCH__STREAM__WINDOW__SIZE".to_string(),
+                "30s".to_string(),
+            ),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let config = Config::from_yaml("web:\n  port: 8080\n", Path::new("t"), vars).unwrap();
+        assert_eq!(config.web.port, Port(9191));
+        assert!(config.kafka.enabled);
+        assert_eq!(config.stream.window.size, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_env_override_names_the_variable() {
+        let vars = vec![("SMOKEWATCH__WEB__PORT".to_string(), "http".to_string())];
+        let err = Config::from_yaml("", Path::new("t"), vars).unwrap_err();
+        let issue = &err.issues()[0];
+        assert_eq!(issue.key, "web.port");
+        assert_eq!(issue.from_env.as_deref(), Some("SMOKEWATCH__WEB__PORT"));
+        let vars = vec![("SMOKEWATCH__WEB__COLOUR".to_string(), "red".to_string())];
+        let err = Config::from_yaml("", Path::new("t"), vars).unwrap_err();
+        assert_eq!(err.issues()[0].key, "web.colour");
+        assert_eq!(
+            err.issues()[0].from_env.as_deref(),
+            Some("SMOKEWATCH__WEB__COLOUR")
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RestartPolicy::default();
+        assert_eq!(p.backoff(1), std::time::Duration::from_millis(500));
+        assert_eq!(p.backoff(2), std::time::Duration::from_secs(1));
+        assert_eq!(p.backoff(30), std::time::Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,135 @@
+//! The daemon: starts every enabled subsystem under the supervisor, wires
+//! them with bounded channels, and stops them in order on SIGINT/SIGTERM.
+//!
+//! See ARCHITECTURE.md for the task and channel diagram.
+
+use crate::config::Config;
+use crate::supervisor::{Health, Role, ShutdownSummary, Supervisor};
+use crate::{telemetry, web};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Why the daemon could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("web.host/web.port: {0}")]
+    WebAddress(String),
+    #[error("cannot listen on {addr} (web.host/web.port): {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("waiting for signals: {0}")]
+    Signal(std::io::Error),
+    #[error("shutdown did not finish within daemon.shutdown_timeout; aborted: {}", aborted.join(", "))]
+    ShutdownIncomplete { aborted: Vec<String> },
+}
+
+/// A running daemon.
+pub struct Daemon {
+    config: Arc<Config>,
+    supervisor: Supervisor,
+    web_addr: Option<SocketAddr>,
+}
+
+impl Daemon {
+    /// Starts every enabled subsystem and returns once they are spawned.
+    pub async fn start(config: Arc<Config>) -> Result<Daemon, DaemonError> {
+        let health = Health::new();
+        let mut supervisor = Supervisor::new(health.clone(), config.daemon.restart.clone());
+        let metrics = config.telemetry.enabled.then(telemetry::metrics_handle);
+
+        if let Some(handle) = metrics.clone() {
+            let queues = supervisor.queues().clone();
+            supervisor.spawn("telemetry", "telemetry/upkeep", Role::Service, move |ctx| {
+                telemetry::upkeep(ctx, queues.clone(), handle.clone())
+            });
+        }
+
+        let web_addr = if config.web.enabled {
+            let addr = config.web.socket_addr().map_err(DaemonError::WebAddress)?;
+            let listener = std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .map_err(|source| DaemonError::Bind { addr, source })?;
+            let local = listener
+                .local_addr()
+                .map_err(|source| DaemonError::Bind { addr, source })?;
+            let state = Arc::new(web::AppState {
+                config: config.clone(),
+                health: health.clone(),
+                metrics: metrics.clone(),
+            });
+            supervisor.spawn("web", "web/server", Role::Service, move |ctx| {
+                web::serve(ctx, listener.try_clone(), state.clone())
+            });
+            tracing::info!("web UI, API and /health on http://{local}");
+            Some(local)
+        } else {
+            None
+        };
+
+        Ok(Daemon {
+            config,
+            supervisor,
+            web_addr,
+        })
+    }
+
+    /// Where the web server listens (the real port when `web.port` is 0).
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
+    }
+
+    pub fn health(&self) -> &Health {
+        self.supervisor.health()
+    }
+
+    /// Graceful stop within `daemon.shutdown_timeout`.
+    pub async fn stop(self) -> ShutdownSummary {
+        let timeout = self.config.daemon.shutdown_timeout.get();
+        self.supervisor.shutdown(timeout).await
+    }
+}
+
+/// Runs until SIGINT or SIGTERM, then stops gracefully and logs what each
+/// task flushed.
+pub async fn run_until_signal(config: Arc<Config>) -> Result<(), DaemonError> {
+    let daemon = Daemon::start(config).await?;
+    wait_for_signal().await?;
+    let summary = daemon.stop().await;
+    for (task, report) in &summary.reports {
+        tracing::info!(task = %task, "{}", report.0);
+    }
+    if summary.is_clean() {
+        tracing::info!(
+            "shutdown complete in {:.2}s: {} tasks stopped cleanly",
+            summary.elapsed.as_secs_f64(),
+            summary.reports.len()
+        );
+        Ok(())
+    } else {
+        Err(DaemonError::ShutdownIncomplete {
+            aborted: summary.aborted,
+        })
+    }
+}
+
+async fn wait_for_signal() -> Result<(), DaemonError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map_err(DaemonError::Signal)?;
+        tracing::info!("Ctrl-C received");
+        Ok(())
+    }
+}

@@ -1,0 +1,23 @@
+//! smokewatch: an IoT smoke-detection pipeline in one tokio daemon.
+//!
+//! The modules follow the data: [`simulate`] produces readings, the
+//! [`transport`] carries them (Kafka or in-process), the [`stream`]
+//! validates, windows, detects and scores them, and [`sinks`] write the
+//! results. Beside the flow: [`batch`] (history and scheduled jobs), [`ml`]
+//! (fire models), [`web`] (UI, API, health, metrics) and [`telemetry`]
+//! (logs, metrics). [`config`], [`model`] and [`supervisor`] hold it
+//! together; [`daemon`] wires it.
+
+pub mod batch;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod ml;
+pub mod model;
+pub mod simulate;
+pub mod sinks;
+pub mod stream;
+pub mod supervisor;
+pub mod telemetry;
+pub mod transport;
+pub mod web;

@@ -1,0 +1,6 @@
+//! Fire prediction: training and evaluating smartcore models, the on-disk
+//! model registry, and hot-swapped serving to the stream and the web.
+
+mod config;
+
+pub use config::MlConfig;

@@ -1,0 +1,665 @@
+//! JSON wire format of readings and room events (schema version 1).
+//!
+//! Values are flat JSON objects with snake_case keys, so any Kafka client in
+//! any language can produce and read them:
+//!
+//! ```json
+//! {"schema_version":1,"device_id":"h001-kitchen-smoke","home":"h001","room":"kitchen",
+//!  "event_time_ms":1654712187000,"seq":17,"cnt":17,"temperature_c":20.0,"humidity_pct":57.36,
+//!  "tvoc_ppb":0,"eco2_ppm":400,"raw_h2":12306,"raw_ethanol":18520,"pressure_hpa":939.735,
+//!  "pm1_0":0.0,"pm2_5":0.0,"nc0_5":0.0,"nc1_0":0.0,"nc2_5":0.0,"fire_alarm":0}
+//! ```
+//!
+//! A channel that is `null` or absent is missing. Unknown keys are ignored
+//! (newer producers may add fields); an unknown `schema_version` is not.
+//! Every error names the field and why it was refused, because these errors
+//! end up in the dead-letter sink where an operator has to act on them.
+
+use super::{
+    Channel, ChannelValues, DeviceId, EventTime, HomeId, RoomEvent, RoomId, RoomSensorKind,
+    SCHEMA_VERSION, SmokeReading,
+};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a JSON payload was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not valid JSON: {detail}")]
+    Malformed { detail: String },
+    #[error("field `{field}` is missing")]
+    MissingField { field: &'static str },
+    #[error("field `{field}` has the wrong type: {detail}")]
+    WrongType { field: String, detail: String },
+    #[error("field `{field}` is {value}, not a finite number")]
+    NotFinite { field: String, value: String },
+    #[error("field `{field}` is {value}, outside the physical range {min}..={max}")]
+    OutOfRange {
+        field: String,
+        value: f64,
+        min: f64,
+        max: f64,
+    },
+    #[error("field `schema_version` is {found}, but this build reads version {supported}")]
+    UnknownSchemaVersion { found: u32, supported: u32 },
+    #[error("field `{field}` must not be empty")]
+    Empty { field: &'static str },
+}
+
+impl DecodeError {
+    /// A short, stable label for metrics and dead-letter records.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::Malformed { .. } => "malformed_json",
+            DecodeError::MissingField { .. } => "missing_field",
+            DecodeError::WrongType { .. } => "wrong_type",
+            DecodeError::NotFinite { .. } => "not_finite",
+            DecodeError::OutOfRange { .. } => "out_of_range",
+            DecodeError::UnknownSchemaVersion { .. } => "unknown_schema_version",
+            DecodeError::Empty { .. } => "empty_field",
+        }
+    }
+
+    /// The field the error is about, if it is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            DecodeError::Malformed { .. } => None,
+            DecodeError::MissingField { field } | DecodeError::Empty { field } => Some(field),
+            DecodeError::WrongType { field, .. }
+            | DecodeError::NotFinite { field, .. }
+            | DecodeError::OutOfRange { field, .. } => Some(field),
+            DecodeError::UnknownSchemaVersion { .. } => Some("schema_version"),
+        }
+    }
+}
+
+/// Wire shape of a reading. Every field is optional here so that a missing
+/// one is reported by name rather than as serde's generic message.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ReadingWire {
+    schema_version: Option<u32>,
+    device_id: Option<String>,
+    home: Option<String>,
+    room: Option<String>,
+    event_time_ms: Option<i64>,
+    seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cnt: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    temperature_c: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    humidity_pct: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    tvoc_ppb: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    eco2_ppm: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    raw_h2: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    raw_ethanol: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    pressure_hpa: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    pm1_0: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    pm2_5: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    nc0_5: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    nc1_0: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    nc2_5: Option<f64>,
+    #[serde(
+        default,
+        deserialize_with = "flag",
+        serialize_with = "flag_out",
+        skip_serializing_if = "Option::is_none"
+    )]
+    fire_alarm: Option<bool>,
+}
+
+impl ReadingWire {
+    fn channels(&self) -> [Option<f64>; 12] {
+        [
+            self.temperature_c,
+            self.humidity_pct,
+            self.tvoc_ppb,
+            self.eco2_ppm,
+            self.raw_h2,
+            self.raw_ethanol,
+            self.pressure_hpa,
+            self.pm1_0,
+            self.pm2_5,
+            self.nc0_5,
+            self.nc1_0,
+            self.nc2_5,
+        ]
+    }
+}
+
+/// Wire shape of a room event.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct RoomEventWire {
+    schema_version: Option<u32>,
+    home: Option<String>,
+    room: Option<String>,
+    sensor_id: Option<String>,
+    kind: Option<RoomSensorKind>,
+    #[serde(default, deserialize_with = "lenient_number")]
+    value: Option<f64>,
+    event_time_ms: Option<i64>,
+    seq: Option<u64>,
+}
+
+/// Encodes a reading as one JSON object (no trailing newline).
+pub fn encode_reading(reading: &SmokeReading) -> Vec<u8> {
+    let v = &reading.values;
+    let wire = ReadingWire {
+        schema_version: Some(SCHEMA_VERSION),
+        device_id: Some(reading.device_id.to_string()),
+        home: Some(reading.home.to_string()),
+        room: Some(reading.room.to_string()),
+        event_time_ms: Some(reading.event_time.millis()),
+        seq: Some(reading.seq),
+        cnt: reading.cnt,
+        temperature_c: v.get(Channel::Temperature),
+        humidity_pct: v.get(Channel::Humidity),
+        tvoc_ppb: v.get(Channel::Tvoc),
+        eco2_ppm: v.get(Channel::Eco2),
+        raw_h2: v.get(Channel::RawH2),
+        raw_ethanol: v.get(Channel::RawEthanol),
+        pressure_hpa: v.get(Channel::Pressure),
+        pm1_0: v.get(Channel::Pm1_0),
+        pm2_5: v.get(Channel::Pm2_5),
+        nc0_5: v.get(Channel::Nc0_5),
+        nc1_0: v.get(Channel::Nc1_0),
+        nc2_5: v.get(Channel::Nc2_5),
+        fire_alarm: reading.fire_alarm,
+    };
+    // Serialising a struct of strings, integers and finite floats cannot
+    // fail; non-finite floats become `null`, which decodes as "missing".
+    serde_json::to_vec(&wire).unwrap_or_default()
+}
+
+/// Decodes and validates one reading.
+pub fn decode_reading(bytes: &[u8]) -> Result<SmokeReading, DecodeError> {
+    let wire: ReadingWire = parse(bytes)?;
+    check_version(wire.schema_version)?;
+    let device_id = required_text(wire.device_id.as_deref(), "device_id")?;
+    let home = required_text(wire.home.as_deref(), "home")?;
+    let room = required_text(wire.room.as_deref(), "room")?;
+    let event_time = check_event_time(wire.event_time_ms)?;
+    let seq = wire.seq.ok_or(DecodeError::MissingField { field: "seq" })?;
+    let mut values = ChannelValues::EMPTY;
+    for (channel, value) in Channel::ALL.into_iter().zip(wire.channels()) {
+        if let Some(value) = value {
+            check_value(channel.key(), value, channel.physical_range())?;
+        }
+        values.set(channel, value);
+    }
+    Ok(SmokeReading {
+        device_id: DeviceId::from(device_id),
+        home: HomeId::from(home),
+        room: RoomId::from(room),
+        event_time,
+        seq,
+        cnt: wire.cnt,
+        values,
+        fire_alarm: wire.fire_alarm,
+    })
+}
+
+/// Encodes a room event as one JSON object.
+pub fn encode_room_event(event: &RoomEvent) -> Vec<u8> {
+    let wire = RoomEventWire {
+        schema_version: Some(SCHEMA_VERSION),
+        home: Some(event.home.to_string()),
+        room: Some(event.room.to_string()),
+        sensor_id: Some(event.sensor_id.to_string()),
+        kind: Some(event.kind),
+        value: Some(event.value),
+        event_time_ms: Some(event.event_time.millis()),
+        seq: Some(event.seq),
+    };
+    serde_json::to_vec(&wire).unwrap_or_default()
+}
+
+/// Decodes and validates one room event.
+pub fn decode_room_event(bytes: &[u8]) -> Result<RoomEvent, DecodeError> {
+    let wire: RoomEventWire = parse(bytes)?;
+    check_version(wire.schema_version)?;
+    let home = required_text(wire.home.as_deref(), "home")?;
+    let room = required_text(wire.room.as_deref(), "room")?;
+    let sensor_id = required_text(wire.sensor_id.as_deref(), "sensor_id")?;
+    let kind = wire
+        .kind
+        .ok_or(DecodeError::MissingField { field: "kind" })?;
+    let value = wire
+        .value
+        .ok_or(DecodeError::MissingField { field: "value" })?;
+    check_value("value", value, kind.physical_range())?;
+    if kind.is_binary() && value != 0.0 && value != 1.0 {
+        return Err(DecodeError::OutOfRange {
+            field: "value".into(),
+            value,
+            min: 0.0,
+            max: 1.0,
+        });
+    }
+    let event_time = check_event_time(wire.event_time_ms)?;
+    let seq = wire.seq.ok_or(DecodeError::MissingField { field: "seq" })?;
+    Ok(RoomEvent {
+        home: HomeId::from(home),
+        room: RoomId::from(room),
+        sensor_id: DeviceId::from(sensor_id),
+        kind,
+        value,
+        event_time,
+        seq,
+    })
+}
+
+/// Parses with field paths in errors. A payload that is not JSON only
+/// because a producer wrote bare `NaN`/`Infinity` (Python's `json.dumps`
+/// does) is parsed once more with those tokens quoted, so the error can
+/// name the field instead of a byte offset.
+fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> {
+    match parse_typed(bytes) {
+        Err(DecodeError::Malformed { detail }) => match quote_non_finite_tokens(bytes) {
+            // Only the non-finite verdict is worth reporting; a payload that
+            // still fails, or now parses, was broken JSON all the same.
+            Some(quoted) => match parse_typed::<T>(&quoted) {
+                Err(e @ DecodeError::NotFinite { .. }) => Err(e),
+                _ => Err(DecodeError::Malformed { detail }),
+            },
+            None => Err(DecodeError::Malformed { detail }),
+        },
+        other => other,
+    }
+}
+
+fn parse_typed<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_data() && path != "." {
+            let detail = strip_position(&inner.to_string());
+            match detail.strip_prefix(NON_FINITE_MARK) {
+                Some(value) => DecodeError::NotFinite {
+                    field: path,
+                    value: value.to_string(),
+                },
+                None => DecodeError::WrongType {
+                    field: path,
+                    detail,
+                },
+            }
+        } else {
+            DecodeError::Malformed {
+                detail: inner.to_string(),
+            }
+        }
+    })?;
+    de.end().map_err(|e| DecodeError::Malformed {
+        detail: e.to_string(),
+    })?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 42"; the field path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn check_version(version: Option<u32>) -> Result<(), DecodeError> {
+    match version {
+        None => Err(DecodeError::MissingField {
+            field: "schema_version",
+        }),
+        Some(SCHEMA_VERSION) => Ok(()),
+        Some(found) => Err(DecodeError::UnknownSchemaVersion {
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+    }
+}
+
+fn required_text<'a>(value: Option<&'a str>, field: &'static str) -> Result<&'a str, DecodeError> {
+    match value {
+        None => Err(DecodeError::MissingField { field }),
+        Some(s) if s.trim().is_empty() => Err(DecodeError::Empty { field }),
+        Some(s) => Ok(s),
+    }
+}
+
+/// Earliest event time accepted: 2000-01-01. Sensors with an unset clock
+/// report 1970; such readings cannot be placed in any window.
+const MIN_EVENT_TIME_MS: i64 = 946_684_800_000;
+/// Latest event time accepted: 2100-01-01.
+const MAX_EVENT_TIME_MS: i64 = 4_102_444_800_000;
+
+fn check_event_time(ms: Option<i64>) -> Result<EventTime, DecodeError> {
+    let ms = ms.ok_or(DecodeError::MissingField {
+        field: "event_time_ms",
+    })?;
+    if !(MIN_EVENT_TIME_MS..=MAX_EVENT_TIME_MS).contains(&ms) {
+        return Err(DecodeError::OutOfRange {
+            field: "event_time_ms".into(),
+            value: ms as f64,
+            min: MIN_EVENT_TIME_MS as f64,
+            max: MAX_EVENT_TIME_MS as f64,
+        });
+    }
+    Ok(EventTime(ms))
+}
+
+fn check_value(
+    field: &str,
+    value: f64,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<(), DecodeError> {
+    if !value.is_finite() {
+        return Err(DecodeError::NotFinite {
+            field: field.to_string(),
+            value: value.to_string(),
+        });
+    }
+    if !range.contains(&value) {
+        return Err(DecodeError::OutOfRange {
+            field: field.to_string(),
+            value,
+            min: *range.start(),
+            max: *range.end(),
+        });
+    }
+    Ok(())
+}
+
+/// Prefix of the custom serde error raised for `"NaN"`-like strings, so
+/// [`parse_typed`] can turn it into [`DecodeError::NotFinite`].
+const NON_FINITE_MARK: &str = "non-finite:";
+
+/// Accepts a JSON number or `null`. The strings `NaN`, `Infinity`,
+/// `-Infinity` (what bare non-finite tokens become after
+/// [`quote_non_finite_tokens`]) are refused as non-finite, any other string
+/// as the wrong type.
+fn lenient_number<'de, D: Deserializer<'de>>(de: D) -> Result<Option<f64>, D::Error> {
+    struct NumberVisitor;
+    impl<'de> Visitor<'de> for NumberVisitor {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a number or null")
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            let lower = v.trim().to_ascii_lowercase();
+            if matches!(
+                lower.as_str(),
+                "nan" | "infinity" | "-infinity" | "inf" | "-inf" | "+inf" | "+infinity"
+            ) {
+                Err(E::custom(format_args!("{NON_FINITE_MARK}{v}")))
+            } else {
+                Err(E::invalid_type(de::Unexpected::Str(v), &self))
+            }
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Err(E::invalid_type(de::Unexpected::Bool(v), &self))
+        }
+    }
+    de.deserialize_any(NumberVisitor)
+}
+
+/// Accepts `0`/`1`, `true`/`false` or `null` for the fire-alarm label.
+fn flag<'de, D: Deserializer<'de>>(de: D) -> Result<Option<bool>, D::Error> {
+    struct FlagVisitor;
+    impl<'de> Visitor<'de> for FlagVisitor {
+        type Value = Option<bool>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("0, 1, true, false or null")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            match v {
+                0 => Ok(Some(false)),
+                1 => Ok(Some(true)),
+                _ => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
+            }
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Err(E::invalid_value(de::Unexpected::Signed(v), &self))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Err(E::invalid_value(de::Unexpected::Float(v), &self))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Err(E::invalid_type(de::Unexpected::Str(v), &self))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    de.deserialize_any(FlagVisitor)
+}
+
+/// Writes the label as the data set does: `0` or `1`.
+fn flag_out<S: serde::Serializer>(value: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.serialize_u8(u8::from(*v)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Quotes bare `NaN`, `Infinity` and `-Infinity` tokens outside strings.
+/// Returns `None` when there are none (the payload is broken otherwise).
+fn quote_non_finite_tokens(bytes: &[u8]) -> Option<Vec<u8>> {
+    const TOKENS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut found = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        if let Some(token) = TOKENS.iter().find(|t| bytes[i..].starts_with(t)) {
+            out.push(b'"');
+            out.extend_from_slice(token);
+            out.push(b'"');
+            i += token.len();
+            found = true;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    found.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SmokeReading {
+        let mut values = ChannelValues::EMPTY;
+        for (i, c) in Channel::ALL.into_iter().enumerate() {
+            values.set(c, Some(*c.physical_range().start() + i as f64));
+        }
+        values.set(Channel::Pm2_5, None);
+        SmokeReading {
+            device_id: "h001-kitchen-smoke".into(),
+            home: "h001".into(),
+            room: "kitchen".into(),
+            event_time: EventTime(1_654_712_187_000),
+            seq: 17,
+            cnt: Some(3),
+            values,
+            fire_alarm: Some(true),
+        }
+    }
+
+    fn with_field(field: &str, raw: &str) -> Vec<u8> {
+        let mut v: serde_json::Value = serde_json::from_slice(&encode_reading(&sample())).unwrap();
+        v[field] = serde_json::from_str(raw).unwrap();
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn reading_round_trips() {
+        let r = sample();
+        assert_eq!(decode_reading(&encode_reading(&r)).unwrap(), r);
+    }
+
+    #[test]
+    fn missing_required_field_is_named() {
+        let mut v: serde_json::Value = serde_json::from_slice(&encode_reading(&sample())).unwrap();
+        v.as_object_mut().unwrap().remove("device_id");
+        let err = decode_reading(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert_eq!(err, DecodeError::MissingField { field: "device_id" });
+    }
+
+    #[test]
+    fn string_instead_of_number_names_the_field() {
+        let err = decode_reading(&with_field("tvoc_ppb", "\"high\"")).unwrap_err();
+        assert_eq!(err.reason(), "wrong_type");
+        assert_eq!(err.field(), Some("tvoc_ppb"));
+        assert!(err.to_string().contains("tvoc_ppb"), "{err}");
+    }
+
+    #[test]
+    fn bare_nan_from_python_names_the_field() {
+        let text = String::from_utf8(encode_reading(&sample())).unwrap();
+        let text = text.replace("\"humidity_pct\":1.0", "\"humidity_pct\":NaN");
+        assert!(text.contains("NaN"));
+        let err = decode_reading(text.as_bytes()).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::NotFinite {
+                field: "humidity_pct".into(),
+                value: "NaN".into()
+            }
+        );
+    }
+
+    #[test]
+    fn nan_inside_a_string_value_is_not_rewritten() {
+        let bytes = with_field("device_id", "\"NaN-device\"");
+        assert_eq!(
+            decode_reading(&bytes).unwrap().device_id.as_str(),
+            "NaN-device"
+        );
+    }
+
+    #[test]
+    fn out_of_range_value_is_refused() {
+        let err = decode_reading(&with_field("humidity_pct", "140")).unwrap_err();
+        assert!(
+            matches!(err, DecodeError::OutOfRange { ref field, .. } if field == "humidity_pct")
+        );
+    }
+
+    #[test]
+    fn unknown_schema_version_is_refused() {
+        let err = decode_reading(&with_field("schema_version", "2")).unwrap_err();
+        assert_eq!(err.reason(), "unknown_schema_version");
+    }
+
+    #[test]
+    fn truncated_payload_is_malformed() {
+        let bytes = encode_reading(&sample());
+        let err = decode_reading(&bytes[..bytes.len() / 2]).unwrap_err();
+        assert_eq!(err.reason(), "malformed_json");
+    }
+
+    #[test]
+    fn fire_alarm_accepts_bool_and_refuses_two() {
+        assert_eq!(
+            decode_reading(&with_field("fire_alarm", "false"))
+                .unwrap()
+                .fire_alarm,
+            Some(false)
+        );
+        let err = decode_reading(&with_field("fire_alarm", "2")).unwrap_err();
+        assert_eq!(err.field(), Some("fire_alarm"));
+    }
+
+    #[test]
+    fn room_event_round_trips_and_checks_binary_values() {
+        let event = RoomEvent {
+            home: "h001".into(),
+            room: "kitchen".into(),
+            sensor_id: "h001-kitchen-room".into(),
+            kind: RoomSensorKind::Light,
+            value: 1.0,
+            event_time: EventTime(1_654_712_187_000),
+            seq: 4,
+        };
+        assert_eq!(
+            decode_room_event(&encode_room_event(&event)).unwrap(),
+            event
+        );
+        let bad = RoomEvent {
+            value: 0.5,
+            ..event
+        };
+        let err = decode_room_event(&encode_room_event(&bad)).unwrap_err();
+        assert_eq!(err.reason(), "out_of_range");
+    }
+
+    #[test]
+    fn unknown_room_sensor_kind_names_the_field() {
+        let text = String::from_utf8(encode_room_event(&RoomEvent {
+            home: "h".into(),
+            room: "r".into(),
+            sensor_id: "s".into(),
+            kind: RoomSensorKind::Presence,
+            value: 0.0,
+            event_time: EventTime(1_654_712_187_000),
+            seq: 1,
+        }))
+        .unwrap()
+        .replace("\"presence\"", "\"smell\"");
+        let err = decode_room_event(text.as_bytes()).unwrap_err();
+        assert_eq!(err.field(), Some("kind"));
+    }
+}

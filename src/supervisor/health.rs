@@ -1,0 +1,250 @@
+//! What every task is doing right now, for `/health`, the UI and metrics.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+/// Life-cycle state of a supervised task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Spawned, not yet ready (connecting, restoring a checkpoint…).
+    Starting,
+    Running,
+    /// Working, but not fully (broker unreachable and retrying, …).
+    Degraded,
+    /// Crashed; waiting to be restarted, or given up on.
+    Failed,
+    /// Finished on purpose (shutdown).
+    Stopped,
+}
+
+impl TaskState {
+    pub const ALL: [TaskState; 5] = [
+        TaskState::Starting,
+        TaskState::Running,
+        TaskState::Degraded,
+        TaskState::Failed,
+        TaskState::Stopped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Starting => "starting",
+            TaskState::Running => "running",
+            TaskState::Degraded => "degraded",
+            TaskState::Failed => "failed",
+            TaskState::Stopped => "stopped",
+        }
+    }
+
+    /// Worse states sort higher: a subsystem is as bad as its worst task.
+    fn severity(self) -> u8 {
+        match self {
+            TaskState::Running | TaskState::Stopped => 0,
+            TaskState::Starting => 1,
+            TaskState::Degraded => 2,
+            TaskState::Failed => 3,
+        }
+    }
+}
+
+/// One task's current status.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskStatus {
+    pub subsystem: &'static str,
+    pub state: TaskState,
+    /// Why it is degraded or failed; what it reported when it stopped.
+    pub detail: Option<String>,
+    pub restarts: u32,
+    pub since: DateTime<Utc>,
+}
+
+/// Overall verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overall {
+    Ok,
+    Degraded,
+    Failed,
+}
+
+/// A subsystem's tasks and the worst state among them.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubsystemHealth {
+    pub state: TaskState,
+    pub tasks: BTreeMap<String, TaskStatus>,
+}
+
+/// The answer of `/health`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReport {
+    pub status: Overall,
+    /// Why the status is not `ok`: one line per failed or degraded task.
+    pub reasons: Vec<String>,
+    pub subsystems: BTreeMap<&'static str, SubsystemHealth>,
+}
+
+/// Shared registry of task statuses. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    tasks: Arc<RwLock<BTreeMap<String, TaskStatus>>>,
+}
+
+impl Health {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A handle through which one task reports its state.
+    pub fn register(&self, subsystem: &'static str, task: &str) -> TaskHealth {
+        let handle = TaskHealth {
+            health: self.clone(),
+            subsystem,
+            task: task.to_string(),
+        };
+        handle.set(TaskState::Starting, None);
+        handle
+    }
+
+    fn update(&self, task: &str, subsystem: &'static str, f: impl FnOnce(&mut TaskStatus)) {
+        let mut tasks = self.tasks.write().unwrap_or_else(|p| p.into_inner());
+        let status = tasks.entry(task.to_string()).or_insert_with(|| TaskStatus {
+            subsystem,
+            state: TaskState::Starting,
+            detail: None,
+            restarts: 0,
+            since: Utc::now(),
+        });
+        f(status);
+    }
+
+    /// The state of one task, if registered.
+    pub fn task(&self, task: &str) -> Option<TaskStatus> {
+        let tasks = self.tasks.read().unwrap_or_else(|p| p.into_inner());
+        tasks.get(task).cloned()
+    }
+
+    /// Every task, grouped by subsystem, with the overall verdict: failed
+    /// when any task has failed, degraded when any is degraded or still
+    /// starting.
+    pub fn report(&self) -> HealthReport {
+        let tasks = self.tasks.read().unwrap_or_else(|p| p.into_inner());
+        let mut subsystems: BTreeMap<&'static str, SubsystemHealth> = BTreeMap::new();
+        let mut reasons = Vec::new();
+        let mut worst = TaskState::Running;
+        for (name, status) in tasks.iter() {
+            let entry = subsystems
+                .entry(status.subsystem)
+                .or_insert_with(|| SubsystemHealth {
+                    state: TaskState::Running,
+                    tasks: BTreeMap::new(),
+                });
+            if status.state.severity() > entry.state.severity() {
+                entry.state = status.state;
+            }
+            if status.state.severity() > worst.severity() {
+                worst = status.state;
+            }
+            if matches!(status.state, TaskState::Failed | TaskState::Degraded) {
+                reasons.push(format!(
+                    "{}/{name} is {}: {}",
+                    status.subsystem,
+                    status.state.as_str(),
+                    status.detail.as_deref().unwrap_or("no detail")
+                ));
+            }
+            entry.tasks.insert(name.clone(), status.clone());
+        }
+        let status = match worst {
+            TaskState::Failed => Overall::Failed,
+            TaskState::Degraded | TaskState::Starting => Overall::Degraded,
+            TaskState::Running | TaskState::Stopped => Overall::Ok,
+        };
+        HealthReport {
+            status,
+            reasons,
+            subsystems,
+        }
+    }
+}
+
+/// One task's reporting handle.
+#[derive(Debug, Clone)]
+pub struct TaskHealth {
+    health: Health,
+    subsystem: &'static str,
+    task: String,
+}
+
+impl TaskHealth {
+    pub fn name(&self) -> &str {
+        &self.task
+    }
+
+    pub fn subsystem(&self) -> &'static str {
+        self.subsystem
+    }
+
+    /// The task is doing its job.
+    pub fn running(&self) {
+        self.set(TaskState::Running, None);
+    }
+
+    /// The task works but not fully; `reason` shows in /health.
+    pub fn degraded(&self, reason: impl Into<String>) {
+        self.set(TaskState::Degraded, Some(reason.into()));
+    }
+
+    pub fn set(&self, state: TaskState, detail: Option<String>) {
+        let changed_at = Utc::now();
+        self.health.update(&self.task, self.subsystem, |s| {
+            if s.state != state {
+                s.since = changed_at;
+            }
+            s.state = state;
+            s.detail = detail;
+        });
+        for candidate in TaskState::ALL {
+            metrics::gauge!(
+                crate::telemetry::names::TASK_STATE,
+                "task" => self.task.clone(),
+                "state" => candidate.as_str()
+            )
+            .set(if candidate == state { 1.0 } else { 0.0 });
+        }
+    }
+
+    pub(crate) fn count_restart(&self) {
+        self.health
+            .update(&self.task, self.subsystem, |s| s.restarts += 1);
+        metrics::counter!(crate::telemetry::names::TASK_RESTARTS, "task" => self.task.clone())
+            .increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overall_is_the_worst_task_state() {
+        let health = Health::new();
+        let a = health.register("stream", "stream/windows");
+        let b = health.register("web", "web/server");
+        a.running();
+        b.running();
+        assert_eq!(health.report().status, Overall::Ok);
+        a.degraded("broker unreachable");
+        let report = health.report();
+        assert_eq!(report.status, Overall::Degraded);
+        assert_eq!(
+            report.reasons,
+            vec!["stream/stream/windows is degraded: broker unreachable"]
+        );
+        b.set(TaskState::Failed, Some("boom".into()));
+        assert_eq!(health.report().status, Overall::Failed);
+        assert_eq!(health.report().subsystems["web"].state, TaskState::Failed);
+    }
+}

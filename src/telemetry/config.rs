@@ -1,0 +1,46 @@
+//! `telemetry:` section of the config.
+
+use crate::config::{ConfigIssue, Validate};
+use serde::{Deserialize, Serialize};
+
+/// Logs and metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Record metrics and serve them at /metrics.
+    pub enabled: bool,
+    /// `text` for people, `json` for log shippers.
+    pub log_format: LogFormat,
+    /// Log filter in tracing's syntax, e.g. `info` or `info,smokewatch::stream=debug`.
+    /// The RUST_LOG environment variable, when set, wins.
+    pub log_level: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+        }
+    }
+}
+
+impl Validate for TelemetryConfig {
+    fn validate(&self, section: &str, issues: &mut Vec<ConfigIssue>) {
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            issues.push(ConfigIssue::new(
+                format!("{section}.log_level"),
+                format!("{:?} is not a log filter: {e}", self.log_level),
+            ));
+        }
+    }
+}

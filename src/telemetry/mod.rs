@@ -1,0 +1,87 @@
+//! Logs (tracing) and metrics (the `metrics` facade, exported for
+//! Prometheus by `metrics-exporter-prometheus` at `/metrics`).
+
+mod config;
+pub mod names;
+
+pub use config::{LogFormat, TelemetryConfig};
+
+use crate::supervisor::{Queues, TaskContext, TaskReport, TaskResult};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Starts logging to stderr. `RUST_LOG`, when set, overrides the config's
+/// level. Calling it twice is harmless (the second call does nothing).
+pub fn init_logging(config: &TelemetryConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Latency buckets (seconds) for every `_seconds` histogram: from 50 µs
+/// (one reading through a stage) to 60 s (a batch job).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus recorder, installed on first use. One per
+/// process because the `metrics` facade has one global recorder; tests that
+/// start several daemons in one process share it.
+pub fn metrics_handle() -> PrometheusHandle {
+    RECORDER
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            describe_metrics();
+            metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            handle
+        })
+        .clone()
+}
+
+fn describe_metrics() {
+    metrics::describe_gauge!(
+        names::TASK_STATE,
+        "1 for the state each supervised task is in"
+    );
+    metrics::describe_counter!(names::TASK_RESTARTS, "Task failures that led to a restart");
+    metrics::describe_gauge!(names::QUEUE_DEPTH, "Items waiting in a bounded channel");
+    metrics::describe_gauge!(names::QUEUE_CAPACITY, "Capacity of a bounded channel");
+    metrics::describe_gauge!(names::BUILD_INFO, "Build information; always 1");
+}
+
+/// Service task: publishes queue depths every second and runs the
+/// exporter's upkeep (which drains histogram buffers).
+pub async fn upkeep(ctx: TaskContext, queues: Queues, handle: PrometheusHandle) -> TaskResult {
+    ctx.health.running();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                queues.publish_metrics();
+                handle.run_upkeep();
+            }
+        }
+    }
+    Ok(TaskReport::new("metrics upkeep stopped"))
+}

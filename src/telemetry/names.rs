@@ -1,0 +1,16 @@
+//! Every metric name smokewatch exports, in one place, so the Grafana
+//! dashboard and the Prometheus rules can be checked against them.
+//!
+//! Prometheus conventions: `smokewatch_` prefix, base units (`_seconds`,
+//! `_bytes`), counters end in `_total`.
+
+/// Gauge, 1 for the state a task is in (labels: task, state).
+pub const TASK_STATE: &str = "smokewatch_task_state";
+/// Counter of task failures that led to a restart (label: task).
+pub const TASK_RESTARTS: &str = "smokewatch_task_restarts_total";
+/// Gauge of items waiting in a bounded channel (label: queue).
+pub const QUEUE_DEPTH: &str = "smokewatch_queue_depth";
+/// Gauge of a bounded channel's capacity (label: queue).
+pub const QUEUE_CAPACITY: &str = "smokewatch_queue_capacity";
+/// Info gauge, always 1 (label: version).
+pub const BUILD_INFO: &str = "smokewatch_build_info";

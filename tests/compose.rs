@@ -1,0 +1,200 @@
+//! docker-compose.yml cannot run here (no Docker engine), so this checks
+//! that its parts agree: ports, service names, the config smokewatch gets,
+//! Prometheus' scrape target and Grafana's provisioning.
+
+use serde_yaml::Value;
+use smokewatch::config::Config;
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn load(path: &str) -> Value {
+    let text = std::fs::read_to_string(repo().join(path)).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+fn env_of(service: &Value) -> Vec<(String, String)> {
+    service["environment"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => serde_yaml::to_string(other).unwrap().trim().to_string(),
+            };
+            (k.as_str().unwrap().to_string(), v)
+        })
+        .collect()
+}
+
+/// The container's effective config: the mounted config.yaml plus the
+/// service's SMOKEWATCH__ variables (with `${VAR:-default}` resolved to
+/// its default).
+fn smokewatch_container_config(compose: &Value) -> Config {
+    let service = &compose["services"]["smokewatch"];
+    let vars: Vec<(String, String)> = env_of(service)
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+                Some(inner) => inner
+                    .split_once(":-")
+                    .map(|(_, d)| d.to_string())
+                    .unwrap_or_default(),
+                None => v,
+            };
+            (k, v)
+        })
+        .collect();
+    let mounted = service["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|v| v.contains("/etc/smokewatch/config.yaml"))
+        .expect("config.yaml is mounted at /etc/smokewatch/config.yaml");
+    let host_file = mounted.split(':').next().unwrap();
+    let text = std::fs::read_to_string(repo().join(host_file)).unwrap();
+    Config::from_yaml(&text, Path::new(host_file), vars).expect("container config is valid")
+}
+
+#[test]
+fn smokewatch_service_talks_to_the_kafka_service_it_waits_for() {
+    let compose = load("docker-compose.yml");
+    let config = smokewatch_container_config(&compose);
+    assert!(
+        config.kafka.enabled,
+        "Kafka is enabled in the compose stack"
+    );
+    let kafka = &compose["services"]["kafka"];
+    let advertised = env_of(kafka)
+        .into_iter()
+        .find(|(k, _)| k == "KAFKA_ADVERTISED_LISTENERS")
+        .unwrap()
+        .1;
+    let advertised: Vec<&str> = advertised
+        .split(',')
+        .map(|l| l.split("://").nth(1).unwrap())
+        .collect();
+    for server in &config.kafka.bootstrap_servers {
+        assert!(
+            advertised.contains(&server.as_str()),
+            "{server} is one of Kafka's advertised listeners {advertised:?}"
+        );
+    }
+    assert!(compose["services"]["smokewatch"]["depends_on"]["kafka"].is_mapping());
+    assert_eq!(
+        env_of(kafka)
+            .iter()
+            .find(|(k, _)| k == "KAFKA_PROCESS_ROLES")
+            .unwrap()
+            .1,
+        "broker,controller",
+        "KRaft mode"
+    );
+}
+
+#[test]
+fn published_port_prometheus_target_and_dockerfile_agree_with_the_web_config() {
+    let compose = load("docker-compose.yml");
+    let config = smokewatch_container_config(&compose);
+    assert_eq!(
+        config.web.host, "0.0.0.0",
+        "reachable from other containers"
+    );
+    let port = config.web.port.0;
+    let ports: Vec<&str> = compose["services"]["smokewatch"]["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        ports.iter().any(|p| p.ends_with(&format!(":{port}"))),
+        "{ports:?} publish {port}"
+    );
+
+    let prometheus = load("monitoring/prometheus/prometheus.yml");
+    let targets: Vec<String> = prometheus["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|job| job["static_configs"].as_sequence().unwrap().clone())
+        .flat_map(|sc| sc["targets"].as_sequence().unwrap().clone())
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    assert!(
+        targets.contains(&format!("smokewatch:{port}")),
+        "{targets:?}"
+    );
+
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains(&format!("EXPOSE {port}")));
+    assert!(
+        dockerfile.contains(&format!("127.0.0.1:{port}/health")),
+        "HEALTHCHECK probes the web port"
+    );
+    assert!(dockerfile.contains("USER smokewatch"), "runs as non-root");
+    assert!(dockerfile.contains("SMOKEWATCH_CONFIG=/etc/smokewatch/config.yaml"));
+}
+
+#[test]
+fn mounted_files_exist_and_grafana_is_provisioned() {
+    let compose = load("docker-compose.yml");
+    for (name, service) in compose["services"].as_mapping().unwrap() {
+        for volume in service["volumes"].as_sequence().into_iter().flatten() {
+            let spec = volume.as_str().unwrap();
+            if spec.starts_with("./") {
+                let host = spec.split(':').next().unwrap();
+                assert!(
+                    repo().join(host).exists(),
+                    "{name:?} mounts {host}, which must exist"
+                );
+            }
+        }
+    }
+    let datasource = load("monitoring/grafana/provisioning/datasources/prometheus.yml");
+    let url = datasource["datasources"][0]["url"].as_str().unwrap();
+    let prom_port = compose["services"]["prometheus"]["ports"][0]
+        .as_str()
+        .unwrap()
+        .split(':')
+        .next_back()
+        .unwrap()
+        .to_string();
+    assert_eq!(url, format!("http://prometheus:{prom_port}"));
+    let provider = load("monitoring/grafana/provisioning/dashboards/smokewatch.yml");
+    let path = provider["providers"][0]["options"]["path"]
+        .as_str()
+        .unwrap();
+    let grafana_mounts: Vec<&str> = compose["services"]["grafana"]["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        grafana_mounts
+            .iter()
+            .any(|m| m.ends_with(&format!("{path}:ro")) || m.ends_with(path)),
+        "dashboards folder {path} is mounted: {grafana_mounts:?}"
+    );
+    let prom_mounts: Vec<&str> = compose["services"]["prometheus"]["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let prometheus = load("monitoring/prometheus/prometheus.yml");
+    for rule_file in prometheus["rule_files"].as_sequence().unwrap() {
+        let rule_file = rule_file.as_str().unwrap();
+        assert!(
+            prom_mounts
+                .iter()
+                .any(|m| m.contains(&format!(":{rule_file}"))),
+            "rule file {rule_file} is mounted"
+        );
+    }
+}
