@@ -12,6 +12,7 @@ pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod features;
 pub mod ml;
 pub mod model;
 pub mod simulate;

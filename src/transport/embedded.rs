@@ -1,0 +1,419 @@
+//! The embedded transport: an in-process, partitioned, offset-addressed log
+//! per topic, so the stream works the same with or without Kafka.
+//!
+//! Like Kafka, records keep their (partition, offset) and a consumer can
+//! re-read from any retained offset — which a restarted stream task does,
+//! from its last checkpoint. Unlike Kafka, retention is "until committed":
+//! a partition holds at most `capacity` records that no checkpoint has yet
+//! made durable, and producers wait (backpressure) while it is full. A topic
+//! nobody consumes therefore fills up and stops its producer instead of
+//! dropping data. Nothing survives the process.
+
+use super::partitioner::partition_for;
+use super::{
+    ConsumedRecord, Headers, OutgoingRecord, StartFrom, Subscription, TopicKind, TopicPartition,
+    TransportError,
+};
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+struct Stored {
+    key: Bytes,
+    value: Bytes,
+    headers: Headers,
+    timestamp_ms: i64,
+}
+
+/// One partition's log: `records[i]` has offset `base + i`.
+#[derive(Default)]
+struct PartitionLog {
+    base: i64,
+    records: VecDeque<Stored>,
+}
+
+impl PartitionLog {
+    fn end(&self) -> i64 {
+        self.base + self.records.len() as i64
+    }
+}
+
+/// The in-process broker: every [`TopicKind`] with the same partition count.
+pub struct EmbeddedBroker {
+    partitions: u32,
+    capacity: usize,
+    topics: BTreeMap<TopicKind, Vec<Mutex<PartitionLog>>>,
+    /// Woken on every append; consumers wait on it when caught up.
+    data_ready: Notify,
+    /// Woken on every commit; producers wait on it when a partition is full.
+    space_ready: Notify,
+}
+
+impl EmbeddedBroker {
+    pub fn new(partitions: u32, capacity: usize) -> Self {
+        let partitions = partitions.max(1);
+        let topics = TopicKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let logs = (0..partitions)
+                    .map(|_| Mutex::new(PartitionLog::default()))
+                    .collect();
+                (kind, logs)
+            })
+            .collect();
+        Self {
+            partitions,
+            capacity: capacity.max(1),
+            topics,
+            data_ready: Notify::new(),
+            space_ready: Notify::new(),
+        }
+    }
+
+    pub fn partitions(&self, _topic: TopicKind) -> u32 {
+        self.partitions
+    }
+
+    fn log(&self, tp: TopicPartition) -> Result<&Mutex<PartitionLog>, TransportError> {
+        self.topics
+            .get(&tp.topic)
+            .and_then(|logs| usize::try_from(tp.partition).ok().and_then(|p| logs.get(p)))
+            .ok_or(TransportError::UnknownPartition {
+                topic: tp.topic,
+                partition: tp.partition,
+            })
+    }
+
+    /// Appends to the key's partition, waiting while it is full. Returns
+    /// (partition, offset).
+    pub async fn append(
+        &self,
+        topic: TopicKind,
+        record: OutgoingRecord,
+    ) -> Result<(i32, i64), TransportError> {
+        let partition = partition_for(&record.key, self.partitions);
+        let log = self.log(TopicPartition { topic, partition })?;
+        let mut record = Some(record);
+        loop {
+            let space = self.space_ready.notified();
+            tokio::pin!(space);
+            space.as_mut().enable();
+            {
+                let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                if log.records.len() < self.capacity {
+                    let Some(r) = record.take() else {
+                        return Err(TransportError::Closed);
+                    };
+                    log.records.push_back(Stored {
+                        key: r.key,
+                        value: r.value,
+                        headers: r.headers,
+                        timestamp_ms: r.timestamp_ms,
+                    });
+                    let offset = log.end() - 1;
+                    drop(log);
+                    self.data_ready.notify_waiters();
+                    return Ok((partition, offset));
+                }
+            }
+            space.await;
+        }
+    }
+
+    /// First and next-to-be-written offsets of a partition.
+    pub fn offsets(&self, tp: TopicPartition) -> Result<(i64, i64), TransportError> {
+        let log = self.log(tp)?.lock().unwrap_or_else(|p| p.into_inner());
+        Ok((log.base, log.end()))
+    }
+
+    /// Forgets records before `offset` (they are durable elsewhere).
+    fn release(&self, tp: TopicPartition, offset: i64) {
+        let Ok(log) = self.log(tp) else { return };
+        let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+        while log.base < offset && !log.records.is_empty() {
+            log.records.pop_front();
+            log.base += 1;
+        }
+        drop(log);
+        self.space_ready.notify_waiters();
+    }
+
+    /// Copies up to `max` records from `position`; moves a position that
+    /// points before the retained data to the earliest retained offset.
+    fn read(
+        &self,
+        tp: TopicPartition,
+        position: &mut i64,
+        max: usize,
+        out: &mut Vec<ConsumedRecord>,
+    ) -> Result<(), TransportError> {
+        let log = self.log(tp)?.lock().unwrap_or_else(|p| p.into_inner());
+        if *position < log.base {
+            tracing::warn!(
+                topic = %tp.topic,
+                partition = tp.partition,
+                "offset {} is no longer retained, resetting to earliest ({})",
+                *position,
+                log.base
+            );
+            metrics::counter!(
+                "smokewatch_consumer_offset_resets_total",
+                "topic" => tp.topic.as_str(),
+                "partition" => tp.partition.to_string()
+            )
+            .increment(1);
+            *position = log.base;
+        }
+        let start = usize::try_from(*position - log.base).unwrap_or(usize::MAX);
+        for (i, r) in log.records.iter().skip(start).take(max).enumerate() {
+            out.push(ConsumedRecord {
+                topic: tp.topic,
+                partition: tp.partition,
+                offset: *position + i as i64,
+                key: Some(r.key.clone()),
+                value: r.value.clone(),
+                headers: r.headers.clone(),
+                timestamp_ms: r.timestamp_ms,
+            });
+        }
+        *position = (*position + max as i64).min(log.end());
+        Ok(())
+    }
+}
+
+/// A consumer of the embedded broker.
+pub struct EmbeddedConsumer {
+    broker: std::sync::Arc<EmbeddedBroker>,
+    /// Assigned partitions with the next offset to read.
+    positions: Vec<(TopicPartition, i64)>,
+    max_batch: usize,
+    /// Where the next round-robin pass starts, so no partition starves.
+    next: usize,
+}
+
+impl EmbeddedConsumer {
+    pub fn new(
+        broker: std::sync::Arc<EmbeddedBroker>,
+        subscription: Subscription,
+    ) -> Result<Self, TransportError> {
+        let mut positions = Vec::new();
+        for topic in &subscription.topics {
+            let partitions: Vec<i32> = match &subscription.partitions {
+                Some(list) => list.clone(),
+                None => (0..broker.partitions(*topic) as i32).collect(),
+            };
+            for partition in partitions {
+                let tp = TopicPartition {
+                    topic: *topic,
+                    partition,
+                };
+                let (earliest, latest) = broker.offsets(tp)?;
+                let position = match subscription.positions.get(&tp) {
+                    Some(p) => *p,
+                    None => match subscription.default_start {
+                        StartFrom::Earliest => earliest,
+                        StartFrom::Latest => latest,
+                    },
+                };
+                positions.push((tp, position));
+            }
+        }
+        Ok(Self {
+            broker,
+            positions,
+            max_batch: subscription.max_batch.max(1),
+            next: 0,
+        })
+    }
+
+    pub async fn recv(&mut self) -> Result<Vec<ConsumedRecord>, TransportError> {
+        if self.positions.is_empty() {
+            // Nothing assigned: wait forever (until the task is cancelled).
+            std::future::pending::<()>().await;
+        }
+        loop {
+            let ready = self.broker.data_ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            let mut batch = Vec::new();
+            let n = self.positions.len();
+            for i in 0..n {
+                let left = self.max_batch - batch.len();
+                if left == 0 {
+                    break;
+                }
+                let (tp, position) = &mut self.positions[(self.next + i) % n];
+                self.broker.read(*tp, position, left, &mut batch)?;
+            }
+            self.next = (self.next + 1) % n;
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
+            ready.await;
+        }
+    }
+
+    pub fn positions(&self) -> BTreeMap<TopicPartition, i64> {
+        self.positions.iter().copied().collect()
+    }
+
+    pub fn commit(&self, positions: &BTreeMap<TopicPartition, i64>) {
+        for (tp, offset) in positions {
+            self.broker.release(*tp, *offset);
+        }
+    }
+
+    pub fn lag(&self) -> BTreeMap<TopicPartition, i64> {
+        self.positions
+            .iter()
+            .filter_map(|(tp, position)| {
+                let (_, end) = self.broker.offsets(*tp).ok()?;
+                Some((*tp, (end - position).max(0)))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Subscription;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn record(key: &str, n: u32) -> OutgoingRecord {
+        OutgoingRecord::json(key.to_string(), n.to_string(), i64::from(n))
+    }
+
+    #[tokio::test]
+    async fn records_arrive_in_partition_order_with_offsets() {
+        let broker = Arc::new(EmbeddedBroker::new(3, 1000));
+        for n in 0..300u32 {
+            broker
+                .append(TopicKind::Readings, record(&format!("dev-{}", n % 7), n))
+                .await
+                .unwrap();
+        }
+        let mut consumer = EmbeddedConsumer::new(
+            broker.clone(),
+            Subscription::from_earliest(&[TopicKind::Readings]),
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 300 {
+            seen.extend(consumer.recv().await.unwrap());
+        }
+        for p in 0..3 {
+            let offsets: Vec<i64> = seen
+                .iter()
+                .filter(|r| r.partition == p)
+                .map(|r| r.offset)
+                .collect();
+            let expected: Vec<i64> = (0..offsets.len() as i64).collect();
+            assert_eq!(
+                offsets, expected,
+                "partition {p} offsets are dense and ordered"
+            );
+        }
+        for r in &seen {
+            let key = r.key.as_ref().unwrap();
+            assert_eq!(r.partition, partition_for(key, 3), "key on its partition");
+        }
+        assert!(consumer.lag().values().all(|l| *l == 0));
+    }
+
+    #[tokio::test]
+    async fn full_partition_makes_producer_wait_until_commit() {
+        let broker = Arc::new(EmbeddedBroker::new(1, 2));
+        broker
+            .append(TopicKind::Readings, record("k", 0))
+            .await
+            .unwrap();
+        broker
+            .append(TopicKind::Readings, record("k", 1))
+            .await
+            .unwrap();
+        let producer = broker.clone();
+        let third =
+            tokio::spawn(async move { producer.append(TopicKind::Readings, record("k", 2)).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !third.is_finished(),
+            "producer waits while the partition is full"
+        );
+        let mut consumer = EmbeddedConsumer::new(
+            broker.clone(),
+            Subscription::from_earliest(&[TopicKind::Readings]),
+        )
+        .unwrap();
+        let batch = consumer.recv().await.unwrap();
+        assert_eq!(batch.len(), 2);
+        consumer.commit(&consumer.positions());
+        let (partition, offset) = tokio::time::timeout(Duration::from_secs(1), third)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!((partition, offset), (0, 2));
+    }
+
+    #[tokio::test]
+    async fn restarted_consumer_rereads_from_a_stored_position() {
+        let broker = Arc::new(EmbeddedBroker::new(1, 100));
+        for n in 0..10 {
+            broker
+                .append(TopicKind::Readings, record("k", n))
+                .await
+                .unwrap();
+        }
+        let tp = TopicPartition {
+            topic: TopicKind::Readings,
+            partition: 0,
+        };
+        let mut first = EmbeddedConsumer::new(
+            broker.clone(),
+            Subscription::from_earliest(&[TopicKind::Readings]),
+        )
+        .unwrap();
+        first.recv().await.unwrap();
+        first.commit(&BTreeMap::from([(tp, 4)]));
+        let mut sub = Subscription::from_earliest(&[TopicKind::Readings]);
+        sub.positions.insert(tp, 4);
+        let mut second = EmbeddedConsumer::new(broker.clone(), sub).unwrap();
+        let batch = second.recv().await.unwrap();
+        assert_eq!(batch.first().map(|r| r.offset), Some(4));
+        assert_eq!(batch.len(), 6);
+        let mut sub = Subscription::from_earliest(&[TopicKind::Readings]);
+        sub.positions.insert(tp, 1);
+        let mut stale = EmbeddedConsumer::new(broker, sub).unwrap();
+        let batch = stale.recv().await.unwrap();
+        assert_eq!(
+            batch.first().map(|r| r.offset),
+            Some(4),
+            "released offsets reset to earliest"
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_consumer_wakes_on_append() {
+        let broker = Arc::new(EmbeddedBroker::new(2, 100));
+        let mut consumer = EmbeddedConsumer::new(
+            broker.clone(),
+            Subscription::from_earliest(&[TopicKind::RoomEvents]),
+        )
+        .unwrap();
+        let reader = tokio::spawn(async move { consumer.recv().await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        broker
+            .append(TopicKind::RoomEvents, record("h/r", 1))
+            .await
+            .unwrap();
+        let batch = tokio::time::timeout(Duration::from_secs(1), reader)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(batch.len(), 1);
+    }
+}
