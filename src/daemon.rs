@@ -4,10 +4,30 @@
 //! See ARCHITECTURE.md for the task and channel diagram.
 
 use crate::config::Config;
+use crate::ml::ModelHandle;
 use crate::supervisor::{Health, Role, ShutdownSummary, Supervisor};
+use crate::transport::Transport;
 use crate::{telemetry, web};
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// Handles that cross subsystem boundaries. Every subsystem's `spawn`
+/// receives it; the web layer reads everything it shows from it. All
+/// fields are cheap to clone (shared pointers).
+#[derive(Clone)]
+pub struct Shared {
+    /// The one configuration.
+    pub config: Arc<Config>,
+    /// Every task's state, for /health.
+    pub health: Health,
+    /// Prometheus exporter; `None` when telemetry is disabled.
+    pub metrics: Option<PrometheusHandle>,
+    /// Kafka or embedded, as configured.
+    pub transport: Transport,
+    /// The fire model currently served (none until one is trained/loaded).
+    pub model: ModelHandle,
+}
 
 /// Why the daemon could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +50,7 @@ pub struct Daemon {
     config: Arc<Config>,
     supervisor: Supervisor,
     web_addr: Option<SocketAddr>,
+    shared: Shared,
 }
 
 impl Daemon {
@@ -38,6 +59,14 @@ impl Daemon {
         let health = Health::new();
         let mut supervisor = Supervisor::new(health.clone(), config.daemon.restart.clone());
         let metrics = config.telemetry.enabled.then(telemetry::metrics_handle);
+        let shared = Shared {
+            config: config.clone(),
+            health: health.clone(),
+            metrics: metrics.clone(),
+            transport: Transport::embedded(&config.kafka),
+            model: ModelHandle::new(),
+        };
+        tracing::info!("transport: {}", shared.transport.describe());
 
         if let Some(handle) = metrics.clone() {
             let queues = supervisor.queues().clone();
@@ -45,6 +74,11 @@ impl Daemon {
                 telemetry::upkeep(ctx, queues.clone(), handle.clone())
             });
         }
+
+        // Subsystems in data-flow order. Each module exposes
+        // `spawn(&mut Supervisor, &Shared)` and is started here when its
+        // section is enabled: simulate → transport → stream → sinks, beside
+        // batch and ml; web last so it can show all of them.
 
         let web_addr = if config.web.enabled {
             let addr = config.web.socket_addr().map_err(DaemonError::WebAddress)?;
@@ -54,11 +88,7 @@ impl Daemon {
             let local = listener
                 .local_addr()
                 .map_err(|source| DaemonError::Bind { addr, source })?;
-            let state = Arc::new(web::AppState {
-                config: config.clone(),
-                health: health.clone(),
-                metrics: metrics.clone(),
-            });
+            let state = shared.clone();
             supervisor.spawn("web", "web/server", Role::Service, move |ctx| {
                 web::serve(ctx, listener.try_clone(), state.clone())
             });
@@ -72,6 +102,7 @@ impl Daemon {
             config,
             supervisor,
             web_addr,
+            shared,
         })
     }
 
@@ -82,6 +113,11 @@ impl Daemon {
 
     pub fn health(&self) -> &Health {
         self.supervisor.health()
+    }
+
+    /// The handles shared between subsystems (for in-process tests).
+    pub fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     /// Graceful stop within `daemon.shutdown_timeout`.

@@ -6,24 +6,17 @@ mod config;
 
 pub use config::WebConfig;
 
-use crate::config::Config;
-use crate::supervisor::{Health, Overall, TaskContext, TaskReport, TaskResult};
-use metrics_exporter_prometheus::PrometheusHandle;
-use std::sync::Arc;
+use crate::daemon::Shared;
+use crate::supervisor::{Overall, TaskContext, TaskReport, TaskResult};
 use warp::Filter;
 use warp::http::StatusCode;
 
-/// Everything the web layer reads. Shared by all requests.
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub health: Health,
-    /// `None` when telemetry is disabled: `/metrics` answers 404.
-    pub metrics: Option<PrometheusHandle>,
-}
+/// Everything the web layer reads: the daemon's shared handles.
+pub type AppState = Shared;
 
 /// All routes of the server.
 pub fn routes(
-    state: Arc<AppState>,
+    state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
     let with_state = warp::any().map(move || state.clone());
     let health = warp::path("health")
@@ -32,11 +25,11 @@ pub fn routes(
         .and(warp::path::end())
         .and(warp::get())
         .and(with_state.clone())
-        .map(|state: Arc<AppState>| health_reply(&state));
+        .map(|state: AppState| health_reply(&state));
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_state)
-        .map(|state: Arc<AppState>| metrics_reply(&state));
+        .map(|state: AppState| metrics_reply(&state));
     health.or(metrics).recover(handle_rejection)
 }
 
@@ -92,7 +85,7 @@ async fn handle_rejection(
 pub async fn serve(
     ctx: TaskContext,
     listener: std::io::Result<std::net::TcpListener>,
-    state: Arc<AppState>,
+    state: AppState,
 ) -> TaskResult {
     let listener = tokio::net::TcpListener::from_std(listener?)?;
     let addr = listener.local_addr()?;
