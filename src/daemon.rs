@@ -5,6 +5,7 @@
 
 use crate::config::Config;
 use crate::ml::ModelHandle;
+use crate::model::registry::DeviceRegistry;
 use crate::supervisor::{Health, Role, ShutdownSummary, Supervisor};
 use crate::transport::Transport;
 use crate::{telemetry, web};
@@ -27,6 +28,8 @@ pub struct Shared {
     pub transport: Transport,
     /// The fire model currently served (none until one is trained/loaded).
     pub model: ModelHandle,
+    /// Devices known to the fleet; the stream refuses others.
+    pub devices: DeviceRegistry,
 }
 
 /// Why the daemon could not start or stop cleanly.
@@ -65,6 +68,7 @@ impl Daemon {
             metrics: metrics.clone(),
             transport: Transport::embedded(&config.kafka),
             model: ModelHandle::new(),
+            devices: DeviceRegistry::new(),
         };
         tracing::info!("transport: {}", shared.transport.describe());
 
