@@ -41,6 +41,12 @@ impl Detector {
         self.latent = correlate(calibration.factor(self.episode.kind.class()), &n);
     }
 
+    /// Starts from the latent state made of independent standard normals
+    /// `n` (correlated here by the class's copula).
+    pub fn start_from(&mut self, n: &[f64; CHANNEL_COUNT], calibration: &Calibration) {
+        self.latent = correlate(calibration.factor(self.episode.kind.class()), n);
+    }
+
     pub fn episode(&self) -> &Episode {
         &self.episode
     }

@@ -12,8 +12,10 @@
 //! 90th-percentile absolute change of the *mapped* values, rounded to the
 //! sensor's resolution, match the profile's `step_behaviour`.
 //!
-//! The jump indicator is one shared uniform per reading (channel `i` jumps
-//! when it is below `q_i`), so channels that move together still do.
+//! Jumps happen to all channels at once (one shared jump share, one draw
+//! per reading) and the particle channels, which the profile shows moving
+//! as one (rank correlation 0.96-1.00), share all their step parameters:
+//! channels whose innovations were scaled independently would decorrelate.
 
 use super::marginal::{QuantileFunction, normal_cdf};
 use super::profile::{FireClass, SmokeProfile};
@@ -81,6 +83,15 @@ const FIT_SAMPLES: usize = 1500;
 const JUMP_SHARES: [f64; 8] = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5];
 const CALM_SCALES: usize = 40;
 
+/// Channels that move as one and therefore share step parameters.
+const PARTICLES: [Channel; 5] = [
+    Channel::Pm1_0,
+    Channel::Pm2_5,
+    Channel::Nc0_5,
+    Channel::Nc1_0,
+    Channel::Nc2_5,
+];
+
 impl Dynamics {
     /// Fitted to the embedded profile (once per process).
     pub fn embedded() -> &'static Dynamics {
@@ -88,87 +99,167 @@ impl Dynamics {
         DYNAMICS.get_or_init(|| Dynamics::fit(SmokeProfile::embedded()))
     }
 
-    /// Fits every channel's step parameters to `profile` (deterministic).
+    /// Fits the step parameters to `profile` (deterministic): one jump
+    /// share for all channels, a calm scale per channel group, each chosen
+    /// to minimise the step-size mismatch.
     pub fn fit(profile: &SmokeProfile) -> Dynamics {
+        let mut groups: Vec<Vec<StepFit>> = vec![
+            PARTICLES
+                .iter()
+                .map(|&c| StepFit::new(profile, c))
+                .collect(),
+        ];
+        for channel in Channel::ALL {
+            if !PARTICLES.contains(&channel) {
+                groups.push(vec![StepFit::new(profile, channel)]);
+            }
+        }
+        for group in &mut groups {
+            let phi = group.iter().map(|f| f.phi).sum::<f64>() / group.len() as f64;
+            for fit in group.iter_mut() {
+                fit.phi = phi;
+            }
+        }
+        let mut best: Option<(f64, Vec<ChannelDynamics>)> = None;
+        for q in JUMP_SHARES {
+            let mut total = 0.0;
+            let mut chosen = Vec::with_capacity(groups.len());
+            for group in &groups {
+                let (loss, calm) = calm_scales(q)
+                    .map(|calm| {
+                        let loss: f64 = group.iter().map(|f| f.loss(q, calm)).sum();
+                        (loss / group.len() as f64, calm)
+                    })
+                    .min_by(|a, b| a.0.total_cmp(&b.0))
+                    .unwrap_or((f64::INFINITY, 1.0));
+                total += loss;
+                chosen.push(calm);
+            }
+            if best.as_ref().is_none_or(|(l, _)| total < *l) {
+                let mut channels = vec![ChannelDynamics::gaussian(0.0); CHANNEL_COUNT];
+                for (group, calm) in groups.iter().zip(chosen) {
+                    for fit in group {
+                        channels[fit.channel.index()] = ChannelDynamics::mixture(fit.phi, q, calm);
+                    }
+                }
+                best = Some((total, channels));
+            }
+        }
+        let channels = best.map(|(_, c)| c).unwrap_or_default();
         Dynamics {
-            channels: Channel::ALL.map(|c| fit_channel(profile, c)),
+            channels: std::array::from_fn(|i| {
+                channels
+                    .get(i)
+                    .copied()
+                    .unwrap_or(ChannelDynamics::gaussian(0.99))
+            }),
         }
     }
 }
 
-fn fit_channel(profile: &SmokeProfile, channel: Channel) -> ChannelDynamics {
-    let step = profile.step(channel);
-    let phi = step.lag1_autocorr.clamp(0.0, 0.999_999);
-    let functions = FireClass::ALL.map(|class| {
-        QuantileFunction::from_profile(profile.quantiles(class, channel), profile.class_rows(class))
-    });
-    // Common random numbers for every candidate keep the search smooth.
-    let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_0000 + channel.index() as u64);
-    let samples: Vec<(usize, f64, f64, f64, f64)> = (0..FIT_SAMPLES)
-        .map(|_| {
-            let class = if rng.random::<f64>() < profile.fire_share {
-                1
-            } else {
-                0
-            };
-            let z: f64 = rng.sample(StandardNormal);
-            let e: f64 = rng.sample(StandardNormal);
-            let u: f64 = rng.random();
-            let from = round_to_resolution(channel, functions[class].value(normal_cdf(z)));
-            (class, z, e, u, from)
-        })
-        .collect();
-    let resolution = 10f64.powi(-decimals(channel));
-    let loss = |m: f64, p: f64| {
-        let r = resolution;
-        ((m + r) / (step.median_abs_step + r)).ln().abs()
-            + ((p + r) / (step.p90_abs_step + r)).ln().abs()
-    };
-    let mut best = (
-        f64::INFINITY,
-        ChannelDynamics {
+impl ChannelDynamics {
+    fn gaussian(phi: f64) -> Self {
+        Self {
             phi,
             jump_share: 0.0,
             calm_scale: 1.0,
             jump_scale: 1.0,
-        },
-    );
-    let mut steps = vec![0.0; FIT_SAMPLES];
-    for q in JUMP_SHARES {
-        for k in 0..CALM_SCALES {
-            // Calm scales from 0.002 to 1 (log-spaced); q = 0 is pure Gaussian.
-            let calm = if q == 0.0 {
-                1.0
-            } else {
-                0.002f64 * 500f64.powf(k as f64 / (CALM_SCALES - 1) as f64)
-            };
-            if q == 0.0 && k > 0 {
-                break;
-            }
-            let jump = ((1.0 - (1.0 - q) * calm * calm) / q.max(1e-12))
-                .max(0.0)
-                .sqrt();
-            let candidate = ChannelDynamics {
-                phi,
-                jump_share: q,
-                calm_scale: calm,
-                jump_scale: if q == 0.0 { 1.0 } else { jump },
-            };
-            for (slot, &(class, z, e, u, from)) in steps.iter_mut().zip(&samples) {
-                let next = phi * z + candidate.innovation_scale(u) * e;
-                let to = round_to_resolution(channel, functions[class].value(normal_cdf(next)));
-                *slot = (to - from).abs();
-            }
-            steps.sort_by(f64::total_cmp);
-            let median = steps[FIT_SAMPLES / 2];
-            let p90 = steps[FIT_SAMPLES * 9 / 10];
-            let l = loss(median, p90);
-            if l < best.0 {
-                best = (l, candidate);
-            }
         }
     }
-    best.1
+
+    /// Jump share `q`, calm scale `calm`, jump scale for unit variance.
+    fn mixture(phi: f64, q: f64, calm: f64) -> Self {
+        if q <= 0.0 || calm >= 1.0 {
+            return Self::gaussian(phi);
+        }
+        let jump = ((1.0 - (1.0 - q) * calm * calm) / q).max(0.0).sqrt();
+        Self {
+            phi,
+            jump_share: q,
+            calm_scale: calm,
+            jump_scale: jump,
+        }
+    }
+}
+
+/// Calm scales tried for jump share `q`: log-spaced from 0.002 to 1; a
+/// pure Gaussian (`q` = 0) has only 1.
+fn calm_scales(q: f64) -> impl Iterator<Item = f64> {
+    let count = if q == 0.0 { 1 } else { CALM_SCALES };
+    (0..count).map(move |k| {
+        if q == 0.0 {
+            1.0
+        } else {
+            0.002f64 * 500f64.powf(k as f64 / (CALM_SCALES - 1) as f64)
+        }
+    })
+}
+
+/// Monte-Carlo evaluation of one channel's step sizes for candidate
+/// parameters, with common random numbers so candidates compare fairly.
+struct StepFit {
+    channel: Channel,
+    phi: f64,
+    target_median: f64,
+    target_p90: f64,
+    functions: [QuantileFunction; 2],
+    /// (class, latent, innovation, jump draw, rounded value at latent).
+    samples: Vec<(usize, f64, f64, f64, f64)>,
+}
+
+impl StepFit {
+    fn new(profile: &SmokeProfile, channel: Channel) -> StepFit {
+        let step = profile.step(channel);
+        let functions = FireClass::ALL.map(|class| {
+            QuantileFunction::from_profile(
+                profile.quantiles(class, channel),
+                profile.class_rows(class),
+            )
+        });
+        let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_0000);
+        let samples = (0..FIT_SAMPLES)
+            .map(|_| {
+                let class = usize::from(rng.random::<f64>() < profile.fire_share);
+                let z: f64 = rng.sample(StandardNormal);
+                let e: f64 = rng.sample(StandardNormal);
+                let u: f64 = rng.random();
+                let from = round_to_resolution(channel, functions[class].value(normal_cdf(z)));
+                (class, z, e, u, from)
+            })
+            .collect();
+        StepFit {
+            channel,
+            phi: step.lag1_autocorr.clamp(0.0, 0.999_999),
+            target_median: step.median_abs_step,
+            target_p90: step.p90_abs_step,
+            functions,
+            samples,
+        }
+    }
+
+    /// Log-ratio mismatch of the median and p90 absolute step (offset by
+    /// the channel's resolution so a target of 0 is reachable).
+    fn loss(&self, q: f64, calm: f64) -> f64 {
+        let d = ChannelDynamics::mixture(self.phi, q, calm);
+        let mut steps: Vec<f64> = self
+            .samples
+            .iter()
+            .map(|&(class, z, e, u, from)| {
+                let next = d.phi * z + d.innovation_scale(u) * e;
+                let to = round_to_resolution(
+                    self.channel,
+                    self.functions[class].value(normal_cdf(next)),
+                );
+                (to - from).abs()
+            })
+            .collect();
+        steps.sort_by(f64::total_cmp);
+        let median = steps[steps.len() / 2];
+        let p90 = steps[steps.len() * 9 / 10];
+        let r = 10f64.powi(-decimals(self.channel));
+        ((median + r) / (self.target_median + r)).ln().abs()
+            + ((p90 + r) / (self.target_p90 + r)).ln().abs()
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,13 @@
 //! steam) — the real data's huge TVOC/eCO2/PM values; fire sessions are one
 //! smouldering or flaming fire from onset through peak to decay.
 //!
+//! Session starts are spread evenly over each class's distribution
+//! (randomised quasi-Monte Carlo, see [`SessionStarts`]): the slowest
+//! channels barely move within a session, so a few hundred sessions hold
+//! only a few hundred independent temperatures, and evenly spread ones
+//! reproduce the class's distribution far more faithfully than
+//! independent draws would — for tests and for training alike.
+//!
 //! Readings come out in event-time order across devices, every channel
 //! present, `fire_alarm` set; no wire faults (those belong to the live
 //! simulator).
@@ -21,9 +28,10 @@ use super::calibration::Calibration;
 use super::config::SimulatorConfig;
 use super::detector::Detector;
 use super::fleet::{RoomSlot, first_rooms};
+use super::marginal::normal_cdf;
 use super::profile::{FireClass, SmokeProfile};
 use super::scenario::{Episode, ScenarioKind, ScenarioMix};
-use crate::model::{EventTime, SmokeReading};
+use crate::model::{CHANNEL_COUNT, EventTime, SmokeReading};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal};
@@ -43,7 +51,7 @@ pub const HISTORY_SMOULDERING_SHARE: f64 = 0.5;
 /// Median nuisance episode: five minutes of cooking or a hot shower.
 const NUISANCE_MEDIAN_SECONDS: f64 = 300.0;
 /// Spread (log-normal sigma) of session and nuisance lengths.
-const LENGTH_SIGMA: f64 = 0.7;
+const LENGTH_SIGMA: f64 = 0.5;
 /// Median gap between two sessions of a device.
 const GAP_MEDIAN_SECONDS: f64 = 300.0;
 /// Shortest session: a minute of readings.
@@ -71,8 +79,10 @@ pub struct HistoryGenerator {
     queue: BinaryHeap<Reverse<(i64, usize)>>,
     rows_left: Option<u64>,
     fire_share: f64,
-    fire_rows: u64,
-    total_rows: u64,
+    /// Readings of the sessions started so far, by class (planned, not
+    /// yet all produced): the class balance steers on these.
+    planned: [u64; 2],
+    starts: SessionStarts,
 }
 
 struct DeviceHistory {
@@ -131,8 +141,8 @@ impl HistoryGenerator {
             queue: BinaryHeap::with_capacity(options.devices as usize),
             rows_left: options.rows,
             fire_share,
-            fire_rows: 0,
-            total_rows: 0,
+            planned: [0; 2],
+            starts: SessionStarts::new(options.seed),
         };
         for (index, slot) in first_rooms(options.devices, config.rooms_per_home)
             .into_iter()
@@ -165,10 +175,11 @@ impl HistoryGenerator {
     /// Class of the next session: alternating towards the target share
     /// (`draw` is uniform on [0, 1) and decides only the very first one).
     fn next_session_class(&self, draw: f64) -> FireClass {
-        if self.total_rows == 0 {
+        let total = self.planned[0] + self.planned[1];
+        if total == 0 {
             return FireClass::from_alarm(draw < self.fire_share);
         }
-        let share = self.fire_rows as f64 / self.total_rows as f64;
+        let share = self.planned[FireClass::Fire.index()] as f64 / total as f64;
         FireClass::from_alarm(share < self.fire_share)
     }
 }
@@ -184,14 +195,12 @@ impl Iterator for HistoryGenerator {
         if self.devices[index].session_left == 0 {
             let draw: f64 = self.devices[index].rng.random();
             let class = self.next_session_class(draw);
-            self.devices[index].start_session(class, &self.calibration);
+            let start = self.starts.next(class);
+            let length = self.devices[index].start_session(class, start, &self.calibration);
+            self.planned[class.index()] += length;
         }
         let device = &mut self.devices[index];
         let reading = device.produce(time_ms, &self.calibration);
-        self.total_rows += 1;
-        if reading.fire_alarm == Some(true) {
-            self.fire_rows += 1;
-        }
         if let Some(rows) = &mut self.rows_left {
             *rows -= 1;
         }
@@ -204,7 +213,14 @@ impl Iterator for HistoryGenerator {
 }
 
 impl DeviceHistory {
-    fn start_session(&mut self, class: FireClass, calibration: &Calibration) {
+    /// Starts a session of `class` from latent normals `start`; returns
+    /// its planned length.
+    fn start_session(
+        &mut self,
+        class: FireClass,
+        start: [f64; CHANNEL_COUNT],
+        calibration: &Calibration,
+    ) -> u64 {
         let profile = SmokeProfile::embedded();
         let runs = profile.runs(class);
         let length = log_normal(&mut self.rng, runs.median_rows as f64)
@@ -224,7 +240,8 @@ impl DeviceHistory {
             FireClass::NoFire => self.quiet_episode(),
         };
         self.detector.set_episode(episode);
-        self.detector.redraw(&mut self.rng, calibration);
+        self.detector.start_from(&start, calibration);
+        length
     }
 
     /// Normal air until the next nuisance, which then lasts minutes.
@@ -284,6 +301,64 @@ impl DeviceHistory {
         }
         self.next_ms
     }
+}
+
+/// Where sessions start: independent standard normals per channel, made
+/// from a randomised Kronecker (Weyl) sequence — `frac(shift + k·√prime)`
+/// per dimension — one sequence per class. Each start is still uniformly
+/// distributed (the random shift makes it so), but consecutive starts fill
+/// the distribution evenly instead of clumping.
+struct SessionStarts {
+    shifts: [[f64; CHANNEL_COUNT]; 2],
+    counts: [u64; 2],
+}
+
+/// Irrational steps of the sequence: square roots of the first primes.
+const KRONECKER_PRIMES: [f64; CHANNEL_COUNT] = [
+    2.0, 3.0, 5.0, 7.0, 11.0, 13.0, 17.0, 19.0, 23.0, 29.0, 31.0, 37.0,
+];
+
+impl SessionStarts {
+    fn new(seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(u64::MAX);
+        let mut shifts = [[0.0; CHANNEL_COUNT]; 2];
+        for class in &mut shifts {
+            for s in class.iter_mut() {
+                *s = rng.random();
+            }
+        }
+        Self {
+            shifts,
+            counts: [0; 2],
+        }
+    }
+
+    fn next(&mut self, class: FireClass) -> [f64; CHANNEL_COUNT] {
+        let k = self.counts[class.index()];
+        self.counts[class.index()] += 1;
+        let shifts = &self.shifts[class.index()];
+        std::array::from_fn(|i| {
+            let u = (shifts[i] + k as f64 * KRONECKER_PRIMES[i].sqrt()).fract();
+            inverse_normal_cdf(u)
+        })
+    }
+}
+
+/// Φ⁻¹ by bisection on [`normal_cdf`]: exact to double precision, and only
+/// needed once per channel per session.
+fn inverse_normal_cdf(u: f64) -> f64 {
+    let u = u.clamp(1e-12, 1.0 - 1e-12);
+    let (mut lo, mut hi) = (-8.0f64, 8.0f64);
+    for _ in 0..64 {
+        let mid = 0.5 * (lo + hi);
+        if normal_cdf(mid) < u {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
 }
 
 fn log_normal<R: Rng>(rng: &mut R, median: f64) -> f64 {
@@ -349,6 +424,13 @@ mod tests {
             "{}",
             readings.len()
         );
+    }
+
+    #[test]
+    fn inverse_normal_cdf_inverts() {
+        for u in [0.001, 0.1, 0.5, 0.9, 0.999] {
+            assert!((normal_cdf(inverse_normal_cdf(u)) - u).abs() < 1e-12);
+        }
     }
 
     #[test]
