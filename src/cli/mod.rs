@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
 
 mod check_config;
+mod generate;
 mod run;
 
 use crate::config::{Config, ConfigError};
@@ -40,6 +41,8 @@ pub enum Command {
     Run,
     /// Validate the config and print the effective configuration (secrets masked).
     CheckConfig,
+    /// Generate labelled history like the Smoke Detection Dataset (CSV or Parquet).
+    Generate(generate::GenerateArgs),
 }
 
 /// Entry point of the binary.
@@ -55,6 +58,7 @@ pub fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run::run(config),
         Command::CheckConfig => check_config::check_config(&config),
+        Command::Generate(args) => generate::generate(&config, &args),
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod channel;
 pub mod csv;
 pub mod json;
+pub mod parquet;
 pub mod registry;
 
 pub use channel::{CHANNEL_COUNT, Channel, ChannelValues};

@@ -270,8 +270,10 @@ mod tests {
 
     #[test]
     fn bad_values_are_named_by_key() {
-        let mut config = SimulatorConfig::default();
-        config.time_acceleration = 0.0;
+        let mut config = SimulatorConfig {
+            time_acceleration: 0.0,
+            ..Default::default()
+        };
         config.faults.spike = 1.5;
         config.scenarios.flaming_duration = Duration::from_secs(0);
         let mut issues = Vec::new();

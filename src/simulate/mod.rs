@@ -18,6 +18,7 @@ mod config;
 pub mod correlation;
 mod detector;
 pub mod dynamics;
+pub mod export;
 pub mod fleet;
 pub mod history;
 pub mod marginal;
