@@ -44,6 +44,8 @@ pub enum DaemonError {
     },
     #[error("waiting for signals: {0}")]
     Signal(std::io::Error),
+    #[error("simulator: {0}")]
+    Simulate(#[from] crate::simulate::SimulateError),
     #[error("shutdown did not finish within daemon.shutdown_timeout; aborted: {}", aborted.join(", "))]
     ShutdownIncomplete { aborted: Vec<String> },
 }
@@ -83,6 +85,9 @@ impl Daemon {
         // `spawn(&mut Supervisor, &Shared)` and is started here when its
         // section is enabled: simulate → transport → stream → sinks, beside
         // batch and ml; web last so it can show all of them.
+        if config.simulator.enabled {
+            crate::simulate::spawn(&mut supervisor, &shared)?;
+        }
 
         let web_addr = if config.web.enabled {
             let addr = config.web.socket_addr().map_err(DaemonError::WebAddress)?;

@@ -10,8 +10,10 @@
 //! scenarios (nuisance, smouldering, flaming) drive the class and the levels
 //! ([`scenario`], [`calibration`], [`detector`]).
 //!
-//! [`history`] generates labelled history in-process; the daemon task in
-//! [`task`] runs the live fleet.
+//! [`history`] generates labelled history in-process ([`export`] writes it
+//! as CSV or Parquet); [`live`] is the running fleet with its rooms
+//! ([`room`]) and faults ([`faults`]), which the daemon task in [`task`]
+//! paces and sends.
 
 mod calibration;
 mod config;
@@ -19,15 +21,20 @@ pub mod correlation;
 mod detector;
 pub mod dynamics;
 pub mod export;
+pub mod faults;
 pub mod fleet;
 pub mod history;
+pub mod live;
 pub mod marginal;
 pub mod profile;
+pub mod room;
 pub mod scenario;
+pub mod task;
 
 pub use calibration::Calibration;
 pub use config::{FaultRates, RoomBehaviour, ScenarioRates, SimulatorConfig};
 pub use history::{HistoryGenerator, HistoryOptions};
+pub use task::spawn;
 
 /// Why the simulator could not start or generate.
 #[derive(Debug, thiserror::Error)]
@@ -36,4 +43,6 @@ pub enum SimulateError {
     Calibration(String),
     #[error("history options: {0}")]
     Options(String),
+    #[error("sending to the transport: {0}")]
+    Transport(String),
 }

@@ -14,3 +14,14 @@ pub const QUEUE_DEPTH: &str = "smokewatch_queue_depth";
 pub const QUEUE_CAPACITY: &str = "smokewatch_queue_capacity";
 /// Info gauge, always 1 (label: version).
 pub const BUILD_INFO: &str = "smokewatch_build_info";
+/// Counter of readings put on the readings topic (label: source), every
+/// message counted, faulty ones included.
+pub const READINGS_PRODUCED: &str = "smokewatch_readings_produced_total";
+/// Counter of room-sensor events put on the room-events topic (label: source).
+pub const ROOM_EVENTS_PRODUCED: &str = "smokewatch_room_events_produced_total";
+/// Counter of faults the simulator injected (label: kind).
+pub const SIMULATOR_FAULTS: &str = "smokewatch_simulator_faults_total";
+/// Counter of scenarios the simulator started (label: kind).
+pub const SIMULATOR_SCENARIOS: &str = "smokewatch_simulator_scenarios_total";
+/// Gauge of simulated event time, seconds since the Unix epoch.
+pub const SIMULATOR_EVENT_TIME: &str = "smokewatch_simulator_event_time_seconds";
