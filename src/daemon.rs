@@ -84,6 +84,10 @@ impl Daemon {
         // section is enabled: simulate → transport → stream → sinks, beside
         // batch and ml; web last so it can show all of them.
 
+        if config.ml.enabled {
+            crate::ml::spawn(&mut supervisor, &shared);
+        }
+
         let web_addr = if config.web.enabled {
             let addr = config.web.socket_addr().map_err(DaemonError::WebAddress)?;
             let listener = std::net::TcpListener::bind(addr)
