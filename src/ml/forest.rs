@@ -1,21 +1,27 @@
 //! Random forest and single decision tree, trained by smartcore.
 //!
-//! smartcore's `RandomForestClassifier::fit` grows its trees one after the
-//! other on one core. We split the forest into fixed groups of trees, fit
-//! each group as a small smartcore forest (its bootstrap and per-split
-//! feature sampling, its Gini splits) on the rayon pool, and join the
-//! groups. The group size is fixed, so the same seed gives the same
-//! forest on any number of cores.
+//! The forest is a *probability forest*: smartcore's random forest on the
+//! 0/1 fire label with squared-error splits. On a 0/1 target a split's
+//! squared-error decrease is exactly half its Gini decrease, so the trees
+//! are the Gini trees a classifier grows (bootstrap rows, √features tried
+//! per split), and every leaf holds the fire share of its rows: the
+//! forest's probability is the mean of its trees' probabilities, as
+//! scikit-learn's `predict_proba`. smartcore's `RandomForestClassifier`
+//! grows the same kind of trees about 4× slower (it scans every row at
+//! every node, where the forest's trees partition sorted indices) and
+//! exposes only a majority vote.
 //!
-//! The fire probability of the forest is the share of trees voting fire
-//! (smartcore's leaves hold a class, not class counts).
+//! smartcore fits a forest's trees one after the other on one core; we
+//! split the forest into fixed groups of trees, fit each group as a small
+//! smartcore forest on the rayon pool and join them. The group size is
+//! fixed, so the same seed gives the same forest on any number of cores.
 
 use super::config::{ForestConfig, TreeConfig};
-use super::tree::{FlatTree, SmartTree, TreeError, normalise};
+use super::tree::{FlatTree, LANES, SmartTree, TreeError, normalise};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use smartcore::ensemble::random_forest_classifier::{
-    RandomForestClassifier, RandomForestClassifierParameters,
+use smartcore::ensemble::random_forest_regressor::{
+    RandomForestRegressor, RandomForestRegressorParameters,
 };
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::tree::decision_tree_classifier::{
@@ -24,8 +30,8 @@ use smartcore::tree::decision_tree_classifier::{
 use tokio_util::sync::CancellationToken;
 
 /// Trees fitted by one rayon task. Small enough to balance two cores,
-/// large enough that per-task setup (sorting columns) is noise.
-const TREES_PER_TASK: u16 = 4;
+/// large enough that per-task setup (sorting every column) is noise.
+const TREES_PER_TASK: u16 = 5;
 
 /// Why smartcore could not fit a model.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +53,7 @@ pub struct Forest {
 }
 
 impl Forest {
-    /// Share of trees voting fire.
+    /// Mean of the trees' fire probabilities.
     #[inline]
     pub fn probability(&self, x: &[f64]) -> f64 {
         let votes: f64 = self.trees.iter().map(|t| t.eval(x)).sum();
@@ -64,8 +70,9 @@ impl Forest {
             .for_each(|(out, x)| {
                 out.iter_mut().for_each(|p| *p = 0.0);
                 for tree in &self.trees {
-                    for (p, row) in out.iter_mut().zip(x.chunks_exact(n_features)) {
-                        *p += tree.eval(row);
+                    let rows = out.chunks_mut(LANES).zip(x.chunks(LANES * n_features));
+                    for (p, x) in rows {
+                        tree.eval_lanes(x, n_features, p);
                     }
                 }
                 // The same arithmetic as `probability`, to the last bit.
@@ -87,22 +94,26 @@ pub struct FittedForest {
     pub importances: Vec<f64>,
 }
 
-/// Column-major smartcore matrix and 0/1 labels from a row-major matrix.
-pub(crate) fn smartcore_inputs(
-    x: &[f64],
-    n_features: usize,
-    y: &[bool],
-) -> Result<(DenseMatrix<f64>, Vec<u32>), FitError> {
-    let n = y.len();
+/// Column-major smartcore matrix from a row-major one.
+pub(crate) fn smartcore_matrix(x: &[f64], n_features: usize) -> Result<DenseMatrix<f64>, FitError> {
+    let n = x.len() / n_features.max(1);
     let mut columns = vec![0.0; n * n_features];
     for (i, row) in x.chunks_exact(n_features).enumerate() {
         for (j, v) in row.iter().enumerate() {
             columns[j * n + i] = *v;
         }
     }
-    let matrix = DenseMatrix::new(n, n_features, columns, true)
-        .map_err(|e| FitError::Smartcore(e.to_string()))?;
-    Ok((matrix, y.iter().map(|f| u32::from(*f)).collect()))
+    DenseMatrix::new(n, n_features, columns, true).map_err(|e| FitError::Smartcore(e.to_string()))
+}
+
+/// Refuses a label vector with one class: no classifier can be fitted.
+fn check_both_classes(y: &[bool]) -> Result<(), FitError> {
+    if y.iter().all(|f| *f) || !y.iter().any(|f| *f) {
+        return Err(FitError::Smartcore(
+            "the labels hold one class only; fire and no-fire are both needed".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Seed of tree group `group`: far apart for neighbouring groups, so
@@ -122,7 +133,9 @@ pub fn fit_forest(
     config: &ForestConfig,
     cancel: &CancellationToken,
 ) -> Result<FittedForest, FitError> {
-    let (matrix, labels) = smartcore_inputs(x, n_features, y)?;
+    check_both_classes(y)?;
+    let matrix = smartcore_matrix(x, n_features)?;
+    let target: Vec<f64> = y.iter().map(|f| f64::from(u8::from(*f))).collect();
     let groups: Vec<(u64, u16)> = (0..config.trees)
         .step_by(usize::from(TREES_PER_TASK))
         .enumerate()
@@ -136,17 +149,8 @@ pub fn fit_forest(
             if cancel.is_cancelled() {
                 return Err(FitError::Cancelled);
             }
-            let params = RandomForestClassifierParameters {
-                criterion: SplitCriterion::Gini,
-                max_depth: Some(config.max_depth),
-                min_samples_leaf: config.min_samples_leaf,
-                min_samples_split: config.min_samples_split,
-                n_trees: trees,
-                m: config.max_features.map(|m| m.min(n_features)),
-                keep_samples: false,
-                seed: group_seed(config.seed, group),
-            };
-            let forest = RandomForestClassifier::fit(&matrix, &labels, params)
+            let params = group_params(config, n_features, group, trees);
+            let forest = RandomForestRegressor::fit(&matrix, &target, params)
                 .map_err(|e| FitError::Smartcore(e.to_string()))?;
             flatten_forest(&forest, n_features)
         })
@@ -165,7 +169,24 @@ pub fn fit_forest(
     })
 }
 
-type SmartForest = RandomForestClassifier<f64, u32, DenseMatrix<f64>, Vec<u32>>;
+fn group_params(
+    config: &ForestConfig,
+    n_features: usize,
+    group: u64,
+    trees: u16,
+) -> RandomForestRegressorParameters {
+    RandomForestRegressorParameters {
+        max_depth: Some(config.max_depth),
+        min_samples_leaf: config.min_samples_leaf,
+        min_samples_split: config.min_samples_split,
+        n_trees: usize::from(trees),
+        m: config.max_features.map(|m| m.min(n_features)),
+        keep_samples: false,
+        seed: group_seed(config.seed, group),
+    }
+}
+
+type SmartForest = RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
 
 /// The trees of a fitted smartcore forest, flattened, with importances.
 fn flatten_forest(
@@ -174,13 +195,20 @@ fn flatten_forest(
 ) -> Result<Vec<(FlatTree, Vec<f64>)>, FitError> {
     #[derive(Deserialize)]
     struct Repr {
+        forest_regressor: Option<Inner>,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
         trees: Option<Vec<serde_json::Value>>,
     }
     let value = serde_json::to_value(forest).map_err(|e| FitError::Serialize(e.to_string()))?;
     let repr: Repr = serde_json::from_value(value)
         .map_err(|e| FitError::Tree(TreeError::Representation(e.to_string())))?;
-    repr.trees
-        .unwrap_or_default()
+    let trees = repr
+        .forest_regressor
+        .and_then(|f| f.trees)
+        .ok_or_else(|| TreeError::Representation("fitted forest has no trees".into()))?;
+    trees
         .into_iter()
         .map(|t| {
             let tree = SmartTree::from_value(t)?;
@@ -204,7 +232,9 @@ pub fn fit_tree(
     y: &[bool],
     config: &TreeConfig,
 ) -> Result<FittedTree, FitError> {
-    let (matrix, labels) = smartcore_inputs(x, n_features, y)?;
+    check_both_classes(y)?;
+    let matrix = smartcore_matrix(x, n_features)?;
+    let labels: Vec<u32> = y.iter().map(|f| u32::from(*f)).collect();
     let params = DecisionTreeClassifierParameters {
         criterion: SplitCriterion::Gini,
         max_depth: Some(config.max_depth),
@@ -253,32 +283,27 @@ mod tests {
     }
 
     #[test]
-    fn flattened_forest_votes_like_smartcore_predicts() {
+    fn flattened_forest_predicts_what_smartcore_predicts() {
         let (x, y) = synthetic(600, 1);
-        let config = ForestConfig {
-            trees: TREES_PER_TASK,
-            ..small_forest(TREES_PER_TASK)
-        };
+        let config = small_forest(TREES_PER_TASK);
         let fitted = fit_forest(&x, 3, &y, &config, &CancellationToken::new()).unwrap();
-        // The same group, fitted by smartcore directly.
-        let (matrix, labels) = smartcore_inputs(&x, 3, &y).unwrap();
-        let params = RandomForestClassifierParameters {
-            criterion: SplitCriterion::Gini,
-            max_depth: Some(6),
-            min_samples_leaf: 1,
-            min_samples_split: 2,
-            n_trees: TREES_PER_TASK,
-            m: None,
-            keep_samples: false,
-            seed: group_seed(config.seed, 0),
-        };
-        let reference = RandomForestClassifier::fit(&matrix, &labels, params).unwrap();
+        // The same group, fitted and evaluated by smartcore itself.
+        let matrix = smartcore_matrix(&x, 3).unwrap();
+        let target: Vec<f64> = y.iter().map(|f| f64::from(u8::from(*f))).collect();
+        let params = group_params(&config, 3, 0, TREES_PER_TASK);
+        let reference = RandomForestRegressor::fit(&matrix, &target, params).unwrap();
         let expected = reference.predict(&matrix).unwrap();
+        let mut mixed = 0;
         for (i, row) in x.chunks_exact(3).enumerate() {
-            // smartcore breaks a tie towards class 0, as `p > 0.5` does.
-            let fire = fitted.forest.probability(row) > 0.5;
-            assert_eq!(u32::from(fire), expected[i], "row {i}");
+            let p = fitted.forest.probability(row);
+            assert!(
+                (p - expected[i]).abs() < 1e-12,
+                "row {i}: {p} vs {}",
+                expected[i]
+            );
+            mixed += usize::from(p > 0.0 && p < 1.0);
         }
+        assert!(mixed > 0, "probabilities, not only votes");
     }
 
     #[test]
@@ -304,8 +329,16 @@ mod tests {
     }
 
     #[test]
-    fn same_seed_gives_the_same_forest() {
+    fn same_seed_gives_the_same_forest_on_any_pool_size() {
         let (x, y) = synthetic(500, 4);
+        let one_thread = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let single = one_thread
+            .install(|| fit_forest(&x, 3, &y, &small_forest(9), &CancellationToken::new()))
+            .unwrap()
+            .forest;
         let a = fit_forest(&x, 3, &y, &small_forest(9), &CancellationToken::new())
             .unwrap()
             .forest;
@@ -313,6 +346,7 @@ mod tests {
             .unwrap()
             .forest;
         assert_eq!(a, b);
+        assert_eq!(a, single);
         assert_eq!(a.trees.len(), 9);
         let other_seed = ForestConfig {
             seed: 1,
@@ -342,6 +376,17 @@ mod tests {
             (mean - base).abs() < 1e-9,
             "leaf shares average to the base rate"
         );
+    }
+
+    #[test]
+    fn cancelled_fit_stops_with_an_error() {
+        let (x, y) = synthetic(200, 6);
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        assert!(matches!(
+            fit_forest(&x, 3, &y, &small_forest(10), &cancel),
+            Err(FitError::Cancelled)
+        ));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! before fitting; the scaler is stored with the weights and applied again
 //! when serving.
 
-use super::forest::{FitError, smartcore_inputs};
+use super::forest::{FitError, smartcore_matrix};
 use serde::{Deserialize, Serialize};
 use smartcore::linalg::basic::arrays::{Array, Array2, ArrayView2};
 use smartcore::linalg::basic::matrix::DenseMatrix;
@@ -72,7 +72,8 @@ pub fn fit_logistic(
     y: &[bool],
     alpha: f64,
 ) -> Result<Logistic, FitError> {
-    let (matrix, labels) = smartcore_inputs(x, n_features, y)?;
+    let matrix = smartcore_matrix(x, n_features)?;
+    let labels: Vec<u32> = y.iter().map(|f| u32::from(*f)).collect();
     let mean = matrix.column_mean();
     let std: Vec<f64> = matrix
         .std_dev(0)

@@ -46,6 +46,8 @@ use std::sync::Mutex;
 pub enum MlError {
     #[error("loading training data: {0}")]
     Data(#[from] DataError),
+    #[error("generating training data: {0}")]
+    Generate(#[from] data::GenerateError),
     #[error("training: {0}")]
     Train(#[from] TrainError),
     #[error("model registry: {0}")]

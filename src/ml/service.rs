@@ -33,7 +33,7 @@ pub fn initial_training_data(config: &Config) -> Result<TrainingData, MlError> {
     let initial = &config.ml.initial_training;
     match &initial.data {
         Some(path) => Ok(TrainingData::load(path)?),
-        None => super::data::generated(&config.simulator, initial),
+        None => Ok(super::data::generated(&config.simulator, initial)?),
     }
 }
 

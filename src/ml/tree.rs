@@ -1,18 +1,22 @@
 //! Decision trees trained by smartcore, flattened into a compact array for
 //! serving.
 //!
-//! smartcore trains the trees, but its trees answer only a class (no
-//! per-tree vote reaches the caller, so a forest cannot give a fire
-//! probability), keep their nodes private, and predict through a generic
-//! matrix, one allocation per call. Its trees do serialize (serde feature),
-//! so we read the nodes from that representation once after training and
-//! evaluate them from a flat `Vec` of 16-byte nodes: a single reading
-//! through 100 trees takes a few microseconds.
+//! smartcore trains the trees, but keeps their nodes private, and predicts
+//! through a generic matrix (one allocation and a bounds-checked, generic
+//! `get` per node). Its models do serialize (serde feature), so we read the
+//! nodes from that representation once after training and evaluate them
+//! from a flat `Vec` of 16-byte nodes: a single reading through 100 trees
+//! takes a few microseconds. Every leaf holds a fire probability.
 
 use serde::{Deserialize, Serialize};
 
 /// Marks a leaf in [`FlatNode::feature`].
 const LEAF: u32 = u32::MAX;
+
+/// Rows walked through a tree side by side in batch scoring
+/// ([`FlatTree::eval_lanes`]): their walks are independent, so the CPU
+/// overlaps their node loads instead of waiting on one walk at a time.
+pub const LANES: usize = 8;
 
 /// One node: a split (`feature`, `threshold`, children at `left` and
 /// `left + 1`) or a leaf (`feature == LEAF`, fire probability in `threshold`).
@@ -68,6 +72,33 @@ impl FlatTree {
             // smartcore sends `x <= threshold` to its true child (left).
             let go_right = !(x[node.feature as usize] <= node.threshold);
             i = node.left as usize + usize::from(go_right);
+        }
+    }
+
+    /// Adds the leaf values of the rows in `x` (row-major, at most [`LANES`]) to
+    /// `out`, walking the rows through the tree in lockstep: the walks are
+    /// independent, so the CPU overlaps their node loads. Same result as
+    /// [`FlatTree::eval`] per row.
+    #[inline]
+    pub fn eval_lanes(&self, x: &[f64], n_features: usize, out: &mut [f64]) {
+        let mut at = [0usize; LANES];
+        let lanes = out.len().min(LANES).min(x.len() / n_features.max(1));
+        loop {
+            let mut moving = false;
+            for (k, i) in at.iter_mut().enumerate().take(lanes) {
+                let node = &self.nodes[*i];
+                if node.feature != LEAF {
+                    let v = x[k * n_features + node.feature as usize];
+                    *i = node.left as usize + usize::from(!(v <= node.threshold));
+                    moving = true;
+                }
+            }
+            if !moving {
+                break;
+            }
+        }
+        for (p, i) in out.iter_mut().zip(&at).take(lanes) {
+            *p += self.nodes[*i].threshold;
         }
     }
 
@@ -149,41 +180,63 @@ impl FlatTree {
     }
 }
 
-/// The parts of smartcore's serialized `DecisionTreeClassifier` we read.
-#[derive(Debug, Deserialize)]
-pub(crate) struct SmartTree {
-    nodes: Vec<SmartNode>,
-    classes: Vec<u32>,
-}
-
+/// One node of a smartcore tree, in the fields both of its tree types
+/// serialize: `DecisionTreeClassifier` (leaf `output` is a class index,
+/// `impurity` and `n_node_samples` give importances) and the `BaseTree` of
+/// its forests (leaf `output` is the mean target, `split_score` the
+/// mass-weighted impurity decrease).
 #[derive(Debug, Deserialize)]
 struct SmartNode {
-    output: usize,
-    n_node_samples: usize,
+    output: f64,
     split_feature: usize,
     split_value: Option<f64>,
     true_child: Option<usize>,
     false_child: Option<usize>,
+    #[serde(default)]
+    split_score: Option<f64>,
+    #[serde(default)]
+    n_node_samples: Option<usize>,
+    #[serde(default)]
     impurity: Option<f64>,
 }
 
+/// A fitted smartcore tree read through its serde representation.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SmartTree {
+    nodes: Vec<SmartNode>,
+    /// Classifier trees only: the class of each leaf `output` index.
+    #[serde(default)]
+    classes: Option<Vec<u32>>,
+}
+
 impl SmartTree {
-    /// Reads a fitted smartcore tree through its serde representation.
     pub(crate) fn from_value(value: serde_json::Value) -> Result<SmartTree, TreeError> {
         serde_json::from_value(value).map_err(|e| TreeError::Representation(e.to_string()))
     }
 
-    /// The tree as a [`FlatTree`]; a leaf's value is 1 when it votes fire
-    /// (class `1`), else 0.
+    /// Fire probability of a leaf: the mean 0/1 target for regression
+    /// trees; 1 or 0 for a classifier's fire or no-fire class.
+    fn leaf_value(&self, node: &SmartNode) -> Result<f64, TreeError> {
+        let Some(classes) = &self.classes else {
+            return Ok(node.output);
+        };
+        let class = classes.get(node.output as usize).copied().ok_or_else(|| {
+            TreeError::Representation(format!("leaf class index {} unknown", node.output))
+        })?;
+        Ok(if class == 1 { 1.0 } else { 0.0 })
+    }
+
+    /// The tree as a [`FlatTree`].
     pub(crate) fn flatten(&self, n_features: usize) -> Result<FlatTree, TreeError> {
         let mut nodes = Vec::with_capacity(self.nodes.len());
-        // (smartcore node, slot in `nodes`), children placed in pairs.
-        let mut stack = vec![(0usize, 0usize)];
-        nodes.push(FlatNode {
+        let placeholder = FlatNode {
             feature: LEAF,
             left: 0,
             threshold: 0.0,
-        });
+        };
+        nodes.push(placeholder);
+        // (smartcore node, slot in `nodes`); children are placed in pairs.
+        let mut stack = vec![(0usize, 0usize)];
         while let Some((src, dst)) = stack.pop() {
             let node = self.node(src)?;
             match (node.true_child, node.false_child, node.split_value) {
@@ -195,18 +248,15 @@ impl SmartTree {
                             .map_err(|_| TreeError::Representation("tree too large".into()))?,
                         threshold: value,
                     };
-                    nodes.extend([nodes[0]; 2]);
+                    nodes.extend([placeholder; 2]);
                     stack.push((t, left));
                     stack.push((f, left + 1));
                 }
                 _ => {
-                    let class = self.classes.get(node.output).copied().ok_or_else(|| {
-                        TreeError::Representation(format!("leaf class {} unknown", node.output))
-                    })?;
                     nodes[dst] = FlatNode {
                         feature: LEAF,
                         left: 0,
-                        threshold: if class == 1 { 1.0 } else { 0.0 },
+                        threshold: self.leaf_value(node)?,
                     };
                 }
             }
@@ -219,19 +269,23 @@ impl SmartTree {
         Ok(tree)
     }
 
-    /// Mean decrease in impurity per feature (unnormalised), as smartcore's
-    /// and scikit-learn's `feature_importances_` compute it.
+    /// Mean decrease in impurity per feature (unnormalised): the stored
+    /// `split_score` of forest trees, or for a classifier tree
+    /// `n·impurity` of a split node minus that of its children.
     pub(crate) fn importances(&self, n_features: usize) -> Result<Vec<f64>, TreeError> {
         let mut out = vec![0.0; n_features];
-        let root = self.node(0)?.n_node_samples.max(1) as f64;
+        let weighted =
+            |n: &SmartNode| n.n_node_samples.unwrap_or(0) as f64 * n.impurity.unwrap_or(0.0);
         for node in &self.nodes {
             let (Some(t), Some(f)) = (node.true_child, node.false_child) else {
                 continue;
             };
-            let weighted = |n: &SmartNode| n.n_node_samples as f64 * n.impurity.unwrap_or(0.0);
-            let gain = weighted(node) - weighted(self.node(t)?) - weighted(self.node(f)?);
+            let gain = match node.split_score {
+                Some(score) if self.classes.is_none() => score,
+                _ => weighted(node) - weighted(self.node(t)?) - weighted(self.node(f)?),
+            };
             if let Some(slot) = out.get_mut(node.split_feature) {
-                *slot += gain / root;
+                *slot += gain.max(0.0);
             }
         }
         Ok(out)
