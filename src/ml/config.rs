@@ -251,8 +251,8 @@ impl Default for InitialTrainingConfig {
     fn default() -> Self {
         Self {
             data: None,
-            rows: 60_000,
-            devices: 12,
+            rows: 30_000,
+            devices: 6,
             seed: 7,
         }
     }

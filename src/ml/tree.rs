@@ -18,6 +18,16 @@ const LEAF: u32 = u32::MAX;
 /// overlaps their node loads instead of waiting on one walk at a time.
 pub const LANES: usize = 8;
 
+/// smartcore sends `value <= threshold` to its true child (left), and
+/// anything else — NaN included — to the right.
+#[inline]
+fn goes_right(value: f64, threshold: f64) -> bool {
+    !matches!(
+        value.partial_cmp(&threshold),
+        Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+    )
+}
+
 /// One node: a split (`feature`, `threshold`, children at `left` and
 /// `left + 1`) or a leaf (`feature == LEAF`, fire probability in `threshold`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -69,8 +79,7 @@ impl FlatTree {
             if node.feature == LEAF {
                 return node.threshold;
             }
-            // smartcore sends `x <= threshold` to its true child (left).
-            let go_right = !(x[node.feature as usize] <= node.threshold);
+            let go_right = goes_right(x[node.feature as usize], node.threshold);
             i = node.left as usize + usize::from(go_right);
         }
     }
@@ -89,7 +98,7 @@ impl FlatTree {
                 let node = &self.nodes[*i];
                 if node.feature != LEAF {
                     let v = x[k * n_features + node.feature as usize];
-                    *i = node.left as usize + usize::from(!(v <= node.threshold));
+                    *i = node.left as usize + usize::from(goes_right(v, node.threshold));
                     moving = true;
                 }
             }
@@ -110,7 +119,7 @@ impl FlatTree {
             if node.feature == LEAF {
                 return i;
             }
-            let go_right = !(x[node.feature as usize] <= node.threshold);
+            let go_right = goes_right(x[node.feature as usize], node.threshold);
             i = node.left as usize + usize::from(go_right);
         }
     }

@@ -54,8 +54,10 @@ pub fn write_csv(path: &Path, readings: &[SmokeReading]) {
 
 /// A config with a small, quick forest and the registry in `model_dir`.
 pub fn small_config(model_dir: &Path) -> MlConfig {
-    let mut config = MlConfig::default();
-    config.model_dir = model_dir.to_path_buf();
+    let mut config = MlConfig {
+        model_dir: model_dir.to_path_buf(),
+        ..MlConfig::default()
+    };
     config.forest.trees = 12;
     config.forest.max_depth = 8;
     config
