@@ -89,6 +89,10 @@ impl Daemon {
             crate::simulate::spawn(&mut supervisor, &shared)?;
         }
 
+        if config.ml.enabled {
+            crate::ml::spawn(&mut supervisor, &shared);
+        }
+
         let web_addr = if config.web.enabled {
             let addr = config.web.socket_addr().map_err(DaemonError::WebAddress)?;
             let listener = std::net::TcpListener::bind(addr)
