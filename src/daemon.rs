@@ -3,6 +3,7 @@
 //!
 //! See ARCHITECTURE.md for the task and channel diagram.
 
+use crate::batch::BatchStatus;
 use crate::config::Config;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
@@ -30,6 +31,8 @@ pub struct Shared {
     pub model: ModelHandle,
     /// Devices known to the fleet; the stream refuses others.
     pub devices: DeviceRegistry,
+    /// The batch job's history, last report and run trigger (for the web).
+    pub batch: BatchStatus,
 }
 
 /// Why the daemon could not start or stop cleanly.
@@ -46,6 +49,8 @@ pub enum DaemonError {
     Signal(std::io::Error),
     #[error("simulator: {0}")]
     Simulate(#[from] crate::simulate::SimulateError),
+    #[error("batch: {0}")]
+    Batch(#[from] crate::batch::BatchError),
     #[error("shutdown did not finish within daemon.shutdown_timeout; aborted: {}", aborted.join(", "))]
     ShutdownIncomplete { aborted: Vec<String> },
 }
@@ -71,6 +76,7 @@ impl Daemon {
             transport: Transport::embedded(&config.kafka),
             model: ModelHandle::new(),
             devices: DeviceRegistry::new(),
+            batch: BatchStatus::new(),
         };
         tracing::info!("transport: {}", shared.transport.describe());
 
@@ -87,6 +93,10 @@ impl Daemon {
         // batch and ml; web last so it can show all of them.
         if config.simulator.enabled {
             crate::simulate::spawn(&mut supervisor, &shared)?;
+        }
+
+        if config.batch.enabled {
+            crate::batch::spawn(&mut supervisor, &shared)?;
         }
 
         if config.ml.enabled {

@@ -213,6 +213,12 @@ impl<R: Read> CsvReader<R> {
         }
     }
 
+    /// The 1-based line last read (the header is line 1): the line of the
+    /// row `next_row` just returned.
+    pub fn line_number(&self) -> u64 {
+        self.line_number
+    }
+
     /// The next row, `None` at the end of input.
     pub fn next_row(&mut self) -> Option<Result<CsvRow, CsvError>> {
         if !self.header_checked {

@@ -40,3 +40,19 @@ pub const MODEL_REJECTIONS_TOTAL: &str = "smokewatch_model_rejections_total";
 pub const MODEL_TRAINING_DURATION_SECONDS: &str = "smokewatch_model_training_duration_seconds";
 /// Counter of registry loads refused (corrupt or incompatible model files).
 pub const MODEL_LOAD_FAILURES_TOTAL: &str = "smokewatch_model_load_failures_total";
+/// Counter of files the watched folder took (label: outcome = ingested |
+/// failed | duplicate).
+pub const BATCH_FILES: &str = "smokewatch_batch_files_total";
+/// Counter of rows written to the historical store (label: source = file | stream).
+pub const BATCH_ROWS_STORED: &str = "smokewatch_batch_rows_stored_total";
+/// Counter of rows of ingested files put in quarantine (label: reason).
+pub const BATCH_QUARANTINED_ROWS: &str = "smokewatch_batch_quarantined_rows_total";
+/// Counter of batch job runs (label: status = success | failed).
+pub const BATCH_RUNS: &str = "smokewatch_batch_runs_total";
+/// Histogram of the time one batch job run takes.
+pub const BATCH_RUN_DURATION_SECONDS: &str = "smokewatch_batch_run_duration_seconds";
+/// Gauge: when the last successful batch run ended, seconds since the Unix epoch.
+pub const BATCH_LAST_SUCCESS_TIMESTAMP_SECONDS: &str =
+    "smokewatch_batch_last_success_timestamp_seconds";
+/// Gauge: the 0–1 data-quality score of the last successful batch run.
+pub const DATA_QUALITY_SCORE: &str = "smokewatch_data_quality_score";
