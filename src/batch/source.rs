@@ -78,6 +78,39 @@ pub enum SourceError {
     Csv(CsvError),
     #[error("not a readings Parquet file: {0}")]
     Parquet(ParquetError),
+    #[error("not in the readings schema: {0}")]
+    Schema(String),
+}
+
+/// Every column of the readings schema must be there with its type
+/// (extra columns are fine); all problems are named at once.
+fn check_schema(found: &arrow::datatypes::Schema) -> Result<(), String> {
+    use arrow::datatypes::DataType;
+    let mut problems = Vec::new();
+    for field in crate::model::parquet::schema().fields() {
+        match found.field_with_name(field.name()) {
+            Err(_) => problems.push(format!("column {:?} is missing", field.name())),
+            Ok(f) => {
+                let same = match (f.data_type(), field.data_type()) {
+                    (DataType::Timestamp(a, _), DataType::Timestamp(b, _)) => a == b,
+                    (a, b) => a == b,
+                };
+                if !same {
+                    problems.push(format!(
+                        "column {:?} is {}, expected {}",
+                        field.name(),
+                        f.data_type(),
+                        field.data_type()
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 /// The device a CSV file's readings belong to (see the module docs).
@@ -119,8 +152,12 @@ impl Source {
                 identity,
             }),
             InputKind::Parquet => {
-                let batches = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .and_then(|b| b.with_batch_size(PARQUET_BATCH_ROWS).build())
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .map_err(|e| SourceError::Parquet(e.into()))?;
+                check_schema(builder.schema()).map_err(SourceError::Schema)?;
+                let batches = builder
+                    .with_batch_size(PARQUET_BATCH_ROWS)
+                    .build()
                     .map_err(|e| SourceError::Parquet(e.into()))?;
                 Source::Parquet(ParquetSource {
                     batches,

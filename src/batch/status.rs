@@ -284,3 +284,63 @@ fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|p| p.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn attached(dir: &std::path::Path) -> BatchStatus {
+        let mut config = Config::default();
+        config.batch.state_dir = dir.join("state");
+        config.batch.store_dir = dir.join("store");
+        let status = BatchStatus::new();
+        status
+            .attach(JobContext {
+                config: Arc::new(config),
+                model: crate::ml::ModelHandle::new(),
+                cancel: tokio_util::sync::CancellationToken::new(),
+            })
+            .unwrap();
+        status
+    }
+
+    #[test]
+    fn a_second_request_while_a_run_is_claimed_is_refused_with_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let status = attached(dir.path());
+        let (tx, mut rx) = mpsc::channel(4);
+        status.set_requests(Some(tx));
+        let ticket = status.trigger(Trigger::Api).unwrap();
+        let refused = status.trigger(Trigger::Api).err().unwrap();
+        match &refused {
+            RunRefused::AlreadyRunning { run } => assert_eq!(run.run_id, ticket.run_id),
+            other => panic!("{other:?}"),
+        }
+        assert!(refused.to_string().contains("already running"), "{refused}");
+        assert!(status.run_blocking(Trigger::Cli).is_err());
+        // The scheduler executes the request; the claim is released after.
+        let request = rx.try_recv().unwrap();
+        let done = status.execute(request.record);
+        assert_eq!(done.run_id, ticket.run_id);
+        assert_eq!(done.status, RunStatus::Success, "{:?}", done.error);
+        assert!(status.running().is_none());
+        assert_eq!(status.history()[0].run_id, ticket.run_id);
+        assert!(status.trigger(Trigger::Api).is_ok());
+    }
+
+    #[test]
+    fn without_a_scheduler_or_a_job_runs_are_refused_clearly() {
+        assert_eq!(
+            BatchStatus::new().trigger(Trigger::Api).err(),
+            Some(RunRefused::Disabled)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let status = attached(dir.path());
+        assert_eq!(
+            status.trigger(Trigger::Api).err(),
+            Some(RunRefused::NotRunning)
+        );
+        assert!(status.running().is_none(), "the refused claim was released");
+    }
+}
