@@ -9,7 +9,6 @@ mod batch_common;
 
 use arrow::array::{Array, Float64Array, StringArray, UInt64Array};
 use batch_common::*;
-use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use smokewatch::batch::ingest::{IngestOutcome, Ingester};
 use smokewatch::batch::job::JobContext;

@@ -51,6 +51,15 @@ pub enum IngestError {
     Cancelled { path: PathBuf },
 }
 
+impl IngestError {
+    /// The input file disappeared before it was read (moved away by
+    /// someone else): nothing to do.
+    pub fn is_vanished(&self, input: &Path) -> bool {
+        matches!(self, IngestError::Io { path, source }
+            if path == input && source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
 /// What became of a file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IngestOutcome {

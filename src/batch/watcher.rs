@@ -159,6 +159,9 @@ pub(crate) async fn run(
                     status.record_ingest(entry);
                 }
                 Err(IngestError::Cancelled { .. }) => break 'poll,
+                Err(e) if e.is_vanished(&path) => {
+                    tracing::info!(file = %path.display(), "gone before it was read; skipped");
+                }
                 Err(e) => {
                     tracing::error!(file = %path.display(), "not ingested, retrying at the next poll: {e}");
                     pass_problem = Some(format!("{} not ingested (retrying): {e}", path.display()));
