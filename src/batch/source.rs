@@ -134,7 +134,7 @@ pub fn csv_identity(
 
 /// Rows of an input file.
 pub enum Source {
-    Csv(CsvSource),
+    Csv(Box<CsvSource>),
     Parquet(ParquetSource),
 }
 
@@ -147,10 +147,10 @@ impl Source {
     ) -> Result<Source, SourceError> {
         let file = File::open(path).map_err(SourceError::Open)?;
         Ok(match kind {
-            InputKind::Csv => Source::Csv(CsvSource {
+            InputKind::Csv => Source::Csv(Box::new(CsvSource {
                 reader: CsvReader::new(file, MissingCells::Allow),
                 identity,
-            }),
+            })),
             InputKind::Parquet => {
                 let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                     .map_err(|e| SourceError::Parquet(e.into()))?;
