@@ -39,8 +39,10 @@
     return "";
   }
 
+  // Errors clear as the user types and are checked again on submit. No
+  // check on blur: an error appearing or vanishing then would move the
+  // Predict button between mouse down and up, and swallow the click.
   inputs.forEach(function (input) {
-    input.addEventListener("blur", function () { if (input.value.trim() !== "") fieldError(input.name, check(input)); });
     input.addEventListener("input", function () { fieldError(input.name, ""); });
   });
 

@@ -120,7 +120,11 @@ async fn unknown_route_is_404_naming_it() {
 #[tokio::test]
 async fn wrong_method_is_405() {
     let app = web_support::app(None);
-    let a = send(&app, warp::test::request().method("GET").path("/api/predict")).await;
+    let a = send(
+        &app,
+        warp::test::request().method("GET").path("/api/predict"),
+    )
+    .await;
     refused(&a, 405, &["method GET is not allowed on /api/predict"]);
     let a = send(&app, post("/api/health")).await;
     refused(&a, 405, &["POST", "/api/health"]);
@@ -158,7 +162,11 @@ async fn admin_routes_are_off_without_a_configured_token() {
 async fn batch_over_the_limit_is_413_naming_the_count() {
     let app = web_support::app(None);
     let readings = vec![normal_reading(); 10_001];
-    let a = send(&app, post("/api/predict/batch").json(&json!({"readings": readings}))).await;
+    let a = send(
+        &app,
+        post("/api/predict/batch").json(&json!({"readings": readings})),
+    )
+    .await;
     let body = refused(&a, 413, &["10001 readings", "at most 10000"]);
     assert_eq!(body["field"], "readings");
 }
@@ -173,7 +181,10 @@ async fn other_bad_input_out_of_range_unknown_field_media_type() {
     let body = refused(&a, 422, &["unknown field `temprature`"]);
     assert_eq!(body["errors"][1]["field"], "humidity_pct");
     let range = body["errors"][1]["error"].as_str().unwrap();
-    assert!(range.contains("outside the physical range 0..=100"), "{range}");
+    assert!(
+        range.contains("outside the physical range 0..=100"),
+        "{range}"
+    );
 
     let a = send(
         &app,
@@ -186,7 +197,12 @@ async fn other_bad_input_out_of_range_unknown_field_media_type() {
     .await;
     refused(&a, 415, &["text/plain", "application/json"]);
 
-    let a = send(&app, post("/api/predict/batch").json(&json!({"readings": [normal_reading(), {"tvoc_ppb": true}]}))).await;
+    let a = send(
+        &app,
+        post("/api/predict/batch")
+            .json(&json!({"readings": [normal_reading(), {"tvoc_ppb": true}]})),
+    )
+    .await;
     let body = refused(&a, 422, &["readings[1].temperature_c is required"]);
     assert_eq!(body["field"], "readings[1].temperature_c");
 }
@@ -201,7 +217,9 @@ async fn predict_without_a_model_is_503_with_a_clear_message() {
 #[tokio::test]
 async fn predict_scores_through_the_current_model() {
     let app = web_support::app(None);
-    app.shared.model.swap(Box::new(RuleModel::new("test-rule-v1")));
+    app.shared
+        .model
+        .swap(Box::new(RuleModel::new("test-rule-v1")));
     let a = send(&app, post("/api/predict").json(&normal_reading())).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["class"], "no_fire");
@@ -221,7 +239,9 @@ async fn predict_scores_through_the_current_model() {
 #[tokio::test]
 async fn batch_keeps_request_order_and_series_need_a_time() {
     let app = web_support::app(None);
-    app.shared.model.swap(Box::new(RuleModel::new("test-rule-v1")));
+    app.shared
+        .model
+        .swap(Box::new(RuleModel::new("test-rule-v1")));
     let mut smoky = normal_reading();
     smoky["tvoc_ppb"] = json!(1208.0);
     smoky["raw_ethanol"] = json!(19430.0);
@@ -246,7 +266,11 @@ async fn batch_keeps_request_order_and_series_need_a_time() {
 
     let mut orphan = normal_reading();
     orphan["device_id"] = json!("d1");
-    let a = send(&app, post("/api/predict/batch").json(&json!({"readings": [orphan]}))).await;
+    let a = send(
+        &app,
+        post("/api/predict/batch").json(&json!({"readings": [orphan]})),
+    )
+    .await;
     let body = refused(&a, 422, &["event_time_ms is required with device_id"]);
     assert_eq!(body["field"], "readings[0].event_time_ms");
 }

@@ -151,6 +151,9 @@ async fn paths_the_server_lacks_are_404() {
         let response = warp::test::request().path(path).reply(&routes).await;
         assert_eq!(response.status(), 404, "{path}");
         let body: Value = serde_json::from_slice(response.body()).unwrap();
-        assert!(body["error"].as_str().unwrap().contains("no route"), "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("no route"),
+            "{body}"
+        );
     }
 }

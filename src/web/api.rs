@@ -101,8 +101,7 @@ fn predict_one(body: &[u8], app: &App) -> Result<Response, ApiError> {
     };
     let model = app.shared.model.current().ok_or(ApiError::NoModel)?;
     let prediction = predict::score_one(model.as_ref().as_ref(), &reading.values);
-    app.stats
-        .record_predictions(1, u64::from(prediction.fire));
+    app.stats.record_predictions(1, u64::from(prediction.fire));
     Ok(warp::reply::json(&PredictionOut::from(prediction)).into_response())
 }
 
@@ -180,7 +179,12 @@ fn parse_batch(body: &[u8]) -> Result<Vec<ReadingInput>, ApiError> {
     }
     let items = match object.get("readings") {
         Some(Value::Array(items)) => items,
-        None => return Err(invalid("readings", "readings is required: an array of readings")),
+        None => {
+            return Err(invalid(
+                "readings",
+                "readings is required: an array of readings",
+            ));
+        }
         Some(other) => {
             return Err(invalid(
                 "readings",
@@ -195,12 +199,16 @@ fn parse_batch(body: &[u8]) -> Result<Vec<ReadingInput>, ApiError> {
         });
     }
     if items.is_empty() {
-        return Err(invalid("readings", "readings must hold at least one reading"));
+        return Err(invalid(
+            "readings",
+            "readings must hold at least one reading",
+        ));
     }
     let mut errors = Vec::new();
     let mut readings = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        if let Some(r) = predict::parse_reading(item, &format!("readings[{i}]"), true, &mut errors) {
+        if let Some(r) = predict::parse_reading(item, &format!("readings[{i}]"), true, &mut errors)
+        {
             readings.push(r);
         }
         if errors.len() >= MAX_FIELD_ERRORS {

@@ -51,12 +51,24 @@ mod tests {
     #[test]
     fn decisions() {
         let unset = Secret::default();
-        assert!(matches!(check(&unset, Some("Bearer x")), Err(ApiError::AdminDisabled)));
+        assert!(matches!(
+            check(&unset, Some("Bearer x")),
+            Err(ApiError::AdminDisabled)
+        ));
         let set = Secret::new("s3cret");
         assert!(matches!(check(&set, None), Err(ApiError::MissingToken)));
-        assert!(matches!(check(&set, Some("Basic abc")), Err(ApiError::MissingToken)));
-        assert!(matches!(check(&set, Some("Bearer ")), Err(ApiError::MissingToken)));
-        assert!(matches!(check(&set, Some("Bearer s3cre")), Err(ApiError::WrongToken)));
+        assert!(matches!(
+            check(&set, Some("Basic abc")),
+            Err(ApiError::MissingToken)
+        ));
+        assert!(matches!(
+            check(&set, Some("Bearer ")),
+            Err(ApiError::MissingToken)
+        ));
+        assert!(matches!(
+            check(&set, Some("Bearer s3cre")),
+            Err(ApiError::WrongToken)
+        ));
         assert!(check(&set, Some("Bearer s3cret")).is_ok());
         assert!(check(&set, Some("bearer  s3cret ")).is_ok());
     }

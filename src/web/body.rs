@@ -25,7 +25,9 @@ pub fn limited(limit: u64) -> BoxedFilter<(Bytes,)> {
                 if declared.is_some_and(|n| n > limit) {
                     return Err(warp::reject::custom(ApiError::BodyTooLarge { limit }));
                 }
-                read_capped(stream, limit).await.map_err(warp::reject::custom)
+                read_capped(stream, limit)
+                    .await
+                    .map_err(warp::reject::custom)
             },
         )
         .boxed()
@@ -126,7 +128,11 @@ impl BadJsonField {
         let Some(start) = key_end.iter().rposition(|b| *b == b'"') else {
             return Self(None);
         };
-        Self(std::str::from_utf8(&key_end[start + 1..]).ok().map(str::to_string))
+        Self(
+            std::str::from_utf8(&key_end[start + 1..])
+                .ok()
+                .map(str::to_string),
+        )
     }
 
     fn into_error(self, detail: String) -> ApiError {

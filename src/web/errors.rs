@@ -5,10 +5,10 @@
 
 use serde::Serialize;
 use warp::filters::BoxedFilter;
-use warp::{Filter, Reply};
 use warp::http::StatusCode;
 use warp::http::header::{HeaderValue, WWW_AUTHENTICATE};
 use warp::reply::Response;
+use warp::{Filter, Reply};
 
 /// One invalid field of a request body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -127,7 +127,8 @@ impl ApiError {
             field: self.field(),
             errors,
         };
-        let mut response = warp::reply::with_status(warp::reply::json(&body), status).into_response();
+        let mut response =
+            warp::reply::with_status(warp::reply::json(&body), status).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 WWW_AUTHENTICATE,
@@ -178,10 +179,7 @@ fn from_rejection(rejection: &warp::Rejection) -> ApiError {
         .find::<Unmatched>()
         .map(|u| (u.method.clone(), u.path.clone()))
         .unwrap_or_default();
-    if rejection
-        .find::<warp::reject::MethodNotAllowed>()
-        .is_some()
-    {
+    if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         return ApiError::MethodNotAllowed { method, path };
     }
     if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {

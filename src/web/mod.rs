@@ -109,9 +109,7 @@ fn endpoint(route: Route, app: &App) -> BoxedFilter<(Response,)> {
                 assets::reply(path.as_str(), tag.as_deref())
             })
             .boxed(),
-        Route::Health | Route::ApiHealth => {
-            at.and(state).map(|app: App| api::health(&app)).boxed()
-        }
+        Route::Health | Route::ApiHealth => at.and(state).map(|app: App| api::health(&app)).boxed(),
         Route::Metrics => at.and(state).map(|app: App| api::metrics(&app)).boxed(),
         Route::OpenApi => at
             .map(|| {

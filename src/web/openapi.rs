@@ -96,13 +96,25 @@ fn operation(route: Route) -> Value {
                 json!({"description": "An embedded CSS, JavaScript or vendor file",
                        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}),
             );
-            responses.insert("304".into(), json!({"description": "The client's copy is current (ETag)"}));
+            responses.insert(
+                "304".into(),
+                json!({"description": "The client's copy is current (ETag)"}),
+            );
             responses.insert("404".into(), error_response("No such asset"));
             ("Static asset embedded in the binary".into(), "ui")
         }
         Route::Health | Route::ApiHealth => {
-            responses.insert("200".into(), ok_json("Running (possibly degraded)", schema_ref("Health")));
-            responses.insert("503".into(), ok_json("A task has failed; `reasons` says which", schema_ref("Health")));
+            responses.insert(
+                "200".into(),
+                ok_json("Running (possibly degraded)", schema_ref("Health")),
+            );
+            responses.insert(
+                "503".into(),
+                ok_json(
+                    "A task has failed; `reasons` says which",
+                    schema_ref("Health"),
+                ),
+            );
             ("Health of every subsystem and task".into(), "operations")
         }
         Route::Metrics => {
@@ -111,39 +123,74 @@ fn operation(route: Route) -> Value {
                 json!({"description": "Prometheus text exposition format 0.0.4",
                        "content": {"text/plain": {"schema": {"type": "string"}}}}),
             );
-            responses.insert("404".into(), json!({"description": "telemetry.enabled is false",
-                "content": {"text/plain": {"schema": {"type": "string"}}}}));
+            responses.insert(
+                "404".into(),
+                json!({"description": "telemetry.enabled is false",
+                "content": {"text/plain": {"schema": {"type": "string"}}}}),
+            );
             ("Prometheus metrics".into(), "operations")
         }
         Route::OpenApi => {
-            responses.insert("200".into(), ok_json("This document", json!({"type": "object"})));
+            responses.insert(
+                "200".into(),
+                ok_json("This document", json!({"type": "object"})),
+            );
             ("OpenAPI 3 description of this API".into(), "operations")
         }
         Route::SensorsSchema => {
-            responses.insert("200".into(), ok_json("Channels and room sensors", schema_ref("SensorsSchema")));
-            ("Channels with units and physical ranges, room sensor kinds, limits".into(), "predict")
+            responses.insert(
+                "200".into(),
+                ok_json("Channels and room sensors", schema_ref("SensorsSchema")),
+            );
+            (
+                "Channels with units and physical ranges, room sensor kinds, limits".into(),
+                "predict",
+            )
         }
         Route::Predict => {
-            responses.insert("200".into(), ok_json("The prediction", schema_ref("Prediction")));
+            responses.insert(
+                "200".into(),
+                ok_json("The prediction", schema_ref("Prediction")),
+            );
             add_input_errors(&mut responses);
             responses.insert("503".into(), error_response("No model is loaded yet"));
-            ("Fire prediction for one reading (no history)".into(), "predict")
+            (
+                "Fire prediction for one reading (no history)".into(),
+                "predict",
+            )
         }
         Route::PredictBatch => {
-            responses.insert("200".into(), ok_json("One prediction per reading, in request order", schema_ref("BatchPrediction")));
+            responses.insert(
+                "200".into(),
+                ok_json(
+                    "One prediction per reading, in request order",
+                    schema_ref("BatchPrediction"),
+                ),
+            );
             add_input_errors(&mut responses);
             responses.insert("503".into(), error_response("No model is loaded yet"));
-            (format!("Fire predictions for up to {MAX_BATCH} readings; readings with device_id and event_time_ms form a series"), "predict")
+            (
+                format!(
+                    "Fire predictions for up to {MAX_BATCH} readings; readings with device_id and event_time_ms form a series"
+                ),
+                "predict",
+            )
         }
         Route::Model => {
-            responses.insert("200".into(), ok_json("The model served now", schema_ref("Model")));
+            responses.insert(
+                "200".into(),
+                ok_json("The model served now", schema_ref("Model")),
+            );
             ("The model currently served".into(), "model")
         }
         Route::ModelReload | Route::BatchRun => {
             add_admin_errors(&mut responses);
             responses.insert("200".into(), ok_json("Done", json!({"type": "object"})));
             responses.insert("413".into(), error_response("Body larger than the limit"));
-            responses.insert("503".into(), error_response("The subsystem is not available in this build"));
+            responses.insert(
+                "503".into(),
+                error_response("The subsystem is not available in this build"),
+            );
             let what = if route == Route::ModelReload {
                 ("Reload the model from the registry (admin)", "model")
             } else {
@@ -157,7 +204,10 @@ fn operation(route: Route) -> Value {
                 json!({"description": "Server-Sent Events: one `history` event (array of Snapshot), then a `snapshot` event (Snapshot) each second",
                        "content": {"text/event-stream": {"schema": {"type": "string"}}}}),
             );
-            ("Live dashboard figures (Server-Sent Events)".into(), "dashboard")
+            (
+                "Live dashboard figures (Server-Sent Events)".into(),
+                "dashboard",
+            )
         }
     };
     let mut op = json!({
@@ -182,15 +232,30 @@ fn request_body(schema: Value) -> Value {
 }
 
 fn add_input_errors(responses: &mut Map<String, Value>) {
-    responses.insert("400".into(), error_response("Body is not valid JSON (NaN and Infinity included)"));
-    responses.insert("413".into(), error_response("Body or batch larger than the limit"));
+    responses.insert(
+        "400".into(),
+        error_response("Body is not valid JSON (NaN and Infinity included)"),
+    );
+    responses.insert(
+        "413".into(),
+        error_response("Body or batch larger than the limit"),
+    );
     responses.insert("415".into(), error_response("Content-Type is not JSON"));
-    responses.insert("422".into(), error_response("A field is missing, of the wrong type or out of range; `field` names it"));
+    responses.insert(
+        "422".into(),
+        error_response("A field is missing, of the wrong type or out of range; `field` names it"),
+    );
 }
 
 fn add_admin_errors(responses: &mut Map<String, Value>) {
-    responses.insert("401".into(), error_response("Missing or wrong bearer token"));
-    responses.insert("403".into(), error_response("Admin endpoints are off (no web.admin_token)"));
+    responses.insert(
+        "401".into(),
+        error_response("Missing or wrong bearer token"),
+    );
+    responses.insert(
+        "403".into(),
+        error_response("Admin endpoints are off (no web.admin_token)"),
+    );
 }
 
 fn operation_id(route: Route) -> String {
@@ -225,8 +290,14 @@ fn reading_schema(series: bool) -> Value {
         );
     }
     if series {
-        properties.insert("device_id".into(), json!({"type": "string", "description": "Readings of one device form a series"}));
-        properties.insert("event_time_ms".into(), json!({"type": "integer", "format": "int64", "description": "Required with device_id"}));
+        properties.insert(
+            "device_id".into(),
+            json!({"type": "string", "description": "Readings of one device form a series"}),
+        );
+        properties.insert(
+            "event_time_ms".into(),
+            json!({"type": "integer", "format": "int64", "description": "Required with device_id"}),
+        );
     }
     let required: Vec<&str> = Channel::ALL.iter().map(|c| c.key()).collect();
     json!({"type": "object", "required": required, "properties": properties, "additionalProperties": false})

@@ -7,7 +7,7 @@ use super::App;
 use super::errors::ApiError;
 use super::presets::PRESETS;
 use super::routes::Page;
-use crate::model::{Channel, RoomSensorKind};
+use crate::model::Channel;
 use serde::Serialize;
 use tera::{Context, Tera};
 use warp::http::{HeaderValue, header};
@@ -16,7 +16,10 @@ use warp::reply::Response;
 /// Every template, by name.
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
-    ("dashboard.html", include_str!("../../templates/dashboard.html")),
+    (
+        "dashboard.html",
+        include_str!("../../templates/dashboard.html"),
+    ),
     ("predict.html", include_str!("../../templates/predict.html")),
     ("alerts.html", include_str!("../../templates/alerts.html")),
     ("model.html", include_str!("../../templates/model.html")),
@@ -78,10 +81,9 @@ pub fn render(app: &App, page: Page) -> Response {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             );
-            response.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store"),
-            );
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(e) => e.into_response(),
@@ -125,8 +127,6 @@ fn render_html(app: &App, page: Page) -> Result<String, ApiError> {
         }
         Page::Health => {
             ctx.insert("health", &app.shared.health.report());
-            let kinds: Vec<&str> = RoomSensorKind::ALL.iter().map(|k| k.key()).collect();
-            ctx.insert("room_sensor_kinds", &kinds);
         }
         Page::Alerts | Page::Batch => {}
     }
@@ -141,7 +141,8 @@ fn channel_fields() -> Vec<ChannelField> {
         .into_iter()
         .map(|c| ChannelField {
             key: c.key(),
-            label: c.csv_name(),
+            // "Temperature[C]" -> "Temperature": the unit is shown apart.
+            label: c.csv_name().split('[').next().unwrap_or(c.csv_name()),
             unit: c.unit(),
             min: *c.physical_range().start(),
             max: *c.physical_range().end(),

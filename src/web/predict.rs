@@ -50,7 +50,10 @@ pub fn parse_reading(
         let field = if path.is_empty() { "$" } else { path };
         errors.push(FieldError::new(
             field,
-            format!("must be a JSON object of the 12 channels, not {}", kind(value)),
+            format!(
+                "must be a JSON object of the 12 channels, not {}",
+                kind(value)
+            ),
         ));
         return None;
     };
@@ -59,7 +62,10 @@ pub fn parse_reading(
         let known = Channel::from_name(key).is_some_and(|c| c.key() == key)
             || (allow_series && (key == DEVICE_KEY || key == TIME_KEY));
         if !known {
-            errors.push(FieldError::new(at(key), unknown_key_message(key, allow_series)));
+            errors.push(FieldError::new(
+                at(key),
+                unknown_key_message(key, allow_series),
+            ));
         }
     }
     let mut values = ChannelValues::EMPTY;
@@ -81,7 +87,10 @@ fn unknown_key_message(key: &str, allow_series: bool) -> String {
     if allow_series {
         known.extend([DEVICE_KEY, TIME_KEY]);
     }
-    format!("unknown field `{key}`; expected one of {}", known.join(", "))
+    format!(
+        "unknown field `{key}`; expected one of {}",
+        known.join(", ")
+    )
 }
 
 fn channel_value(
@@ -234,7 +243,10 @@ pub fn score_batch(model: &dyn FireModel, readings: &[ReadingInput]) -> Vec<Pred
         indices.sort_by_key(|&i| readings[i].series.as_ref().map(|(_, t)| *t));
         let mut state = DeviceFeatures::new(spec);
         for i in indices {
-            let time = readings[i].series.as_ref().map_or(EventTime(0), |(_, t)| *t);
+            let time = readings[i]
+                .series
+                .as_ref()
+                .map_or(EventTime(0), |(_, t)| *t);
             state.update(time, &readings[i].values);
             state.vector_into(spec, &mut features);
             out[i] = Some(model.predict(&features));

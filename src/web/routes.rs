@@ -230,18 +230,25 @@ mod tests {
     #[test]
     fn method_and_path_are_unique() {
         let all = Route::all();
-        let keys: HashSet<(HttpMethod, &str)> = all.iter().map(|r| (r.method(), r.path())).collect();
+        let keys: HashSet<(HttpMethod, &str)> =
+            all.iter().map(|r| (r.method(), r.path())).collect();
         assert_eq!(keys.len(), all.len());
     }
 
     #[test]
     fn matching_uses_templates() {
-        assert_eq!(Route::matching("GET", "/"), Some(Route::Page(Page::Dashboard)));
+        assert_eq!(
+            Route::matching("GET", "/"),
+            Some(Route::Page(Page::Dashboard))
+        );
         assert_eq!(
             Route::matching("GET", "/static/app.css"),
             Some(Route::Asset)
         );
-        assert_eq!(Route::matching("POST", "/api/predict"), Some(Route::Predict));
+        assert_eq!(
+            Route::matching("POST", "/api/predict"),
+            Some(Route::Predict)
+        );
         assert_eq!(Route::matching("GET", "/api/predict"), None);
         assert_eq!(Route::matching("GET", "/static/a/b"), None);
     }

@@ -27,7 +27,10 @@ pub fn reply(app: &App, last_event_id: Option<String>) -> warp::reply::Response 
     warp::sse::reply(stream).into_response()
 }
 
-fn events(app: &App, after: Option<u64>) -> impl Stream<Item = Result<Event, Infallible>> + Send + Sync + 'static {
+fn events(
+    app: &App,
+    after: Option<u64>,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send + Sync + 'static {
     let history = app.feed.history_after(after);
     let last_sent = history.last().map(|s| s.seq).or(after);
     let first = history_event(&history);

@@ -45,7 +45,9 @@ pub async fn daemon(dir: &Path, extra: &str) -> Daemon {
         dir.join("data").display()
     );
     let config = Config::from_yaml(&yaml, Path::new("test.yaml"), Vec::new()).expect("config");
-    Daemon::start(Arc::new(config)).await.expect("daemon starts")
+    Daemon::start(Arc::new(config))
+        .await
+        .expect("daemon starts")
 }
 
 pub fn base_url(daemon: &Daemon) -> String {
