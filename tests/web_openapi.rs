@@ -106,7 +106,7 @@ async fn documented_operations_are_exactly_the_server_routes() {
         })
         .collect();
     let table: BTreeSet<(String, String)> = Route::all()
-        .into_iter()
+        .iter()
         .map(|r| (r.method().as_str().to_string(), r.path().to_string()))
         .collect();
     assert_eq!(documented, table);

@@ -162,6 +162,22 @@ mod tests {
         assert!(err.to_string().contains("empty"), "{err}");
     }
 
+    #[tokio::test]
+    async fn chunked_body_is_cut_at_the_limit() {
+        let chunks = || {
+            futures::stream::iter(
+                (0..4).map(|_| Ok::<_, warp::Error>(Bytes::from_static(&[b'x'; 300]))),
+            )
+        };
+        let whole = read_capped(chunks(), 1200).await.unwrap();
+        assert_eq!(whole.len(), 1200);
+        let err = read_capped(chunks(), 1199).await.unwrap_err();
+        assert!(
+            matches!(err, ApiError::BodyTooLarge { limit: 1199 }),
+            "{err}"
+        );
+    }
+
     #[test]
     fn content_types() {
         assert!(check_content_type(None).is_ok());

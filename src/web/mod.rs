@@ -70,8 +70,8 @@ pub fn routes(
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
     let stats = app.stats.clone();
     let table = Route::all()
-        .into_iter()
-        .map(|route| endpoint(route, &app))
+        .iter()
+        .map(|&route| endpoint(route, &app))
         .fold(errors::unmatched(), |others, route| {
             route.or(others).unify().boxed()
         });

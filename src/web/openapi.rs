@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 /// The whole document.
 pub fn document() -> Value {
     let mut paths: Map<String, Value> = Map::new();
-    for route in Route::all() {
+    for &route in Route::all() {
         let method = match route.method() {
             HttpMethod::Get => "get",
             HttpMethod::Post => "post",
@@ -60,7 +60,7 @@ fn path_parameters(path: &str) -> Option<Value> {
         .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect();
-    (!params.is_empty()).then(|| Value::Array(params))
+    (!params.is_empty()).then_some(Value::Array(params))
 }
 
 fn schema_ref(name: &str) -> Value {

@@ -116,23 +116,30 @@ pub enum Route {
 
 impl Route {
     /// Every route, pages first.
-    pub fn all() -> Vec<Route> {
-        let mut routes: Vec<Route> = Page::ALL.into_iter().map(Route::Page).collect();
-        routes.extend([
-            Route::Asset,
-            Route::Health,
-            Route::ApiHealth,
-            Route::Metrics,
-            Route::OpenApi,
-            Route::SensorsSchema,
-            Route::Predict,
-            Route::PredictBatch,
-            Route::Model,
-            Route::ModelReload,
-            Route::BatchRun,
-            Route::Stream,
-        ]);
-        routes
+    pub const ALL: [Route; 18] = [
+        Route::Page(Page::Dashboard),
+        Route::Page(Page::Predict),
+        Route::Page(Page::Alerts),
+        Route::Page(Page::Model),
+        Route::Page(Page::Batch),
+        Route::Page(Page::Health),
+        Route::Asset,
+        Route::Health,
+        Route::ApiHealth,
+        Route::Metrics,
+        Route::OpenApi,
+        Route::SensorsSchema,
+        Route::Predict,
+        Route::PredictBatch,
+        Route::Model,
+        Route::ModelReload,
+        Route::BatchRun,
+        Route::Stream,
+    ];
+
+    /// Every route, pages first.
+    pub fn all() -> &'static [Route] {
+        &Route::ALL
     }
 
     pub const fn method(self) -> HttpMethod {
@@ -172,7 +179,8 @@ impl Route {
     /// template, never the raw path, so label cardinality stays bounded).
     pub fn matching(method: &str, path: &str) -> Option<Route> {
         Route::all()
-            .into_iter()
+            .iter()
+            .copied()
             .find(|r| r.method().as_str() == method && template_matches(r.path(), path))
     }
 
@@ -226,6 +234,13 @@ fn path_filter(template: &'static str) -> BoxedFilter<()> {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn every_page_is_a_route() {
+        for page in Page::ALL {
+            assert!(Route::all().contains(&Route::Page(page)), "{page:?}");
+        }
+    }
 
     #[test]
     fn method_and_path_are_unique() {
