@@ -179,22 +179,33 @@ impl Browser {
 }
 
 impl Drop for Browser {
-    /// On a failed test the session is still open: SIGTERM lets
-    /// chromedriver end the browsers it started before it exits.
+    /// On a failed test the session is still open and chromedriver does
+    /// not end its browser when it is stopped: end the driver, then the
+    /// browser processes that use this test's own profile directory (found
+    /// by their command line, ended by process id).
     fn drop(&mut self) {
-        if let Ok(None) = self.driver.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.driver.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.driver.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let marker = format!("--user-data-dir={}", self._profile.path().display());
+        for pid in processes_with_arg(&marker) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
     }
+}
+
+/// Ids of the processes whose command line has `arg`, from /proc.
+fn processes_with_arg(arg: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmd| cmd.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+        })
+        .collect()
 }
