@@ -43,8 +43,13 @@
     const footerModel = document.getElementById("footer-model");
     if (footerModel) footerModel.textContent = snapshot.model_version || "none loaded";
   }
-  if (window.EventSource) {
-    const source = new EventSource("/api/stream");
+  // Browsers allow about six HTTP/1.1 connections per host: a page left
+  // for another (or kept in the back/forward cache) must give its stream
+  // back, or the seventh page would wait for a free connection.
+  let source = null;
+  function connect() {
+    if (!window.EventSource || source) return;
+    source = new EventSource("/api/stream");
     source.addEventListener("history", function (e) {
       const fresh = JSON.parse(e.data).filter(function (s) {
         return !history.length || s.seq > history[history.length - 1].seq;
@@ -61,6 +66,13 @@
     });
     source.addEventListener("error", function () { setPill("unknown", "reconnecting"); });
   }
+  function disconnect() {
+    if (source) source.close();
+    source = null;
+  }
+  window.addEventListener("pagehide", disconnect);
+  window.addEventListener("pageshow", function (e) { if (e.persisted) connect(); });
+  connect();
 })();
 
 // Formatting helpers used by the page scripts.

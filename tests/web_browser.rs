@@ -230,6 +230,21 @@ async fn empty_field_and_api_field_errors_show_on_their_fields() {
     daemon.stop().await;
 }
 
+/// Open SSE streams, from `/metrics`.
+async fn sse_clients(base: &str) -> u64 {
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("smokewatch_http_sse_clients "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
 /// `POST /api/predict` requests answered so far, from `/metrics`.
 async fn daemon_requests(base: &str) -> u64 {
     let metrics = reqwest::get(format!("{base}/metrics"))
@@ -288,6 +303,20 @@ async fn every_page_renders_and_is_screenshotted() {
             "{} is a real picture ({size} bytes)",
             path.display()
         );
+    }
+    // Pages left behind gave their live stream back: only the current
+    // page's is open (browsers allow ~6 connections per host).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let open = sse_clients(&base).await;
+        if open == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{open} SSE streams still open after visiting every page"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The Health page lists the web server's task, live.
     browser.goto(&format!("{base}/status")).await;
