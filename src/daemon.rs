@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
-use crate::supervisor::{Health, Role, ShutdownSummary, Supervisor};
+use crate::supervisor::{Health, Queues, Role, ShutdownSummary, Supervisor};
 use crate::transport::Transport;
 use crate::{telemetry, web};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -30,6 +30,8 @@ pub struct Shared {
     pub model: ModelHandle,
     /// Devices known to the fleet; the stream refuses others.
     pub devices: DeviceRegistry,
+    /// Every bounded channel between tasks, for the dashboard's queue depths.
+    pub queues: Queues,
 }
 
 /// Why the daemon could not start or stop cleanly.
@@ -71,6 +73,7 @@ impl Daemon {
             transport: Transport::embedded(&config.kafka),
             model: ModelHandle::new(),
             devices: DeviceRegistry::new(),
+            queues: supervisor.queues().clone(),
         };
         tracing::info!("transport: {}", shared.transport.describe());
 

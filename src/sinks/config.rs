@@ -18,7 +18,7 @@ impl Default for SinksConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            dir: PathBuf::from("data/out"),
+            dir: PathBuf::from("out"),
         }
     }
 }
