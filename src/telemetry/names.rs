@@ -14,3 +14,40 @@ pub const QUEUE_DEPTH: &str = "smokewatch_queue_depth";
 pub const QUEUE_CAPACITY: &str = "smokewatch_queue_capacity";
 /// Info gauge, always 1 (label: version).
 pub const BUILD_INFO: &str = "smokewatch_build_info";
+
+// Transport (src/transport). The `topic` label is the logical stream
+// (readings, room_events, alerts, window_results, dead_letters), the same
+// whatever `kafka.topics` names the Kafka topics.
+
+/// Counter of records the transport stored: acknowledged by Kafka, or
+/// appended to the embedded log (label: topic).
+pub const TRANSPORT_RECORDS_SENT: &str = "smokewatch_transport_records_sent_total";
+/// Counter of key + value bytes of those records (label: topic).
+pub const TRANSPORT_SENT_BYTES: &str = "smokewatch_transport_sent_bytes_total";
+/// Counter of records handed to consumers (label: topic).
+pub const TRANSPORT_RECORDS_CONSUMED: &str = "smokewatch_transport_records_consumed_total";
+/// Counter of key + value bytes of those records (label: topic).
+pub const TRANSPORT_CONSUMED_BYTES: &str = "smokewatch_transport_consumed_bytes_total";
+/// Counter of records that could not be sent after every retry (labels:
+/// topic, reason). Each one is also logged with its key.
+pub const TRANSPORT_SEND_FAILURES: &str = "smokewatch_transport_send_failures_total";
+/// Counter of produce requests retried after a retriable error (label: topic).
+pub const TRANSPORT_SEND_RETRIES: &str = "smokewatch_transport_send_retries_total";
+/// Histogram of produce request latency, batch sent to acknowledgement.
+pub const TRANSPORT_PRODUCE_SECONDS: &str = "smokewatch_transport_produce_request_seconds";
+/// Gauge of records the Kafka producer holds (queued, batching, in flight).
+pub const TRANSPORT_PRODUCER_QUEUED: &str = "smokewatch_transport_producer_queued_records";
+/// Gauge, 1 while the Kafka cluster is reachable and requests succeed.
+pub const TRANSPORT_BROKER_UP: &str = "smokewatch_transport_broker_up";
+/// Gauge of partitions a topic lacks compared with `kafka.partitions`
+/// (label: topic); anything above 0 needs an operator.
+pub const TRANSPORT_TOPIC_PARTITIONS_MISSING: &str =
+    "smokewatch_transport_topic_partitions_missing";
+/// Counter of failed fetch requests, retried with backoff (label: topic).
+pub const CONSUMER_FETCH_ERRORS: &str = "smokewatch_consumer_fetch_errors_total";
+/// Gauge of records between a partition's consumer position and its high
+/// watermark (labels: topic, partition).
+pub const CONSUMER_LAG: &str = "smokewatch_consumer_lag";
+/// Counter of positions moved to the earliest retained offset because the
+/// records they pointed at were gone (labels: topic, partition).
+pub const CONSUMER_OFFSET_RESETS: &str = "smokewatch_consumer_offset_resets_total";
