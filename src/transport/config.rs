@@ -457,8 +457,10 @@ mod tests {
 
     #[test]
     fn an_instance_beyond_the_partition_count_is_refused() {
-        let mut c = KafkaConfig::default();
-        c.partitions = 2;
+        let mut c = KafkaConfig {
+            partitions: 2,
+            ..KafkaConfig::default()
+        };
         c.consumer.instances = 4;
         c.consumer.instance = 3;
         let issues = issues_of(&c).join("\n");

@@ -241,5 +241,5 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
                 .all(|(k, v)| rest.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
             all.then(|| value.parse::<f64>().ok()).flatten()
         })
-        .sum()
+        .fold(0.0, |sum, v| sum + v)
 }
