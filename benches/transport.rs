@@ -4,7 +4,9 @@
 //!
 //! ```sh
 //! cargo bench --bench transport
-//! SMOKEWATCH_BENCH_RECORDS=500000 SMOKEWATCH_BENCH_CODECS=none,lz4,zstd cargo bench --bench transport
+//! SMOKEWATCH_BENCH_RECORDS=500000 SMOKEWATCH_BENCH_CODECS=none,lz4,zstd \
+//!   SMOKEWATCH_BENCH_BATCH_SIZE=1048576 SMOKEWATCH_BENCH_FETCH_BYTES=4194304 \
+//!   cargo bench --bench transport
 //! ```
 //!
 //! For each codec: smokewatch's producer sends N readings (JSON, keyed by
@@ -83,7 +85,19 @@ fn python_consumer(addr: &str, topic: &str, partitions: u32, expect: u64) -> Rat
 async fn run(broker: &Broker, codec_name: &str, n: u64) -> Vec<String> {
     let mut config = broker.config();
     config.producer.compression = codec(codec_name);
+    if let Some(bytes) = std::env::var("SMOKEWATCH_BENCH_BATCH_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.producer.batch_size = bytes;
+    }
     config.consumer.max_wait = smokewatch::config::Duration::from_millis(500);
+    if let Some(bytes) = std::env::var("SMOKEWATCH_BENCH_FETCH_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.consumer.max_bytes = bytes;
+    }
     config.topics.readings = format!("bench-{codec_name}.readings");
     config.topics.room_events = format!("bench-{codec_name}.room-events");
     config.topics.alerts = format!("bench-{codec_name}.alerts");
@@ -144,7 +158,8 @@ async fn run(broker: &Broker, codec_name: &str, n: u64) -> Vec<String> {
     let reference = python_consumer(&broker.addr, &config.topics.readings, partitions, n);
     vec![
         format!(
-            "codec {codec_name}, {partitions} partitions, {:.0} bytes/record",
+            "codec {codec_name}, {partitions} partitions, batch_size {} bytes, {:.0} bytes/record",
+            config.producer.batch_size,
             bytes as f64 / n as f64
         ),
         produced.row("smokewatch produce (send + flush)"),

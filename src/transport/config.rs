@@ -145,7 +145,7 @@ impl Default for KafkaConfig {
 impl Default for ProducerConfig {
     fn default() -> Self {
         Self {
-            batch_size: 256 * 1024,
+            batch_size: 1024 * 1024,
             linger: Duration::from_millis(5),
             compression: CompressionCodec::Lz4,
             retries: 30,
@@ -166,7 +166,7 @@ impl Default for ConsumerConfig {
             instance: 0,
             instances: 1,
             partitions: None,
-            queue_capacity: Capacity::new(64),
+            queue_capacity: Capacity::new(16),
         }
     }
 }

@@ -22,7 +22,7 @@ use super::super::{
 };
 use super::retry::Backoff;
 use super::status::FailureStreak;
-use super::{Cluster, Shared};
+use super::{Cluster, KafkaContext};
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::Gauge;
@@ -84,7 +84,7 @@ impl KafkaConsumer {
     /// reached already, an assignment naming a partition that does not
     /// exist fails here; otherwise it is logged when the loops start.
     pub(super) fn start(
-        shared: Arc<Shared>,
+        shared: Arc<KafkaContext>,
         subscription: Subscription,
     ) -> Result<Self, TransportError> {
         if let Some(cluster) = shared.cluster_now() {
@@ -221,7 +221,7 @@ impl KafkaConsumer {
 /// Waits for the cluster, then runs one fetch loop per assigned partition
 /// until the consumer goes away.
 async fn run_fetch_loops(
-    shared: Arc<Shared>,
+    shared: Arc<KafkaContext>,
     subscription: Subscription,
     tx: mpsc::Sender<Fetched>,
 ) {
@@ -276,7 +276,7 @@ struct FetchLoop {
     tp: TopicPartition,
     topic_name: String,
     cluster: Arc<Cluster>,
-    shared: Arc<Shared>,
+    shared: Arc<KafkaContext>,
     tx: mpsc::Sender<Fetched>,
     watermark: Arc<AtomicI64>,
     streak: FailureStreak,

@@ -43,15 +43,15 @@ impl Cluster {
     }
 }
 
-/// Everything the producer lanes and fetch loops share.
+/// What the connector, producer lanes and fetch loops of one transport share.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct KafkaContext {
     pub config: Arc<KafkaConfig>,
     pub cluster: watch::Receiver<Option<Arc<Cluster>>>,
     pub status: Arc<BrokerStatus>,
 }
 
-impl Shared {
+impl KafkaContext {
     /// The cluster, waiting until the connector has reached it.
     pub async fn cluster(&self) -> Result<Arc<Cluster>, TransportError> {
         let mut rx = self.cluster.clone();
@@ -69,7 +69,7 @@ impl Shared {
 
 /// The Kafka side of [`super::Transport`].
 pub struct KafkaTransport {
-    shared: Arc<Shared>,
+    shared: Arc<KafkaContext>,
     producer: KafkaProducer,
     connector: tokio::task::JoinHandle<()>,
 }
@@ -85,7 +85,7 @@ impl KafkaTransport {
     pub fn start(config: &KafkaConfig) -> Self {
         let config = Arc::new(config.clone());
         let (tx, rx) = watch::channel(None);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(KafkaContext {
             config: config.clone(),
             cluster: rx,
             status: Arc::new(BrokerStatus::default()),

@@ -25,7 +25,7 @@ use super::super::partitioner::partition_for;
 use super::super::{OutgoingRecord, TopicKind, TransportError};
 use super::retry::{Backoff, Failure, classify, reason_label};
 use super::status::FailureStreak;
-use super::{Cluster, Shared};
+use super::{Cluster, KafkaContext};
 use crate::telemetry::names;
 use crate::transport::config::CompressionCodec;
 use rskafka::chrono::{TimeZone, Utc};
@@ -45,7 +45,7 @@ pub struct KafkaProducer {
 }
 
 struct Inner {
-    shared: Arc<Shared>,
+    shared: Arc<KafkaContext>,
     permits: Arc<Semaphore>,
     capacity: usize,
     lanes: tokio::sync::OnceCell<Vec<Vec<Lane>>>,
@@ -76,7 +76,7 @@ struct Progress {
 }
 
 impl KafkaProducer {
-    pub(super) fn new(shared: Arc<Shared>) -> Self {
+    pub(super) fn new(shared: Arc<KafkaContext>) -> Self {
         let capacity = shared.config.producer.queue_capacity.get();
         Self {
             inner: Arc::new(Inner {
@@ -279,7 +279,7 @@ struct LaneTask {
     topic_name: String,
     partition: i32,
     cluster: Arc<Cluster>,
-    shared: Arc<Shared>,
+    shared: Arc<KafkaContext>,
     client: Option<Arc<PartitionClient>>,
     progress: Arc<Progress>,
     streak: FailureStreak,
@@ -306,6 +306,11 @@ impl LaneTask {
             let _ = batch.push(first);
             let deadline = tokio::time::Instant::now() + linger;
             loop {
+                // Under a steady flow `try_recv` always has a record; the
+                // linger still bounds how long the first one waits.
+                if tokio::time::Instant::now() >= deadline {
+                    break;
+                }
                 let next = match rx.try_recv() {
                     Ok(q) => Some(q),
                     Err(mpsc::error::TryRecvError::Disconnected) => None,
@@ -446,5 +451,52 @@ impl LaneTask {
                 self.topic_name, self.partition
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(permits: &Arc<Semaphore>, value_len: usize) -> Queued {
+        Queued {
+            record: OutgoingRecord::json("dev", vec![b'x'; value_len], 0),
+            _permit: permits.clone().try_acquire_owned().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_batch_fills_up_to_its_size_and_hands_back_the_rest() {
+        let permits = Arc::new(Semaphore::new(100));
+        let mut batch = Batch::new(1024);
+        let mut accepted = 0;
+        let rejected = loop {
+            match batch.push(queued(&permits, 200)) {
+                Ok(()) => accepted += 1,
+                Err(q) => break q,
+            }
+        };
+        assert_eq!(accepted, 4, "4 × ~250 bytes fit in 1 KiB, 5 do not");
+        assert_eq!(rejected.record.value.len(), 200);
+        let records = batch.take_records();
+        assert_eq!(records.len(), 4);
+        assert_eq!(records[0].headers["content_type"], b"application/json");
+        assert_eq!(
+            permits.available_permits(),
+            100 - 5,
+            "held records keep their permits"
+        );
+    }
+
+    #[test]
+    fn a_record_larger_than_a_batch_goes_alone() {
+        let permits = Arc::new(Semaphore::new(10));
+        let mut batch = Batch::new(1024);
+        assert!(batch.push(queued(&permits, 5000)).is_ok());
+        assert!(
+            batch.push(queued(&permits, 10)).is_err(),
+            "nothing joins it"
+        );
+        assert_eq!(batch.take_records().len(), 1);
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Shared by every loop of one transport.
+/// KafkaContext by every loop of one transport.
 #[derive(Debug, Default)]
 pub struct BrokerStatus {
     connected: AtomicBool,
