@@ -82,7 +82,11 @@ async fn producer_and_consumer_ride_out_a_broker_restart() {
     let mut delivered: Delivered = Vec::new();
     consume_until(&mut first, &mut delivered, &consumed, READINGS / 4, &broker).await;
 
-    // Restart the broker mid-stream.
+    // Restart the broker mid-stream. The script stops it with SIGTERM, so
+    // tansu answers in-flight produce requests with an error before it
+    // goes: nothing is stored without an acknowledgement, and no retry
+    // stores a record twice. (After a SIGKILL a lost acknowledgement could
+    // make a retry store a batch twice: at-least-once, see README.)
     broker.stop();
     tokio::time::sleep(Duration::from_secs(2)).await;
     broker.start_again();

@@ -10,6 +10,8 @@
 
 mod admin;
 mod consumer;
+mod fetch;
+mod lane;
 mod producer;
 pub mod retry;
 mod status;

@@ -1,7 +1,7 @@
 //! Which Kafka errors are worth retrying, and how long to wait in between.
 //!
 //! rskafka's own retry loop is switched off (its backoff deadline is zero,
-//! see [`super::client_backoff`]) so that every retry is ours: counted,
+//! see `client_backoff` in the parent module) so that every retry is ours: counted,
 //! bounded by `kafka.producer.retries`, visible in /health and metrics.
 
 use rskafka::client::error::{Error as ClientError, ProtocolError};
