@@ -46,6 +46,8 @@ pub enum DaemonError {
     Transport(#[from] TransportError),
     #[error("waiting for signals: {0}")]
     Signal(std::io::Error),
+    #[error("simulator: {0}")]
+    Simulate(#[from] crate::simulate::SimulateError),
     #[error("shutdown did not finish within daemon.shutdown_timeout; aborted: {}", aborted.join(", "))]
     ShutdownIncomplete { aborted: Vec<String> },
 }
@@ -87,6 +89,13 @@ impl Daemon {
         // `spawn(&mut Supervisor, &Shared)` and is started here when its
         // section is enabled: simulate → transport → stream → sinks, beside
         // batch and ml; web last so it can show all of them.
+        if config.simulator.enabled {
+            crate::simulate::spawn(&mut supervisor, &shared)?;
+        }
+
+        if config.ml.enabled {
+            crate::ml::spawn(&mut supervisor, &shared);
+        }
 
         transport::spawn(&mut supervisor, &shared);
 

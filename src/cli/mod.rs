@@ -3,7 +3,11 @@
 //! Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
 
 mod check_config;
+mod generate;
+mod evaluate;
+mod predict;
 mod run;
+mod train;
 
 use crate::config::{Config, ConfigError};
 use clap::{Parser, Subcommand};
@@ -40,6 +44,14 @@ pub enum Command {
     Run,
     /// Validate the config and print the effective configuration (secrets masked).
     CheckConfig,
+    /// Generate labelled history like the Smoke Detection Dataset (CSV or Parquet).
+    Generate(generate::GenerateArgs),
+    /// Train a fire model on a data file, evaluate it on the latest data and store it.
+    Train(train::TrainArgs),
+    /// Score a stored model on a data file (time-ordered held-out rows by default).
+    Evaluate(evaluate::EvaluateArgs),
+    /// Predict fire for one JSON reading (argument) or JSON lines on stdin.
+    Predict(predict::PredictArgs),
 }
 
 /// Entry point of the binary.
@@ -55,6 +67,10 @@ pub fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run::run(config),
         Command::CheckConfig => check_config::check_config(&config),
+        Command::Generate(args) => generate::generate(&config, &args),
+        Command::Train(args) => train::train(&config, &args),
+        Command::Evaluate(args) => evaluate::evaluate_command(&config, &args),
+        Command::Predict(args) => predict::predict(&config, &args),
     }
 }
 
