@@ -3,8 +3,8 @@
 //! Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
 
 mod check_config;
-mod generate;
 mod evaluate;
+mod generate;
 mod predict;
 mod run;
 mod train;
