@@ -7,8 +7,8 @@ use crate::config::Config;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
 use crate::supervisor::{Health, Queues, Role, ShutdownSummary, Supervisor};
-use crate::transport::Transport;
-use crate::{telemetry, web};
+use crate::transport::{Transport, TransportError};
+use crate::{telemetry, transport, web};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,6 +44,8 @@ pub enum DaemonError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("transport (kafka.*): {0}")]
+    Transport(#[from] TransportError),
     #[error("waiting for signals: {0}")]
     Signal(std::io::Error),
     #[error("simulator: {0}")]
@@ -70,7 +72,9 @@ impl Daemon {
             config: config.clone(),
             health: health.clone(),
             metrics: metrics.clone(),
-            transport: Transport::embedded(&config.kafka),
+            // Returns at once even when Kafka is down: it is reached in the
+            // background and /health says degraded until then.
+            transport: Transport::connect(&config.kafka).await?,
             model: ModelHandle::new(),
             devices: DeviceRegistry::new(),
             queues: supervisor.queues().clone(),
@@ -95,6 +99,8 @@ impl Daemon {
         if config.ml.enabled {
             crate::ml::spawn(&mut supervisor, &shared);
         }
+
+        transport::spawn(&mut supervisor, &shared);
 
         let web_addr = if config.web.enabled {
             let addr = config.web.socket_addr().map_err(DaemonError::WebAddress)?;

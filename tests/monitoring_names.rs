@@ -5,6 +5,7 @@
 //! conventions.
 
 use serde_json::Value;
+use smokewatch::telemetry::names::{self, MetricKind, MetricName};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -31,22 +32,9 @@ fn metric_names(expr: &str) -> Vec<String> {
     names
 }
 
-/// (name, doc comment) of every constant in names.rs.
-fn declared() -> Vec<(String, String)> {
-    let source = read("src/telemetry/names.rs");
-    let mut doc = String::new();
-    let mut out = Vec::new();
-    for line in source.lines().map(str::trim) {
-        if let Some(d) = line.strip_prefix("///") {
-            doc.push_str(d);
-        } else if line.starts_with("pub const") {
-            let name = line.split('"').nth(1).expect("a string constant");
-            out.push((name.to_string(), std::mem::take(&mut doc)));
-        } else if !line.starts_with("//") {
-            doc.clear();
-        }
-    }
-    out
+/// Every metric declared in names.rs.
+fn declared() -> Vec<MetricName> {
+    names::ALL.to_vec()
 }
 
 fn pending() -> BTreeSet<String> {
@@ -95,7 +83,7 @@ fn rule_exprs() -> Vec<String> {
 
 #[test]
 fn dashboard_and_rules_query_only_declared_or_pending_names() {
-    let declared: BTreeSet<String> = declared().into_iter().map(|(n, _)| n).collect();
+    let declared: BTreeSet<String> = declared().iter().map(|m| m.name.to_string()).collect();
     let pending = pending();
     let overlap: Vec<&String> = pending.intersection(&declared).collect();
     assert!(
@@ -145,27 +133,28 @@ fn declared_names_follow_prometheus_conventions() {
     let declared = declared();
     assert!(declared.len() >= 9);
     let mut seen = BTreeSet::new();
-    for (name, doc) in &declared {
-        assert!(seen.insert(name.clone()), "{name} declared twice");
+    for m in &declared {
+        let name = m.name;
+        assert!(seen.insert(name), "{name} declared twice");
         assert!(name.starts_with("smokewatch_"), "{name}: prefix");
         assert!(
             name.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
             "{name}: snake_case"
         );
-        let doc = doc.trim_start().to_lowercase();
-        if doc.starts_with("counter") {
-            assert!(name.ends_with("_total"), "counter {name} ends in _total");
-        } else if doc.starts_with("histogram") {
-            assert!(
+        assert!(!m.help.trim().is_empty(), "{name} has help text");
+        match m.kind {
+            MetricKind::Counter => {
+                assert!(name.ends_with("_total"), "counter {name} ends in _total")
+            }
+            MetricKind::Histogram => assert!(
                 name.ends_with("_seconds") || name.ends_with("_bytes"),
                 "histogram {name} is in base units"
-            );
-        } else {
-            assert!(
+            ),
+            MetricKind::Gauge => assert!(
                 !name.ends_with("_total"),
-                "{name}: only counters end in _total ({doc})"
-            );
+                "{name}: only counters end in _total"
+            ),
         }
     }
 }
