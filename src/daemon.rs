@@ -6,9 +6,10 @@
 use crate::config::Config;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
+use crate::sinks::LiveViews;
 use crate::supervisor::{Health, Role, ShutdownSummary, Supervisor};
 use crate::transport::Transport;
-use crate::{telemetry, web};
+use crate::{stream, telemetry, web};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct Shared {
     pub model: ModelHandle,
     /// Devices known to the fleet; the stream refuses others.
     pub devices: DeviceRegistry,
+    /// The stream's latest alerts, window results and room states (web UI).
+    pub live: LiveViews,
 }
 
 /// Why the daemon could not start or stop cleanly.
@@ -44,6 +47,8 @@ pub enum DaemonError {
     },
     #[error("waiting for signals: {0}")]
     Signal(std::io::Error),
+    #[error("stream: {0}")]
+    Stream(#[from] stream::StreamError),
     #[error("shutdown did not finish within daemon.shutdown_timeout; aborted: {}", aborted.join(", "))]
     ShutdownIncomplete { aborted: Vec<String> },
 }
@@ -69,6 +74,7 @@ impl Daemon {
             transport: Transport::embedded(&config.kafka),
             model: ModelHandle::new(),
             devices: DeviceRegistry::new(),
+            live: LiveViews::new(config.sinks.ring_capacity),
         };
         tracing::info!("transport: {}", shared.transport.describe());
 
@@ -83,6 +89,9 @@ impl Daemon {
         // `spawn(&mut Supervisor, &Shared)` and is started here when its
         // section is enabled: simulate → transport → stream → sinks, beside
         // batch and ml; web last so it can show all of them.
+        if config.stream.enabled {
+            stream::spawn(&mut supervisor, &shared)?;
+        }
 
         let web_addr = if config.web.enabled {
             let addr = config.web.socket_addr().map_err(DaemonError::WebAddress)?;

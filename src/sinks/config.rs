@@ -12,6 +12,17 @@ pub struct SinksConfig {
     pub enabled: bool,
     /// Root folder of the file sinks.
     pub dir: PathBuf,
+    /// Write window results and alerts as CSV part files.
+    pub csv: bool,
+    /// Write window results and alerts as Parquet part files.
+    pub parquet: bool,
+    /// Also send alerts, window results and dead letters to their Kafka
+    /// topics (only when the transport is Kafka).
+    pub kafka: bool,
+    /// Rows a part file holds at most; more rows start another file.
+    pub max_rows_per_file: usize,
+    /// Alerts and window results the web UI's in-memory rings keep.
+    pub ring_capacity: usize,
 }
 
 impl Default for SinksConfig {
@@ -19,6 +30,11 @@ impl Default for SinksConfig {
         Self {
             enabled: true,
             dir: PathBuf::from("data/out"),
+            csv: true,
+            parquet: true,
+            kafka: true,
+            max_rows_per_file: 100_000,
+            ring_capacity: 1000,
         }
     }
 }
@@ -29,6 +45,12 @@ impl Validate for SinksConfig {
             issues.push(ConfigIssue::new(
                 format!("{section}.dir"),
                 "must not be empty",
+            ));
+        }
+        if self.max_rows_per_file == 0 {
+            issues.push(ConfigIssue::new(
+                format!("{section}.max_rows_per_file"),
+                "must be at least 1",
             ));
         }
     }

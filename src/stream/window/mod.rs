@@ -1,0 +1,297 @@
+//! Event-time windows over readings (by device, by room) and room events
+//! (by room and sensor kind), with a watermark and late-event handling.
+//!
+//! Watermark = the largest event time seen − `allowed_lateness`. A window
+//! closes (append mode emits it) once the watermark reaches its end. A
+//! record with no open window left in any window spec is *late*: it is
+//! counted and dead-lettered, not silently dropped. In update mode every
+//! trigger emits the windows changed since the previous one, and each
+//! window is emitted once more, final, when it closes — so the final rows
+//! of update mode are exactly what append mode emits.
+
+pub mod agg;
+pub mod operator;
+
+use crate::model::{Channel, DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
+use crate::sinks::{Measure, WindowName, WindowResult};
+use crate::stream::message::Item;
+use crate::stream::{KeyKind, OutputMode, WindowConfig};
+use operator::{Emitted, WindowOperator, WindowSpec};
+use serde::{Deserialize, Serialize};
+
+/// What windows are keyed by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum WindowKey {
+    Device {
+        device: DeviceId,
+        home: HomeId,
+        room: RoomId,
+    },
+    Room(HomeId, RoomId),
+    RoomSensor(HomeId, RoomId, RoomSensorKind),
+}
+
+/// The largest event time seen, minus the allowed lateness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watermark {
+    max_seen: Option<i64>,
+    lateness_ms: i64,
+    /// Set by end of input: every window is closed.
+    finished: bool,
+}
+
+impl Watermark {
+    pub fn new(lateness_ms: i64) -> Self {
+        Self {
+            max_seen: None,
+            lateness_ms,
+            finished: false,
+        }
+    }
+
+    pub fn observe(&mut self, t: EventTime) {
+        let t = t.millis();
+        if self.max_seen.is_none_or(|m| t > m) {
+            self.max_seen = Some(t);
+        }
+    }
+
+    /// Current watermark in ms; `i64::MIN` before the first event.
+    pub fn get(&self) -> i64 {
+        if self.finished {
+            return i64::MAX;
+        }
+        self.max_seen
+            .map_or(i64::MIN, |m| m.saturating_sub(self.lateness_ms))
+    }
+
+    /// End of input: the watermark jumps to the end of time.
+    pub fn finish(&mut self) {
+        self.finished = true;
+    }
+}
+
+/// One window spec and the key kinds it applies to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SpecState {
+    name: WindowName,
+    readings: Option<WindowOperator<WindowKey>>,
+    keys: Vec<KeyKind>,
+    events: Option<WindowOperator<WindowKey>>,
+}
+
+/// Window state of the whole stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Windows {
+    watermark: Watermark,
+    mode: OutputMode,
+    /// Channels aggregated; measure index = position here.
+    channels: Vec<Channel>,
+    specs: Vec<SpecState>,
+    /// Late records so far.
+    pub late: u64,
+}
+
+impl Windows {
+    pub fn new(config: &WindowConfig) -> Self {
+        let mut specs = Vec::new();
+        let mut add = |name, spec: WindowSpec, keys: &[KeyKind]| {
+            let reading_keys = keys.iter().any(|k| *k != KeyKind::RoomSensor);
+            specs.push(SpecState {
+                name,
+                readings: reading_keys.then(|| WindowOperator::new(spec, config.channels.len())),
+                events: keys
+                    .contains(&KeyKind::RoomSensor)
+                    .then(|| WindowOperator::new(spec, 1)),
+                keys: keys.to_vec(),
+            });
+        };
+        add(
+            WindowName::Tumbling,
+            WindowSpec::tumbling(config.size.as_millis_i64()),
+            &config.keys,
+        );
+        if config.sliding.enabled {
+            add(
+                WindowName::Sliding,
+                WindowSpec::sliding(
+                    config.sliding.size.as_millis_i64(),
+                    config.sliding.slide.as_millis_i64(),
+                ),
+                &config.sliding.keys,
+            );
+        }
+        Self {
+            watermark: Watermark::new(config.allowed_lateness.as_millis_i64()),
+            mode: config.output_mode,
+            channels: config.channels.clone(),
+            specs,
+            late: 0,
+        }
+    }
+
+    pub fn watermark(&self) -> i64 {
+        self.watermark.get()
+    }
+
+    /// Open keys over all specs (for metrics).
+    pub fn key_count(&self) -> usize {
+        self.specs
+            .iter()
+            .flat_map(|s| [s.readings.as_ref(), s.events.as_ref()])
+            .flatten()
+            .map(WindowOperator::key_count)
+            .sum()
+    }
+
+    /// Adds one record. Returns false when it is late (it belongs to no
+    /// open window); the caller dead-letters it.
+    pub fn add(&mut self, item: &Item) -> bool {
+        let t = item.event_time();
+        let wm = self.watermark.get();
+        let is_reading = matches!(item, Item::Reading(_));
+        let mut applicable = false;
+        let mut accepted = false;
+        for spec in &self.specs {
+            let op = if is_reading {
+                &spec.readings
+            } else {
+                &spec.events
+            };
+            if let Some(op) = op {
+                applicable = true;
+                accepted |= op.accepts(t.millis(), wm);
+            }
+        }
+        if applicable && !accepted {
+            self.late += 1;
+            return false;
+        }
+        self.watermark.observe(t);
+        let t = t.millis();
+        let channels = &self.channels;
+        for spec in &mut self.specs {
+            match item {
+                Item::Reading(r) => {
+                    let Some(op) = spec.readings.as_mut() else {
+                        continue;
+                    };
+                    if !op.accepts(t, wm) {
+                        continue;
+                    }
+                    let r = &r.reading;
+                    let values = channels
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, c)| r.values.get(*c).map(|v| (i, v)));
+                    for kind in &spec.keys {
+                        let key = match kind {
+                            KeyKind::Device => WindowKey::Device {
+                                device: r.device_id.clone(),
+                                home: r.home.clone(),
+                                room: r.room.clone(),
+                            },
+                            KeyKind::Room => WindowKey::Room(r.home.clone(), r.room.clone()),
+                            KeyKind::RoomSensor => continue,
+                        };
+                        op.add(&key, t, values.clone());
+                    }
+                }
+                Item::RoomEvent(e) => {
+                    let Some(op) = spec.events.as_mut() else {
+                        continue;
+                    };
+                    if !op.accepts(t, wm) {
+                        continue;
+                    }
+                    let e = &e.event;
+                    let key = WindowKey::RoomSensor(e.home.clone(), e.room.clone(), e.kind);
+                    op.add(&key, t, [(0, e.value)]);
+                }
+            }
+        }
+        true
+    }
+
+    /// Closes the windows the watermark has passed (call after each batch).
+    pub fn advance(&mut self, out: &mut Vec<WindowResult>) {
+        let wm = self.watermark.get();
+        self.each_op(out, |op, emitted| op.close(wm, emitted));
+    }
+
+    /// Update mode: emits changed open windows. Append mode: nothing.
+    pub fn trigger(&mut self, out: &mut Vec<WindowResult>) {
+        if self.mode == OutputMode::Update {
+            self.each_op(out, |op, emitted| op.trigger(emitted));
+        }
+    }
+
+    /// End of input: closes every window.
+    pub fn finish(&mut self, out: &mut Vec<WindowResult>) {
+        self.trigger(out);
+        self.watermark.finish();
+        self.advance(out);
+    }
+
+    fn each_op(
+        &mut self,
+        out: &mut Vec<WindowResult>,
+        mut f: impl FnMut(&mut WindowOperator<WindowKey>, &mut Vec<Emitted<WindowKey>>),
+    ) {
+        let mut emitted = Vec::new();
+        for spec in &mut self.specs {
+            for (op, readings) in [(&mut spec.readings, true), (&mut spec.events, false)] {
+                let Some(op) = op else { continue };
+                emitted.clear();
+                f(op, &mut emitted);
+                for e in emitted.drain(..) {
+                    to_results(spec.name, readings, &self.channels, e, out);
+                }
+            }
+        }
+    }
+}
+
+fn to_results(
+    name: WindowName,
+    readings: bool,
+    channels: &[Channel],
+    e: Emitted<WindowKey>,
+    out: &mut Vec<WindowResult>,
+) {
+    let (key_kind, device, home, room, sensor) = match e.key {
+        WindowKey::Device { device, home, room } => {
+            (KeyKind::Device, Some(device), home, room, None)
+        }
+        WindowKey::Room(home, room) => (KeyKind::Room, None, home, room, None),
+        WindowKey::RoomSensor(home, room, kind) => {
+            (KeyKind::RoomSensor, None, home, room, Some(kind))
+        }
+    };
+    for (index, agg) in e.aggs {
+        let measure = match (readings, sensor) {
+            (false, Some(kind)) => Measure::Sensor(kind),
+            _ => match channels.get(index) {
+                Some(c) => Measure::Channel(*c),
+                None => continue,
+            },
+        };
+        out.push(WindowResult {
+            window: name,
+            key_kind,
+            device: device.clone(),
+            home: home.clone(),
+            room: room.clone(),
+            measure,
+            start: EventTime(e.start),
+            end: EventTime(e.end),
+            count: agg.count,
+            avg: agg.mean(),
+            min: agg.min,
+            max: agg.max,
+            stddev: agg.stddev(),
+            last: agg.last,
+            is_final: e.is_final,
+        });
+    }
+}
