@@ -195,9 +195,10 @@ impl Stage for WindowsStage {
     fn process(&mut self, batch: &mut Batch) {
         let windows = &mut self.0;
         let dead = &mut batch.dead_letters;
+        let results = &mut batch.window_results;
         let before = windows.late;
         batch.items.retain(|item| {
-            if windows.add(item) {
+            if windows.add(item, results) {
                 return true;
             }
             dead.push(DeadLetter::new(

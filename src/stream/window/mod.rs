@@ -145,9 +145,13 @@ impl Windows {
     }
 
     /// Adds one record. Returns false when it is late (it belongs to no
-    /// open window); the caller dead-letters it.
-    pub fn add(&mut self, item: &Item) -> bool {
+    /// open window); the caller dead-letters it. Windows the watermark has
+    /// passed are closed (into `out`) before the record is added: a sliding
+    /// window must not pick up, through a pane it shares with a later
+    /// window, a record that arrived after its end.
+    pub fn add(&mut self, item: &Item, out: &mut Vec<WindowResult>) -> bool {
         let t = item.event_time();
+        self.advance(out);
         let wm = self.watermark.get();
         let is_reading = matches!(item, Item::Reading(_));
         let mut applicable = false;
