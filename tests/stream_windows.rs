@@ -51,6 +51,7 @@ fn config(mode: OutputMode) -> WindowConfig {
     WindowConfig {
         size: Duration::from_millis(SIZE as u64),
         allowed_lateness: Duration::from_millis(LATENESS as u64),
+        idle_timeout: Duration::from_secs(3600),
         keys: vec![KeyKind::Device, KeyKind::Room, KeyKind::RoomSensor],
         sliding: SlidingConfig {
             enabled: true,

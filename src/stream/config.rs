@@ -152,6 +152,9 @@ pub struct WindowConfig {
     pub size: Duration,
     /// How far behind the newest event time an event may arrive and still count.
     pub allowed_lateness: Duration,
+    /// A source partition without records for this long (processing time)
+    /// stops holding the watermark back.
+    pub idle_timeout: Duration,
     /// What tumbling windows aggregate by.
     pub keys: Vec<KeyKind>,
     /// Sliding windows.
@@ -353,6 +356,7 @@ impl Default for WindowConfig {
         Self {
             size: Duration::from_secs(60),
             allowed_lateness: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
             keys: vec![KeyKind::Device, KeyKind::Room, KeyKind::RoomSensor],
             sliding: SlidingConfig::default(),
             output_mode: OutputMode::Update,

@@ -1,7 +1,8 @@
 //! Event-time windows over readings (by device, by room) and room events
 //! (by room and sensor kind), with a watermark and late-event handling.
 //!
-//! Watermark = the largest event time seen − `allowed_lateness`. A window
+//! Watermark = the largest event time seen − `allowed_lateness` (per source
+//! partition, the minimum over active partitions — see [`Watermark`]). A window
 //! closes (append mode emits it) once the watermark reaches its end. A
 //! record with no open window left in any window spec is *late*: it is
 //! counted and dead-lettered, not silently dropped. In update mode every
@@ -16,8 +17,11 @@ use crate::model::{Channel, DeviceId, EventTime, HomeId, RoomId, RoomSensorKind}
 use crate::sinks::{Measure, WindowName, WindowResult};
 use crate::stream::message::Item;
 use crate::stream::{KeyKind, OutputMode, WindowConfig};
+use crate::transport::TopicPartition;
 use operator::{Emitted, WindowOperator, WindowSpec};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// What windows are keyed by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -31,38 +35,86 @@ pub enum WindowKey {
     RoomSensor(HomeId, RoomId, RoomSensorKind),
 }
 
-/// The largest event time seen, minus the allowed lateness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Event-time progress of one source partition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PartitionClock {
+    max_seen: i64,
+    /// Processing time of its latest record (not checkpointed: a restored
+    /// partition counts as active).
+    #[serde(skip, default = "Instant::now")]
+    last_record: Instant,
+}
+
+/// The watermark, Flink-style: per source partition the largest event time
+/// seen minus the allowed lateness; overall the minimum over partitions
+/// that delivered records within `idle_timeout`, and never moving back.
+/// One partition running ahead (a backlog read partition by partition)
+/// therefore does not make the others late.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Watermark {
-    max_seen: Option<i64>,
+    partitions: BTreeMap<TopicPartition, PartitionClock>,
     lateness_ms: i64,
+    #[serde(skip, default = "default_idle")]
+    idle_timeout: Duration,
+
+    /// The watermark emitted so far (monotonic).
+    current: i64,
     /// Set by end of input: every window is closed.
     finished: bool,
 }
 
+fn default_idle() -> Duration {
+    Duration::from_secs(30)
+}
+
 impl Watermark {
-    pub fn new(lateness_ms: i64) -> Self {
+    pub fn new(lateness_ms: i64, idle_timeout: Duration) -> Self {
         Self {
-            max_seen: None,
+            partitions: BTreeMap::new(),
             lateness_ms,
+            idle_timeout,
+            current: i64::MIN,
             finished: false,
         }
     }
 
-    pub fn observe(&mut self, t: EventTime) {
+    /// Notes a record of `partition` at `t`.
+    pub fn observe(&mut self, partition: TopicPartition, t: EventTime) {
         let t = t.millis();
-        if self.max_seen.is_none_or(|m| t > m) {
-            self.max_seen = Some(t);
+        let now = Instant::now();
+        match self.partitions.get_mut(&partition) {
+            Some(c) => {
+                c.max_seen = c.max_seen.max(t);
+                c.last_record = now;
+            }
+            None => {
+                self.partitions.insert(
+                    partition,
+                    PartitionClock {
+                        max_seen: t,
+                        last_record: now,
+                    },
+                );
+            }
+        }
+        let active = self
+            .partitions
+            .values()
+            .filter(|c| now.duration_since(c.last_record) <= self.idle_timeout)
+            .map(|c| c.max_seen)
+            .min();
+        if let Some(min) = active {
+            self.current = self.current.max(min.saturating_sub(self.lateness_ms));
         }
     }
 
     /// Current watermark in ms; `i64::MIN` before the first event.
     pub fn get(&self) -> i64 {
         if self.finished {
-            return i64::MAX;
+            i64::MAX
+        } else {
+            self.current
         }
-        self.max_seen
-            .map_or(i64::MIN, |m| m.saturating_sub(self.lateness_ms))
     }
 
     /// End of input: the watermark jumps to the end of time.
@@ -122,7 +174,10 @@ impl Windows {
             );
         }
         Self {
-            watermark: Watermark::new(config.allowed_lateness.as_millis_i64()),
+            watermark: Watermark::new(
+                config.allowed_lateness.as_millis_i64(),
+                config.idle_timeout.get(),
+            ),
             mode: config.output_mode,
             channels: config.channels.clone(),
             specs,
@@ -132,6 +187,14 @@ impl Windows {
 
     pub fn watermark(&self) -> i64 {
         self.watermark.get()
+    }
+
+    /// Takes over restored state, keeping this instance's settings that
+    /// are safe to change across a restart (output mode, idle timeout).
+    pub fn restore(&mut self, mut restored: Windows) {
+        restored.mode = self.mode;
+        restored.watermark.idle_timeout = self.watermark.idle_timeout;
+        *self = restored;
     }
 
     /// Open keys over all specs (for metrics).
@@ -171,7 +234,14 @@ impl Windows {
             self.late += 1;
             return false;
         }
-        self.watermark.observe(t);
+        let origin = item.origin();
+        self.watermark.observe(
+            TopicPartition {
+                topic: origin.topic,
+                partition: origin.partition,
+            },
+            t,
+        );
         let t = t.millis();
         let channels = &self.channels;
         for spec in &mut self.specs {
