@@ -30,7 +30,12 @@ async fn every_malformed_kind_reaches_the_dead_letter_sink_with_its_reason() {
     let devices = DeviceRegistry::new();
     devices.register("d1".into(), "h1".into(), "room-d1".into());
     devices.register("d2".into(), "h1".into(), "room-d2".into());
-    let running = start(config(dir.path()), devices);
+    // One partition per topic: every assigned partition delivers, so the
+    // watermark moves (an assigned partition that never delivers holds it
+    // back for stream.window.idle_timeout).
+    let mut config = config(dir.path());
+    config.kafka.partitions = 1;
+    let running = start(config, devices);
     let producer = running.shared.transport.producer();
 
     let good = encode_reading(&reading("d1", 1, T0));

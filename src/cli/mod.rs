@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
 
+pub mod bench;
 mod check_config;
 mod run;
 
@@ -40,6 +41,9 @@ pub enum Command {
     Run,
     /// Validate the config and print the effective configuration (secrets masked).
     CheckConfig,
+    /// Benchmarks that print figures (run with --release).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Entry point of the binary.
@@ -55,6 +59,7 @@ pub fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run::run(config),
         Command::CheckConfig => check_config::check_config(&config),
+        Command::Bench(command) => bench::bench(command),
     }
 }
 

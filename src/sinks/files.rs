@@ -106,13 +106,23 @@ impl PartFiles {
         Ok(files.len())
     }
 
-    /// After a restart from checkpoint `last` (or none): publishes what
-    /// checkpoints up to `last` staged, deletes what later ones staged.
-    pub fn recover(&self, last: Option<CheckpointId>) -> Result<(usize, usize), FileSinkError> {
+    /// Publishes every staging area of checkpoints up to `id` (an earlier
+    /// checkpoint may have failed after staging). Returns the file count.
+    pub fn publish_upto(&self, id: CheckpointId) -> Result<usize, FileSinkError> {
+        let mut published = 0;
+        for staged in self.staged_ids()? {
+            if staged <= id {
+                published += self.publish(staged)?;
+            }
+        }
+        Ok(published)
+    }
+
+    fn staged_ids(&self) -> Result<Vec<CheckpointId>, FileSinkError> {
         let root = self.root.join(PENDING);
         let entries = match std::fs::read_dir(&root) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io(&root)(e)),
         };
         let mut ids = Vec::new();
@@ -127,6 +137,13 @@ impl PartFiles {
             }
         }
         ids.sort();
+        Ok(ids)
+    }
+
+    /// After a restart from checkpoint `last` (or none): publishes what
+    /// checkpoints up to `last` staged, deletes what later ones staged.
+    pub fn recover(&self, last: Option<CheckpointId>) -> Result<(usize, usize), FileSinkError> {
+        let ids = self.staged_ids()?;
         let (mut published, mut discarded) = (0, 0);
         for id in ids {
             if last.is_some_and(|last| id <= last) {

@@ -132,13 +132,21 @@ impl SinkStage {
             .increment(readings);
         metrics::counter!(names::STREAM_RECORDS, "stage" => "sinks")
             .increment(batch.items.len() as u64);
-        for d in &batch.dead_letters {
-            metrics::counter!(names::DEAD_LETTERS, "reason" => d.reason.clone()).increment(1);
-        }
-        for w in &batch.window_results {
-            metrics::counter!(names::WINDOW_RESULTS, "kind" => w.key_kind.as_str(), "window" => w.window.as_str())
-                .increment(1);
-        }
+        count_by(
+            &batch.dead_letters,
+            |d| d.reason.as_str(),
+            |reason, n| {
+                metrics::counter!(names::DEAD_LETTERS, "reason" => reason.to_string()).increment(n);
+            },
+        );
+        count_by(
+            &batch.window_results,
+            |w| (w.key_kind.as_str(), w.window.as_str()),
+            |(kind, window), n| {
+                metrics::counter!(names::WINDOW_RESULTS, "kind" => kind, "window" => window)
+                    .increment(n);
+            },
+        );
         for a in &batch.alerts {
             let change = match a.change {
                 super::AlertChange::Opened => "opened",
@@ -159,8 +167,18 @@ impl SinkStage {
         }
         self.send_to_kafka(&batch).await?;
         if self.files.is_some() {
+            // Results of one batch mostly share an hour: format its folder once.
+            let mut cached: Option<(i64, PathBuf)> = None;
             for w in &batch.window_results {
-                let folder = PathBuf::from(format!("window_results/{}", hour_folder(w.start)));
+                let hour = w.start.millis().div_euclid(3_600_000);
+                let folder = match &cached {
+                    Some((h, f)) if *h == hour => f.clone(),
+                    _ => {
+                        let f = PathBuf::from(format!("window_results/{}", hour_folder(w.start)));
+                        cached = Some((hour, f.clone()));
+                        f
+                    }
+                };
                 self.windows.entry(folder).or_default().push(w.clone());
             }
             for a in &batch.alerts {
@@ -282,7 +300,7 @@ impl SinkStage {
         let written = tokio::task::spawn_blocking(move || -> Result<(u64, usize), TaskError> {
             let size = store.write(&checkpoint)?;
             let published = match files {
-                Some(f) => f.publish(id)?,
+                Some(f) => f.publish_upto(id)?,
                 None => 0,
             };
             Ok((size, published))
@@ -310,6 +328,25 @@ impl SinkStage {
             is_final: barrier.is_final,
         }));
         Ok(())
+    }
+}
+
+/// Counts `items` by `label` and reports each count once (metric macros
+/// with labels cost a lookup each; a batch can carry thousands of rows).
+fn count_by<'a, T, L: Ord + Copy + 'a>(
+    items: &'a [T],
+    label: impl Fn(&'a T) -> L,
+    report: impl Fn(L, u64),
+) {
+    if items.is_empty() {
+        return;
+    }
+    let mut counts: BTreeMap<L, u64> = BTreeMap::new();
+    for item in items {
+        *counts.entry(label(item)).or_default() += 1;
+    }
+    for (l, n) in counts {
+        report(l, n);
     }
 }
 

@@ -156,6 +156,8 @@ pub struct Batch {
     /// Alert events raised while processing this batch.
     pub alerts: Vec<AlertEvent>,
     pub vectors: Vectors,
+    /// The partitions the source reads (empty for a replay).
+    pub assigned: Arc<[TopicPartition]>,
     /// When the source handed the batch over (for end-to-end latency).
     pub received: Instant,
 }
@@ -169,6 +171,7 @@ impl Batch {
             window_results: Vec::new(),
             alerts: Vec::new(),
             vectors: Vectors::default(),
+            assigned: Arc::from(Vec::new()),
             received,
         }
     }

@@ -80,6 +80,7 @@ pub fn spawn_with(
     let mut detect = DetectStage {
         detector,
         live: shared.live.clone(),
+        rooms_published: Instant::now(),
     };
     let mut resume = Resume::default();
     if let Some(cp) = &checkpoint {

@@ -16,6 +16,7 @@ use crate::transport::{
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -64,6 +65,14 @@ impl Reader {
         }
     }
 
+    /// Partitions whose watermarks count (a replay's one partition needs none).
+    fn assigned(&self) -> Arc<[TopicPartition]> {
+        match self {
+            Reader::Consumer(c) => c.positions().into_keys().collect(),
+            Reader::Replay(_) => Arc::from(Vec::new()),
+        }
+    }
+
     fn commit(&self, positions: &BTreeMap<TopicPartition, i64>) {
         if let Reader::Consumer(c) = self {
             c.commit(positions);
@@ -103,6 +112,7 @@ pub async fn run_source(
         )?),
     };
     ctx.health.running();
+    let assigned = reader.assigned();
     let mut next_id = resume.last_id.0 + 1;
     let mut checkpoints = tokio::time::interval_at(
         tokio::time::Instant::now() + settings.checkpoint_interval,
@@ -123,14 +133,15 @@ pub async fn run_source(
     };
     let (mut records, mut batches) = (0u64, 0u64);
     let mut exhausted = false;
+    let mut acks_open = true;
     loop {
         tokio::select! {
             biased;
             _ = ctx.shutdown.cancelled() => break,
-            changed = completed.changed() => {
-                if changed.is_ok()
-                    && let Some(c) = completed.borrow_and_update().as_ref()
-                {
+            changed = completed.changed(), if acks_open => {
+                if changed.is_err() {
+                    acks_open = false;
+                } else if let Some(c) = completed.borrow_and_update().as_ref() {
                     reader.commit(&c.positions);
                 }
             }
@@ -154,6 +165,7 @@ pub async fn run_source(
                     batches += 1;
                     let mut batch = Batch::new(Instant::now());
                     batch.input = input;
+                    batch.assigned = assigned.clone();
                     send(Msg::Data(batch)).await?;
                     remember(settings, next_id, reader.positions());
                 }

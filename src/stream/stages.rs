@@ -79,16 +79,25 @@ pub async fn run_stage<S: Stage>(
                 latency.record(started.elapsed().as_secs_f64());
                 records.increment(n);
                 processed += n;
+                for extra in split_results(&mut batch) {
+                    send(Msg::Data(extra)).await?;
+                }
                 send(Msg::Data(batch)).await?;
             }
             Msg::Trigger => {
-                if let Some(batch) = stage.trigger() {
+                if let Some(mut batch) = stage.trigger() {
+                    for extra in split_results(&mut batch) {
+                        send(Msg::Data(extra)).await?;
+                    }
                     send(Msg::Data(batch)).await?;
                 }
                 send(Msg::Trigger).await?;
             }
             Msg::EndOfInput => {
-                if let Some(batch) = stage.end_of_input() {
+                if let Some(mut batch) = stage.end_of_input() {
+                    for extra in split_results(&mut batch) {
+                        send(Msg::Data(extra)).await?;
+                    }
                     send(Msg::Data(batch)).await?;
                 }
                 send(Msg::EndOfInput).await?;
@@ -108,6 +117,30 @@ pub async fn run_stage<S: Stage>(
             r => format!(", {r}"),
         }
     )))
+}
+
+/// Most window results one message carries; a window boundary of a large
+/// fleet emits millions, sent on in messages of this size.
+const MAX_RESULTS_PER_MESSAGE: usize = 8192;
+
+/// Moves all but the last `MAX_RESULTS_PER_MESSAGE` window results of
+/// `batch` into result-only batches sent ahead of it (results keep their
+/// order; the records stay with `batch`).
+fn split_results(batch: &mut Batch) -> Vec<Batch> {
+    let results = &mut batch.window_results;
+    if results.len() <= MAX_RESULTS_PER_MESSAGE {
+        return Vec::new();
+    }
+    let keep = results.split_off(results.len() - MAX_RESULTS_PER_MESSAGE);
+    let ahead = std::mem::replace(results, keep);
+    let mut out = Vec::new();
+    let mut rest = ahead.into_iter().peekable();
+    while rest.peek().is_some() {
+        let mut b = Batch::new(batch.received);
+        b.window_results = rest.by_ref().take(MAX_RESULTS_PER_MESSAGE).collect();
+        out.push(b);
+    }
+    out
 }
 
 pub struct ValidateStage(pub Validator);
@@ -194,6 +227,7 @@ impl Stage for WindowsStage {
     }
     fn process(&mut self, batch: &mut Batch) {
         let windows = &mut self.0;
+        windows.assign(&batch.assigned);
         let dead = &mut batch.dead_letters;
         let results = &mut batch.window_results;
         let before = windows.late;
@@ -269,7 +303,13 @@ impl Stage for ScoreStage {
 pub struct DetectStage {
     pub detector: Detector,
     pub live: LiveViews,
+    /// When the web's room view was last updated (at most every
+    /// [`ROOM_VIEW_EVERY`]: it is for people, not worth a lock per batch).
+    pub rooms_published: Instant,
 }
+
+/// How often the detect stage refreshes the web's room view.
+pub const ROOM_VIEW_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl Stage for DetectStage {
     fn name(&self) -> &'static str {
@@ -280,8 +320,11 @@ impl Stage for DetectStage {
         for item in &batch.items {
             self.detector.process(item, now_ms, &mut batch.alerts);
         }
-        let rooms = self.detector.take_changed_rooms();
-        self.live.update_rooms(&rooms);
+        if self.rooms_published.elapsed() >= ROOM_VIEW_EVERY {
+            self.rooms_published = Instant::now();
+            let rooms = self.detector.take_changed_rooms();
+            self.live.update_rooms(&rooms);
+        }
         metrics::gauge!(names::OPEN_ALERTS).set(self.detector.open_alerts() as f64);
     }
     fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
@@ -296,5 +339,52 @@ impl Stage for DetectStage {
     }
     fn report(&self) -> String {
         format!("{} alerts open", self.detector.open_alerts())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Duration;
+    use crate::model::{EventTime, RoomSensorKind};
+    use crate::sinks::{Measure, WindowName, WindowResult};
+    use crate::stream::KeyKind;
+
+    fn result(n: i64) -> WindowResult {
+        WindowResult {
+            window: WindowName::Tumbling,
+            key_kind: KeyKind::RoomSensor,
+            device: None,
+            home: "h".into(),
+            room: "r".into(),
+            measure: Measure::Sensor(RoomSensorKind::Light),
+            start: EventTime(n),
+            end: EventTime(n + 1),
+            count: 1,
+            avg: 1.0,
+            min: 1.0,
+            max: 1.0,
+            stddev: 0.0,
+            last: 1.0,
+            is_final: true,
+        }
+    }
+
+    #[test]
+    fn large_result_sets_are_split_in_order_and_small_ones_are_not() {
+        let mut batch = Batch::new(Instant::now());
+        batch.window_results = (0..20_000).map(result).collect();
+        let ahead = split_results(&mut batch);
+        let sizes: Vec<usize> = ahead.iter().map(|b| b.window_results.len()).collect();
+        assert_eq!(sizes, vec![8192, 3616]);
+        assert_eq!(batch.window_results.len(), MAX_RESULTS_PER_MESSAGE);
+        let order: Vec<i64> = ahead
+            .iter()
+            .chain(std::iter::once(&batch))
+            .flat_map(|b| b.window_results.iter().map(|r| r.start.millis()))
+            .collect();
+        assert_eq!(order, (0..20_000).collect::<Vec<_>>());
+        assert!(split_results(&mut batch).is_empty());
+        let _ = Duration::from_secs(1);
     }
 }

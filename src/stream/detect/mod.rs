@@ -62,7 +62,8 @@ pub struct Detector {
     rule_features: Vec<crate::features::Feature>,
     state: DetectState,
     outcomes: Vec<Outcome>,
-    changed_rooms: Vec<(HomeId, RoomId)>,
+    /// Rooms whose state changed since the web view was last updated.
+    changed_rooms: std::collections::HashSet<(HomeId, RoomId), foldhash::fast::FixedState>,
 }
 
 impl Detector {
@@ -145,7 +146,7 @@ impl Detector {
                 ..DetectState::default()
             },
             outcomes: Vec::new(),
-            changed_rooms: Vec::new(),
+            changed_rooms: Default::default(),
         })
     }
 
@@ -178,9 +179,8 @@ impl Detector {
 
     /// Rooms changed since the last call, with their state (for the web).
     pub fn take_changed_rooms(&mut self) -> Vec<RoomState> {
-        let mut keys = std::mem::take(&mut self.changed_rooms);
+        let mut keys: Vec<(HomeId, RoomId)> = self.changed_rooms.drain().collect();
         keys.sort();
-        keys.dedup();
         keys.iter()
             .filter_map(|k| self.state.rooms.get(k).cloned())
             .collect()
@@ -202,8 +202,8 @@ impl Detector {
                     .rooms
                     .entry(key.clone())
                     .or_insert_with(|| RoomState::new(e.home.clone(), e.room.clone()));
-                if room.apply(e.kind, e.value, e.event_time) {
-                    self.changed_rooms.push(key.clone());
+                if room.apply(e.kind, e.value, e.event_time) && !self.changed_rooms.contains(&key) {
+                    self.changed_rooms.insert(key.clone());
                 }
                 self.room_rules_for(key, e.event_time, e.seq, now_ms, out);
             }
@@ -225,7 +225,9 @@ impl Detector {
             room.touch(reading.event_time);
             self.state.rooms.insert(room_key.clone(), room);
         }
-        self.changed_rooms.push(room_key.clone());
+        if !self.changed_rooms.contains(&room_key) {
+            self.changed_rooms.insert(room_key.clone());
+        }
 
         let mut outcomes = std::mem::take(&mut self.outcomes);
         outcomes.clear();

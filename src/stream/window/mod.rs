@@ -38,7 +38,9 @@ pub enum WindowKey {
 /// Event-time progress of one source partition.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct PartitionClock {
-    max_seen: i64,
+    /// `None` for an assigned partition that has not delivered yet: it
+    /// holds the watermark back until it delivers or goes idle.
+    max_seen: Option<i64>,
     /// Processing time of its latest record (not checkpointed: a restored
     /// partition counts as active).
     #[serde(skip, default = "Instant::now")]
@@ -84,14 +86,14 @@ impl Watermark {
         let now = Instant::now();
         match self.partitions.get_mut(&partition) {
             Some(c) => {
-                c.max_seen = c.max_seen.max(t);
+                c.max_seen = Some(c.max_seen.map_or(t, |m| m.max(t)));
                 c.last_record = now;
             }
             None => {
                 self.partitions.insert(
                     partition,
                     PartitionClock {
-                        max_seen: t,
+                        max_seen: Some(t),
                         last_record: now,
                     },
                 );
@@ -103,8 +105,20 @@ impl Watermark {
             .filter(|c| now.duration_since(c.last_record) <= self.idle_timeout)
             .map(|c| c.max_seen)
             .min();
-        if let Some(min) = active {
+        if let Some(Some(min)) = active {
             self.current = self.current.max(min.saturating_sub(self.lateness_ms));
+        }
+    }
+
+    /// Registers the partitions the source reads, so one that has not
+    /// delivered yet holds the watermark back (for `idle_timeout`) instead
+    /// of finding everything it holds already late.
+    pub fn assign(&mut self, partitions: &[TopicPartition]) {
+        for p in partitions {
+            self.partitions.entry(*p).or_insert_with(|| PartitionClock {
+                max_seen: None,
+                last_record: Instant::now(),
+            });
         }
     }
 
@@ -187,6 +201,11 @@ impl Windows {
 
     pub fn watermark(&self) -> i64 {
         self.watermark.get()
+    }
+
+    /// Registers the source's assigned partitions (see [`Watermark::assign`]).
+    pub fn assign(&mut self, partitions: &[TopicPartition]) {
+        self.watermark.assign(partitions);
     }
 
     /// Takes over restored state, keeping this instance's settings that
@@ -367,5 +386,50 @@ fn to_results(
             last: agg.last,
             is_final: e.is_final,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::TopicKind;
+
+    fn p(partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: TopicKind::Readings,
+            partition,
+        }
+    }
+
+    #[test]
+    fn watermark_is_the_minimum_over_partitions_and_never_moves_back() {
+        let mut wm = Watermark::new(10, Duration::from_secs(3600));
+        assert_eq!(wm.get(), i64::MIN);
+        wm.assign(&[p(0), p(1)]);
+        wm.observe(p(0), EventTime(1000));
+        assert_eq!(wm.get(), i64::MIN, "partition 1 has not delivered yet");
+        wm.observe(p(1), EventTime(200));
+        assert_eq!(wm.get(), 190, "partition 1 is behind");
+        wm.observe(p(1), EventTime(5000));
+        assert_eq!(wm.get(), 990);
+        wm.observe(p(2), EventTime(100));
+        assert_eq!(
+            wm.get(),
+            990,
+            "a late-joining partition does not move it back"
+        );
+        wm.finish();
+        assert_eq!(wm.get(), i64::MAX);
+    }
+
+    #[test]
+    fn idle_partitions_stop_holding_the_watermark_back() {
+        let mut wm = Watermark::new(0, Duration::from_millis(20));
+        wm.assign(&[p(0), p(1)]);
+        wm.observe(p(0), EventTime(1000));
+        assert_eq!(wm.get(), i64::MIN);
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        wm.observe(p(0), EventTime(2000));
+        assert_eq!(wm.get(), 2000, "partition 1 never delivered and went idle");
     }
 }
