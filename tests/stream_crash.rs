@@ -28,7 +28,7 @@ fn reading(device: usize, seq: u64, t_ms: i64, pm: f64, temp: f64) -> Vec<u8> {
     }
     values.set(Channel::Pm2_5, Some(pm));
     values.set(Channel::Temperature, Some(temp));
-    if seq % 97 == 0 {
+    if seq.is_multiple_of(97) {
         values.set(Channel::Humidity, None);
     }
     encode_reading(&SmokeReading {

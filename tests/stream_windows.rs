@@ -352,32 +352,31 @@ fn actual(inputs: &[Input], mode: OutputMode, finish: bool) -> (BTreeMap<RowKey,
     let mut windows = Windows::new(&config(mode));
     let mut out = BTreeMap::new();
     let mut phase = 0;
-    let mut collect =
-        |results: Vec<WindowResult>, phase: usize, out: &mut BTreeMap<RowKey, Stats>| {
-            for r in results {
-                assert_eq!(
-                    r.end.millis() - r.start.millis(),
-                    if r.window == WindowName::Tumbling {
-                        SIZE
-                    } else {
-                        SLIDE_SIZE
-                    }
-                );
-                let key = row_key(&r, phase);
-                let stats = Stats {
-                    count: r.count,
-                    mean: r.avg,
-                    min: r.min,
-                    max: r.max,
-                    std: r.stddev,
-                    last: r.last,
-                };
-                assert!(
-                    out.insert(key.clone(), stats).is_none(),
-                    "emitted twice: {key:?}"
-                );
-            }
-        };
+    let collect = |results: Vec<WindowResult>, phase: usize, out: &mut BTreeMap<RowKey, Stats>| {
+        for r in results {
+            assert_eq!(
+                r.end.millis() - r.start.millis(),
+                if r.window == WindowName::Tumbling {
+                    SIZE
+                } else {
+                    SLIDE_SIZE
+                }
+            );
+            let key = row_key(&r, phase);
+            let stats = Stats {
+                count: r.count,
+                mean: r.avg,
+                min: r.min,
+                max: r.max,
+                std: r.stddev,
+                last: r.last,
+            };
+            assert!(
+                out.insert(key.clone(), stats).is_none(),
+                "emitted twice: {key:?}"
+            );
+        }
+    };
     for (n, input) in inputs.iter().enumerate() {
         match input {
             Input::BatchEnd | Input::Trigger => {

@@ -493,7 +493,7 @@ impl Validate for StreamConfig {
         if self.batch_size == 0 {
             issue("batch_size", "must be at least 1".into());
         }
-        if self.features.spans.iter().any(|s| *s == 0) {
+        if self.features.spans.contains(&0) {
             issue("features.spans", "spans must be at least 1 (second)".into());
         }
         let spike = &self.detect.spike;

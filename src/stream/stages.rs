@@ -345,7 +345,6 @@ impl Stage for DetectStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Duration;
     use crate::model::{EventTime, RoomSensorKind};
     use crate::sinks::{Measure, WindowName, WindowResult};
     use crate::stream::KeyKind;
@@ -385,6 +384,5 @@ mod tests {
             .collect();
         assert_eq!(order, (0..20_000).collect::<Vec<_>>());
         assert!(split_results(&mut batch).is_empty());
-        let _ = Duration::from_secs(1);
     }
 }
