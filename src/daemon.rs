@@ -49,6 +49,8 @@ pub enum DaemonError {
     Signal(std::io::Error),
     #[error("stream: {0}")]
     Stream(#[from] stream::StreamError),
+    #[error("simulator: {0}")]
+    Simulate(#[from] crate::simulate::SimulateError),
     #[error("shutdown did not finish within daemon.shutdown_timeout; aborted: {}", aborted.join(", "))]
     ShutdownIncomplete { aborted: Vec<String> },
 }
@@ -89,8 +91,16 @@ impl Daemon {
         // `spawn(&mut Supervisor, &Shared)` and is started here when its
         // section is enabled: simulate → transport → stream → sinks, beside
         // batch and ml; web last so it can show all of them.
+        if config.simulator.enabled {
+            crate::simulate::spawn(&mut supervisor, &shared)?;
+        }
+
         if config.stream.enabled {
             stream::spawn(&mut supervisor, &shared)?;
+        }
+
+        if config.ml.enabled {
+            crate::ml::spawn(&mut supervisor, &shared);
         }
 
         let web_addr = if config.web.enabled {

@@ -4,7 +4,11 @@
 
 pub mod bench;
 mod check_config;
+mod evaluate;
+mod generate;
+mod predict;
 mod run;
+mod train;
 
 use crate::config::{Config, ConfigError};
 use clap::{Parser, Subcommand};
@@ -44,6 +48,14 @@ pub enum Command {
     /// Benchmarks that print figures (run with --release).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Generate labelled history like the Smoke Detection Dataset (CSV or Parquet).
+    Generate(generate::GenerateArgs),
+    /// Train a fire model on a data file, evaluate it on the latest data and store it.
+    Train(train::TrainArgs),
+    /// Score a stored model on a data file (time-ordered held-out rows by default).
+    Evaluate(evaluate::EvaluateArgs),
+    /// Predict fire for one JSON reading (argument) or JSON lines on stdin.
+    Predict(predict::PredictArgs),
 }
 
 /// Entry point of the binary.
@@ -60,6 +72,10 @@ pub fn main() -> ExitCode {
         Command::Run => run::run(config),
         Command::CheckConfig => check_config::check_config(&config),
         Command::Bench(command) => bench::bench(command),
+        Command::Generate(args) => generate::generate(&config, &args),
+        Command::Train(args) => train::train(&config, &args),
+        Command::Evaluate(args) => evaluate::evaluate_command(&config, &args),
+        Command::Predict(args) => predict::predict(&config, &args),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The data that flows through smokewatch: smoke-detector readings and room
 //! sensor events, and the codecs that put them on the wire (JSON) and on
-//! disk (the Smoke Detection Dataset's CSV).
+//! disk (the Smoke Detection Dataset's CSV, and Parquet).
 //!
 //! Types carry meaning ([`DeviceId`], [`EventTime`]) so a home id cannot be
 //! passed where a device id is expected, and event time (when the sensor
@@ -9,6 +9,7 @@
 pub mod channel;
 pub mod csv;
 pub mod json;
+pub mod parquet;
 pub mod registry;
 
 pub use channel::{CHANNEL_COUNT, Channel, ChannelValues};

@@ -53,3 +53,29 @@ pub const CHECKPOINT_DURATION: &str = "smokewatch_checkpoint_duration_seconds";
 pub const CHECKPOINT_SIZE: &str = "smokewatch_checkpoint_size_bytes";
 /// Counter of part files published by the file sinks (label: sink).
 pub const SINK_FILES: &str = "smokewatch_sink_files_total";
+/// Counter of readings put on the readings topic (label: source), every
+/// message counted, faulty ones included.
+pub const READINGS_PRODUCED: &str = "smokewatch_readings_produced_total";
+/// Counter of room-sensor events put on the room-events topic (label: source).
+pub const ROOM_EVENTS_PRODUCED: &str = "smokewatch_room_events_produced_total";
+/// Counter of faults the simulator injected (label: kind).
+pub const SIMULATOR_FAULTS: &str = "smokewatch_simulator_faults_total";
+/// Counter of scenarios the simulator started (label: kind).
+pub const SIMULATOR_SCENARIOS: &str = "smokewatch_simulator_scenarios_total";
+/// Gauge of simulated event time, seconds since the Unix epoch.
+pub const SIMULATOR_EVENT_TIME: &str = "smokewatch_simulator_event_time_seconds";
+/// Info gauge, 1 for the model currently served, 0 for models it replaced
+/// (labels: version, kind).
+pub const MODEL_INFO: &str = "smokewatch_model_info";
+/// Counter of fire predictions served (label: class = fire | no_fire).
+pub const PREDICTIONS_TOTAL: &str = "smokewatch_predictions_total";
+/// Histogram of the time one served prediction takes.
+pub const INFERENCE_LATENCY_SECONDS: &str = "smokewatch_inference_latency_seconds";
+/// Counter of retrained models made current.
+pub const MODEL_PROMOTIONS_TOTAL: &str = "smokewatch_model_promotions_total";
+/// Counter of retrained models rejected by the champion/challenger rule.
+pub const MODEL_REJECTIONS_TOTAL: &str = "smokewatch_model_rejections_total";
+/// Histogram of the time training and evaluating a model takes (label: kind).
+pub const MODEL_TRAINING_DURATION_SECONDS: &str = "smokewatch_model_training_duration_seconds";
+/// Counter of registry loads refused (corrupt or incompatible model files).
+pub const MODEL_LOAD_FAILURES_TOTAL: &str = "smokewatch_model_load_failures_total";
