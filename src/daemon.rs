@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
 use crate::sinks::LiveViews;
-use crate::supervisor::{Health, Role, ShutdownSummary, Supervisor};
+use crate::supervisor::{Health, Queues, Role, ShutdownSummary, Supervisor};
 use crate::transport::Transport;
 use crate::{stream, telemetry, web};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -33,6 +33,8 @@ pub struct Shared {
     pub devices: DeviceRegistry,
     /// The stream's latest alerts, window results and room states (web UI).
     pub live: LiveViews,
+    /// Every bounded channel between tasks, for the dashboard's queue depths.
+    pub queues: Queues,
 }
 
 /// Why the daemon could not start or stop cleanly.
@@ -77,6 +79,7 @@ impl Daemon {
             model: ModelHandle::new(),
             devices: DeviceRegistry::new(),
             live: LiveViews::new(config.sinks.ring_capacity),
+            queues: supervisor.queues().clone(),
         };
         tracing::info!("transport: {}", shared.transport.describe());
 

@@ -141,7 +141,6 @@ fn config() -> &'static str {
      simulator:\n  enabled: false\n\
      batch:\n  enabled: false\n\
      ml:\n  enabled: false\n\
-     sinks:\n  dir: out\n\
      stream:\n  batch_size: 256\n  source:\n    kind: replay\n    replay_path: input.jsonl\n    replay_rate: 4000\n  \
      window:\n    output_mode: append\n  checkpoint:\n    interval: 150ms\n"
 }
@@ -164,7 +163,7 @@ fn published(dir: &Path, sub: &str, ext: &str) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    walk(&dir.join("out").join(sub), ext, &mut out);
+    walk(&dir.join("data/out").join(sub), ext, &mut out);
     out.sort();
     out
 }

@@ -20,8 +20,8 @@ impl Default for BatchConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            incoming_dir: PathBuf::from("data/incoming"),
-            store_dir: PathBuf::from("data/store"),
+            incoming_dir: PathBuf::from("incoming"),
+            store_dir: PathBuf::from("store"),
         }
     }
 }

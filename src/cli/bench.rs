@@ -185,6 +185,7 @@ async fn run(
         model: ModelHandle::new(),
         devices: DeviceRegistry::new(),
         live: LiveViews::new(100),
+        queues: supervisor.queues().clone(),
     };
     let (tap_tx, mut tap_rx) = mpsc::unbounded_channel::<(Instant, AlertEvent)>();
     let progress = spawn_with(

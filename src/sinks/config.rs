@@ -10,7 +10,7 @@ use std::path::PathBuf;
 pub struct SinksConfig {
     /// Write results to files under `dir` (Kafka topics are written when kafka is enabled).
     pub enabled: bool,
-    /// Root folder of the file sinks.
+    /// Root folder of the file sinks (under `daemon.data_dir` when relative).
     pub dir: PathBuf,
     /// Write window results and alerts as CSV part files.
     pub csv: bool,
@@ -29,7 +29,7 @@ impl Default for SinksConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            dir: PathBuf::from("data/out"),
+            dir: PathBuf::from("out"),
             csv: true,
             parquet: true,
             kafka: true,

@@ -52,3 +52,68 @@ pub enum StreamError {
     #[error("detectors: {0}")]
     Detect(#[from] detect::DetectError),
 }
+
+/// Help texts of the stream's metrics (called when the recorder is installed).
+pub fn describe_metrics() {
+    use crate::telemetry::names;
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        names::STREAM_RECORDS,
+        "Records a stream stage processed, by stage"
+    );
+    describe_histogram!(
+        names::STAGE_LATENCY,
+        Unit::Seconds,
+        "Time a stream stage spent on one batch, by stage"
+    );
+    describe_histogram!(
+        names::END_TO_END_LATENCY,
+        Unit::Seconds,
+        "Time from the consumer handing a batch over to the sinks finishing it"
+    );
+    describe_counter!(names::DEAD_LETTERS, "Records the stream refused, by reason");
+    describe_counter!(
+        names::LATE_EVENTS,
+        "Records that arrived after every window they belong to closed"
+    );
+    describe_counter!(
+        names::WINDOW_RESULTS,
+        "Window results emitted, by key kind and window"
+    );
+    describe_counter!(
+        names::ANOMALIES,
+        "Alert changes, by detector kind, severity and change"
+    );
+    describe_gauge!(names::OPEN_ALERTS, "Alerts currently open");
+    describe_counter!(
+        names::READINGS_PROCESSED,
+        "Readings that went through the whole stream, by source"
+    );
+    describe_counter!(
+        names::SCORING_SKIPPED,
+        "Readings left unscored, by reason (no_model)"
+    );
+    describe_counter!(
+        names::QUALITY_FLAGS,
+        "Channel quality flags raised by cleaning, by flag"
+    );
+    describe_gauge!(
+        names::WATERMARK,
+        "Event-time watermark of the stream, seconds since the epoch"
+    );
+    describe_counter!(
+        names::CHECKPOINTS,
+        "Checkpoints, by outcome (written/failed)"
+    );
+    describe_histogram!(
+        names::CHECKPOINT_DURATION,
+        Unit::Seconds,
+        "Time to write a checkpoint"
+    );
+    describe_gauge!(
+        names::CHECKPOINT_SIZE,
+        Unit::Bytes,
+        "Size of the latest checkpoint"
+    );
+    describe_counter!(names::SINK_FILES, "Part files published by the file sinks");
+}

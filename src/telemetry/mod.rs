@@ -67,6 +67,24 @@ fn describe_metrics() {
     metrics::describe_gauge!(names::QUEUE_DEPTH, "Items waiting in a bounded channel");
     metrics::describe_gauge!(names::QUEUE_CAPACITY, "Capacity of a bounded channel");
     metrics::describe_gauge!(names::BUILD_INFO, "Build information; always 1");
+    metrics::describe_counter!(
+        names::HTTP_REQUESTS,
+        "HTTP requests answered, by route template, method and status"
+    );
+    metrics::describe_histogram!(
+        names::HTTP_REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "Time from request to response head, by route template and method"
+    );
+    metrics::describe_gauge!(
+        names::HTTP_SSE_CLIENTS,
+        "Open Server-Sent Events connections (live dashboards)"
+    );
+    metrics::describe_counter!(
+        names::API_PREDICTIONS,
+        "Fire predictions served by the HTTP API, by predicted class"
+    );
+    crate::stream::describe_metrics();
 }
 
 /// Service task: publishes queue depths every second and runs the

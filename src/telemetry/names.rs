@@ -35,10 +35,6 @@ pub const ANOMALIES: &str = "smokewatch_anomalies_total";
 pub const OPEN_ALERTS: &str = "smokewatch_open_alerts";
 /// Counter of readings that went through the whole stream (label: source).
 pub const READINGS_PROCESSED: &str = "smokewatch_readings_processed_total";
-/// Counter of ML predictions (label: class = fire/no_fire).
-pub const PREDICTIONS: &str = "smokewatch_predictions_total";
-/// Histogram of the inference time per reading.
-pub const INFERENCE_LATENCY: &str = "smokewatch_inference_seconds";
 /// Counter of readings left unscored (label: reason, e.g. no_model).
 pub const SCORING_SKIPPED: &str = "smokewatch_scoring_skipped_total";
 /// Counter of channel quality flags raised by cleaning (label: flag).
@@ -79,3 +75,15 @@ pub const MODEL_REJECTIONS_TOTAL: &str = "smokewatch_model_rejections_total";
 pub const MODEL_TRAINING_DURATION_SECONDS: &str = "smokewatch_model_training_duration_seconds";
 /// Counter of registry loads refused (corrupt or incompatible model files).
 pub const MODEL_LOAD_FAILURES_TOTAL: &str = "smokewatch_model_load_failures_total";
+
+// --- web ---
+
+/// Counter of HTTP requests answered (labels: route — the route template,
+/// `unmatched` for 404s —, method, status).
+pub const HTTP_REQUESTS: &str = "smokewatch_http_requests_total";
+/// Histogram of the time to the response head (labels: route, method).
+pub const HTTP_REQUEST_DURATION: &str = "smokewatch_http_request_duration_seconds";
+/// Gauge of open Server-Sent Events connections (live dashboards).
+pub const HTTP_SSE_CLIENTS: &str = "smokewatch_http_sse_clients";
+/// Counter of fire predictions served by the API (label: class).
+pub const API_PREDICTIONS: &str = "smokewatch_api_predictions_total";

@@ -47,6 +47,7 @@ pub fn start(config: Config, devices: DeviceRegistry) -> Running {
         model: ModelHandle::new(),
         devices,
         live: LiveViews::new(100),
+        queues: supervisor.queues().clone(),
     };
     let progress = smokewatch::stream::spawn(&mut supervisor, &shared).expect("stream starts");
     Running {
