@@ -6,9 +6,10 @@
 use crate::config::Config;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
+use crate::sinks::LiveViews;
 use crate::supervisor::{Health, Queues, Role, ShutdownSummary, Supervisor};
 use crate::transport::{Transport, TransportError};
-use crate::{telemetry, transport, web};
+use crate::{stream, telemetry, transport, web};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct Shared {
     pub model: ModelHandle,
     /// Devices known to the fleet; the stream refuses others.
     pub devices: DeviceRegistry,
+    /// The stream's latest alerts, window results and room states (web UI).
+    pub live: LiveViews,
     /// Every bounded channel between tasks, for the dashboard's queue depths.
     pub queues: Queues,
 }
@@ -48,6 +51,8 @@ pub enum DaemonError {
     Transport(#[from] TransportError),
     #[error("waiting for signals: {0}")]
     Signal(std::io::Error),
+    #[error("stream: {0}")]
+    Stream(#[from] stream::StreamError),
     #[error("simulator: {0}")]
     Simulate(#[from] crate::simulate::SimulateError),
     #[error("shutdown did not finish within daemon.shutdown_timeout; aborted: {}", aborted.join(", "))]
@@ -77,6 +82,7 @@ impl Daemon {
             transport: Transport::connect(&config.kafka).await?,
             model: ModelHandle::new(),
             devices: DeviceRegistry::new(),
+            live: LiveViews::new(config.sinks.ring_capacity),
             queues: supervisor.queues().clone(),
         };
         tracing::info!("transport: {}", shared.transport.describe());
@@ -94,6 +100,10 @@ impl Daemon {
         // batch and ml; web last so it can show all of them.
         if config.simulator.enabled {
             crate::simulate::spawn(&mut supervisor, &shared)?;
+        }
+
+        if config.stream.enabled {
+            stream::spawn(&mut supervisor, &shared)?;
         }
 
         if config.ml.enabled {

@@ -142,6 +142,41 @@ metric_names! {
     /// Counter of positions moved to the earliest retained offset because the
     /// records they pointed at were gone (labels: topic, partition).
     Counter CONSUMER_OFFSET_RESETS = "smokewatch_consumer_offset_resets_total";
+
+    // --- stream (src/stream, src/sinks, src/checkpoint) ---
+
+    /// Counter of records a stream stage processed (label: stage).
+    Counter STREAM_RECORDS = "smokewatch_stream_records_total";
+    /// Histogram of the time a stage spent on one batch (label: stage).
+    Histogram STAGE_LATENCY = "smokewatch_stage_latency_seconds";
+    /// Histogram of the time from the source handing a batch over to the sinks finishing it.
+    Histogram END_TO_END_LATENCY = "smokewatch_end_to_end_latency_seconds";
+    /// Counter of records refused by the stream (label: reason).
+    Counter DEAD_LETTERS = "smokewatch_dead_letters_total";
+    /// Counter of records that arrived after every window they belong to closed.
+    Counter LATE_EVENTS = "smokewatch_late_events_total";
+    /// Counter of window results emitted (labels: kind = device/room/room_sensor, window).
+    Counter WINDOW_RESULTS = "smokewatch_window_results_total";
+    /// Counter of alert changes (labels: kind, severity, change).
+    Counter ANOMALIES = "smokewatch_anomalies_total";
+    /// Gauge of alerts currently open.
+    Gauge OPEN_ALERTS = "smokewatch_open_alerts";
+    /// Counter of readings that went through the whole stream (label: source).
+    Counter READINGS_PROCESSED = "smokewatch_readings_processed_total";
+    /// Counter of readings left unscored (label: reason, e.g. no_model).
+    Counter SCORING_SKIPPED = "smokewatch_scoring_skipped_total";
+    /// Counter of channel quality flags raised by cleaning (label: flag).
+    Counter QUALITY_FLAGS = "smokewatch_quality_flags_total";
+    /// Gauge of the stream's event-time watermark, seconds since the epoch.
+    Gauge WATERMARK = "smokewatch_watermark_seconds";
+    /// Counter of checkpoints (label: outcome = written/failed).
+    Counter CHECKPOINTS = "smokewatch_checkpoints_total";
+    /// Histogram of the time to write a checkpoint.
+    Histogram CHECKPOINT_DURATION = "smokewatch_checkpoint_duration_seconds";
+    /// Gauge of the size of the latest checkpoint.
+    Gauge CHECKPOINT_SIZE = "smokewatch_checkpoint_size_bytes";
+    /// Counter of part files published by the file sinks (label: sink).
+    Counter SINK_FILES = "smokewatch_sink_files_total";
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ pub fn app(admin_token: Option<&str>) -> App {
         model: ModelHandle::new(),
         devices: DeviceRegistry::new(),
         queues: Queues::default(),
+        live: smokewatch::sinks::LiveViews::default(),
     };
     App::new(shared, CancellationToken::new()).expect("templates load")
 }
