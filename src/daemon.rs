@@ -7,9 +7,10 @@ use crate::batch::BatchStatus;
 use crate::config::Config;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
-use crate::supervisor::{Health, Role, ShutdownSummary, Supervisor};
-use crate::transport::Transport;
-use crate::{telemetry, web};
+use crate::sinks::LiveViews;
+use crate::supervisor::{Health, Queues, Role, ShutdownSummary, Supervisor};
+use crate::transport::{Transport, TransportError};
+use crate::{stream, telemetry, transport, web};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +34,10 @@ pub struct Shared {
     pub devices: DeviceRegistry,
     /// The batch job's history, last report and run trigger (for the web).
     pub batch: BatchStatus,
+    /// The stream's latest alerts, window results and room states (web UI).
+    pub live: LiveViews,
+    /// Every bounded channel between tasks, for the dashboard's queue depths.
+    pub queues: Queues,
 }
 
 /// Why the daemon could not start or stop cleanly.
@@ -45,8 +50,12 @@ pub enum DaemonError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("transport (kafka.*): {0}")]
+    Transport(#[from] TransportError),
     #[error("waiting for signals: {0}")]
     Signal(std::io::Error),
+    #[error("stream: {0}")]
+    Stream(#[from] stream::StreamError),
     #[error("simulator: {0}")]
     Simulate(#[from] crate::simulate::SimulateError),
     #[error("batch: {0}")]
@@ -73,10 +82,14 @@ impl Daemon {
             config: config.clone(),
             health: health.clone(),
             metrics: metrics.clone(),
-            transport: Transport::embedded(&config.kafka),
+            // Returns at once even when Kafka is down: it is reached in the
+            // background and /health says degraded until then.
+            transport: Transport::connect(&config.kafka).await?,
             model: ModelHandle::new(),
             devices: DeviceRegistry::new(),
             batch: BatchStatus::new(),
+            live: LiveViews::new(config.sinks.ring_capacity),
+            queues: supervisor.queues().clone(),
         };
         tracing::info!("transport: {}", shared.transport.describe());
 
@@ -95,6 +108,10 @@ impl Daemon {
             crate::simulate::spawn(&mut supervisor, &shared)?;
         }
 
+        if config.stream.enabled {
+            stream::spawn(&mut supervisor, &shared)?;
+        }
+
         if config.batch.enabled {
             crate::batch::spawn(&mut supervisor, &shared)?;
         }
@@ -102,6 +119,8 @@ impl Daemon {
         if config.ml.enabled {
             crate::ml::spawn(&mut supervisor, &shared);
         }
+
+        transport::spawn(&mut supervisor, &shared);
 
         let web_addr = if config.web.enabled {
             let addr = config.web.socket_addr().map_err(DaemonError::WebAddress)?;

@@ -178,7 +178,7 @@ impl FeatureSpec {
 }
 
 /// EW mean and variance of one channel over one span.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct EwStats {
     mean: f64,
     var: f64,
@@ -187,7 +187,7 @@ struct EwStats {
 }
 
 /// One channel's state.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct ChannelState {
     last: Option<(i64, f64)>,
     delta: f64,
@@ -198,8 +198,9 @@ struct ChannelState {
 const MIN_STD_FOR_Z: f64 = 1e-9;
 
 /// The feature state of one device. Feed it the device's readings in event
-/// time order with [`DeviceFeatures::update`].
-#[derive(Debug, Clone)]
+/// time order with [`DeviceFeatures::update`]. Serializable so the stream
+/// can checkpoint it (a restart must not restart every device's history).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeviceFeatures {
     spans: Vec<u32>,
     max_gap_ms: i64,

@@ -9,6 +9,7 @@
 //! together; [`daemon`] wires it.
 
 pub mod batch;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -27,7 +27,7 @@ fn leaf_paths(value: &serde_yaml::Value, prefix: &str, out: &mut BTreeSet<String
 #[test]
 fn config_yaml_holds_exactly_the_defaults() {
     let parsed = Config::from_yaml(&repo_config(), Path::new("config.yaml"), Vec::new()).unwrap();
-    assert_eq!(parsed, Config::default());
+    assert_eq!(parsed, Config::default().with_resolved_paths());
 }
 
 #[test]

@@ -14,7 +14,8 @@ pub struct BatchConfig {
     /// Run the watched folder and the scheduled batch job.
     pub enabled: bool,
     /// Folder watched for new CSV/Parquet files; `processed/`, `failed/`
-    /// and `quarantine/` are created inside it.
+    /// and `quarantine/` are created inside it. Relative paths of this
+    /// section live under `daemon.data_dir`.
     pub incoming_dir: PathBuf,
     /// Root of the Parquet history, partitioned by `date=YYYY-MM-DD/`.
     pub store_dir: PathBuf,
@@ -40,9 +41,9 @@ impl Default for BatchConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            incoming_dir: PathBuf::from("data/incoming"),
-            store_dir: PathBuf::from("data/store"),
-            state_dir: PathBuf::from("data/batch"),
+            incoming_dir: PathBuf::from("incoming"),
+            store_dir: PathBuf::from("store"),
+            state_dir: PathBuf::from("batch"),
             poll_interval: Duration::from_secs(2),
             csv_home: "imported".to_string(),
             csv_room: "unknown".to_string(),

@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
 
 mod batch;
+pub mod bench;
 mod check_config;
 mod evaluate;
 mod generate;
@@ -45,6 +46,9 @@ pub enum Command {
     Run,
     /// Validate the config and print the effective configuration (secrets masked).
     CheckConfig,
+    /// Benchmarks that print figures (run with --release).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Generate labelled history like the Smoke Detection Dataset (CSV or Parquet).
     Generate(generate::GenerateArgs),
     /// Train a fire model on a data file, evaluate it on the latest data and store it.
@@ -70,6 +74,7 @@ pub fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run::run(config),
         Command::CheckConfig => check_config::check_config(&config),
+        Command::Bench(command) => bench::bench(command),
         Command::Generate(args) => generate::generate(&config, &args),
         Command::Train(args) => train::train(&config, &args),
         Command::Evaluate(args) => evaluate::evaluate_command(&config, &args),

@@ -224,7 +224,7 @@ impl Config {
             issue.from_env = env::origin_of(&origins, &issue.key);
         }
         if issues.is_empty() {
-            Ok(config)
+            Ok(config.with_resolved_paths())
         } else {
             Err(ConfigError::Invalid { issues })
         }
@@ -243,6 +243,27 @@ impl Config {
         self.web.validate("web", &mut issues);
         self.telemetry.validate("telemetry", &mut issues);
         issues
+    }
+
+    /// The config with every relative state path placed under
+    /// `daemon.data_dir`, so one key moves all state (a container volume, a
+    /// test's temporary folder) and nothing depends on the working
+    /// directory. Absolute paths are kept. Idempotent only for absolute
+    /// `data_dir`s, so it is applied once, at load.
+    pub fn with_resolved_paths(mut self) -> Config {
+        let root = self.daemon.data_dir.clone();
+        for path in [
+            &mut self.sinks.dir,
+            &mut self.batch.incoming_dir,
+            &mut self.batch.store_dir,
+            &mut self.batch.state_dir,
+            &mut self.ml.model_dir,
+        ] {
+            if path.is_relative() {
+                *path = root.join(&*path);
+            }
+        }
+        self
     }
 
     /// The effective configuration as YAML, secrets masked.
@@ -295,7 +316,20 @@ mod tests {
 
     #[test]
     fn empty_file_gives_defaults() {
-        assert_eq!(parse("").unwrap(), Config::default());
+        assert_eq!(parse("").unwrap(), Config::default().with_resolved_paths());
+    }
+
+    #[test]
+    fn relative_state_paths_live_under_the_data_dir() {
+        let config = parse("daemon:\n  data_dir: /var/lib/sw\nml:\n  model_dir: m\nbatch:\n  store_dir: /abs/store\n").unwrap();
+        assert_eq!(config.ml.model_dir, Path::new("/var/lib/sw/m"));
+        assert_eq!(config.sinks.dir, Path::new("/var/lib/sw/out"));
+        assert_eq!(config.batch.incoming_dir, Path::new("/var/lib/sw/incoming"));
+        assert_eq!(
+            config.batch.store_dir,
+            Path::new("/abs/store"),
+            "absolute paths are kept"
+        );
     }
 
     #[test]

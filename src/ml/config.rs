@@ -41,7 +41,7 @@ impl Default for MlConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            model_dir: PathBuf::from("data/models"),
+            model_dir: PathBuf::from("models"),
             model: ModelKind::RandomForest,
             threshold: 0.5,
             test_fraction: 0.2,

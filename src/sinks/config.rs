@@ -10,15 +10,31 @@ use std::path::PathBuf;
 pub struct SinksConfig {
     /// Write results to files under `dir` (Kafka topics are written when kafka is enabled).
     pub enabled: bool,
-    /// Root folder of the file sinks.
+    /// Root folder of the file sinks (under `daemon.data_dir` when relative).
     pub dir: PathBuf,
+    /// Write window results and alerts as CSV part files.
+    pub csv: bool,
+    /// Write window results and alerts as Parquet part files.
+    pub parquet: bool,
+    /// Also send alerts, window results and dead letters to their Kafka
+    /// topics (only when the transport is Kafka).
+    pub kafka: bool,
+    /// Rows a part file holds at most; more rows start another file.
+    pub max_rows_per_file: usize,
+    /// Alerts and window results the web UI's in-memory rings keep.
+    pub ring_capacity: usize,
 }
 
 impl Default for SinksConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            dir: PathBuf::from("data/out"),
+            dir: PathBuf::from("out"),
+            csv: true,
+            parquet: true,
+            kafka: true,
+            max_rows_per_file: 100_000,
+            ring_capacity: 1000,
         }
     }
 }
@@ -29,6 +45,12 @@ impl Validate for SinksConfig {
             issues.push(ConfigIssue::new(
                 format!("{section}.dir"),
                 "must not be empty",
+            ));
+        }
+        if self.max_rows_per_file == 0 {
+            issues.push(ConfigIssue::new(
+                format!("{section}.max_rows_per_file"),
+                "must be at least 1",
             ));
         }
     }

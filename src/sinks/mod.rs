@@ -1,6 +1,17 @@
-//! Where the stream's results leave the pipeline: files, Kafka topics and
-//! the in-memory rings the web UI reads.
+//! Where the stream's results leave the pipeline: part files (CSV,
+//! Parquet, JSON lines) published with checkpoints, Kafka topics, and the
+//! in-memory rings the web UI reads ([`LiveViews`]).
 
 mod config;
+pub mod encode;
+pub mod files;
+pub mod live;
+pub mod records;
+pub mod stage;
 
 pub use config::SinksConfig;
+pub use live::{LiveViews, RoomState};
+pub use records::{
+    Alert, AlertChange, AlertEvent, AlertKind, AlertState, DeadLetter, Measure, WindowName,
+    WindowResult, derived_id,
+};

@@ -1,7 +1,16 @@
 //! `stream:` section of the config.
+//!
+//! Everything the stream's stages read: where records come from, the
+//! cleaning policy, feature spans, windows, detectors, alerting and
+//! checkpointing. Rules are parsed (and their errors reported with the rule
+//! name and position) by [`StreamConfig::validate`], so a typo in a rule
+//! stops the daemon at start instead of silently never firing.
 
-use crate::config::{ConfigIssue, Duration, Validate};
+use crate::config::{Capacity, ConfigIssue, Duration, Validate};
+use crate::model::Channel;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// Real-time processing of readings and room events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -9,8 +18,130 @@ use serde::{Deserialize, Serialize};
 pub struct StreamConfig {
     /// Run the stream processor.
     pub enabled: bool,
+    /// Where the stream reads from.
+    pub source: SourceConfig,
+    /// Most records carried by one message between stages.
+    pub batch_size: usize,
+    /// Messages (batches) a channel between two stages holds.
+    pub channel_capacity: Capacity,
+    /// Validation of incoming records.
+    pub validate: ValidateConfig,
+    /// Missing values, stuck sensors and drift.
+    pub clean: CleanConfig,
+    /// Per-device features for detectors and the ML scorer.
+    pub features: FeaturesConfig,
     /// Event-time windows.
     pub window: WindowConfig,
+    /// Anomaly detectors.
+    pub detect: DetectConfig,
+    /// Alert de-duplication.
+    pub alerts: AlertsConfig,
+    /// Consistent snapshots of offsets and state.
+    pub checkpoint: CheckpointConfig,
+}
+
+/// Which input the stream consumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// The `readings` and `room_events` topics of the transport.
+    Transport,
+    /// A recorded JSONL file (one partition, offset = line number).
+    Replay,
+}
+
+/// Where the stream reads from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `transport` (Kafka or embedded) or `replay` (a recorded file).
+    pub kind: SourceKind,
+    /// Replay only: the JSONL file, one reading or room event per line.
+    pub replay_path: PathBuf,
+    /// Replay only: lines per second; 0 reads as fast as the stream goes.
+    pub replay_rate: u64,
+}
+
+/// Validation of incoming records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidateConfig {
+    /// Sequence numbers remembered per device to drop duplicates; a
+    /// sequence number further back than this counts as a duplicate.
+    pub dedupe_window: u32,
+}
+
+/// What to do about a channel's missing value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingPolicy {
+    /// Use the device's last good value if it is younger than `max_fill_age`.
+    ForwardFill,
+    /// Leave it missing (and flag it).
+    Leave,
+}
+
+/// Cleaning policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CleanConfig {
+    /// Policy for channels not listed in `missing`.
+    pub missing_default: MissingPolicy,
+    /// Per-channel policy, by JSON key (e.g. `pm2_5: leave`).
+    pub missing: BTreeMap<Channel, MissingPolicy>,
+    /// Oldest last-good value forward fill may use.
+    pub max_fill_age: Duration,
+    /// Channels checked for a stuck sensor (the exact same value).
+    pub stuck_channels: Vec<Channel>,
+    /// A value unchanged for this long flags the channel as stuck.
+    pub stuck_after: Duration,
+    /// Span of the slow mean used to detect drift.
+    pub drift_span: Duration,
+    /// Largest move of the slow mean away from the device's baseline
+    /// before the channel is flagged as drifting, in channel units.
+    pub drift_limits: BTreeMap<Channel, f64>,
+}
+
+/// Per-device features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeaturesConfig {
+    /// Spans (seconds) of the rolling EW mean/std/z-score.
+    pub spans: Vec<u32>,
+    /// A gap between readings longer than this resets a device's history.
+    pub max_gap: Duration,
+}
+
+/// When window results are emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputMode {
+    /// Once per window, when the watermark passes its end.
+    Append,
+    /// Changed windows at every trigger, and once more (final) at close.
+    Update,
+}
+
+/// What a window aggregates by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// Readings of one smoke detector, per channel.
+    Device,
+    /// Readings of every detector in a room, per channel.
+    Room,
+    /// Room events of one room, per sensor kind.
+    RoomSensor,
+}
+
+impl KeyKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Device => "device",
+            KeyKind::Room => "room",
+            KeyKind::RoomSensor => "room_sensor",
+        }
+    }
 }
 
 /// Event-time window settings.
@@ -21,13 +152,201 @@ pub struct WindowConfig {
     pub size: Duration,
     /// How far behind the newest event time an event may arrive and still count.
     pub allowed_lateness: Duration,
+    /// A source partition without records for this long (processing time)
+    /// stops holding the watermark back.
+    pub idle_timeout: Duration,
+    /// What tumbling windows aggregate by.
+    pub keys: Vec<KeyKind>,
+    /// Sliding windows.
+    pub sliding: SlidingConfig,
+    /// `append` or `update`.
+    pub output_mode: OutputMode,
+    /// Update mode: how often changed windows are emitted (processing time).
+    pub trigger_interval: Duration,
+    /// Channels of the readings that are aggregated.
+    pub channels: Vec<Channel>,
+}
+
+/// Sliding windows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlidingConfig {
+    /// Compute sliding windows.
+    pub enabled: bool,
+    /// Length of a sliding window.
+    pub size: Duration,
+    /// Distance between the starts of two sliding windows.
+    pub slide: Duration,
+    /// What sliding windows aggregate by.
+    pub keys: Vec<KeyKind>,
+}
+
+/// How bad an anomaly is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Levels of one channel's threshold detector (ascending).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdLevels {
+    pub medium: f64,
+    pub high: f64,
+    pub critical: f64,
+}
+
+/// Statistical spike detector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpikeConfig {
+    /// Run the spike detector.
+    pub enabled: bool,
+    /// Channels watched.
+    pub channels: Vec<Channel>,
+    /// Span (seconds, one of `features.spans`) of the z-score.
+    pub span: u32,
+    /// |z-score| at or above which a reading is a spike.
+    pub z_threshold: f64,
+    /// Severity of a spike alert.
+    pub severity: Severity,
+}
+
+/// A compound rule written in config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Unique name; alerts carry it.
+    pub name: String,
+    /// The condition, e.g. `light == on && presence == 0 for >= 60s`.
+    pub when: String,
+    /// Severity of its alert.
+    pub severity: Severity,
+}
+
+/// ML fire-probability detector (active when `ml.enabled`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MlDetectConfig {
+    /// Probability at or above which a reading raises a fire alert.
+    pub threshold: f64,
+    /// Severity of the alert.
+    pub severity: Severity,
+}
+
+/// Anomaly detectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Per-channel threshold levels.
+    pub thresholds: BTreeMap<Channel, ThresholdLevels>,
+    /// Statistical spikes.
+    pub spike: SpikeConfig,
+    /// Compound rules.
+    pub rules: Vec<RuleConfig>,
+    /// ML fire probability.
+    pub ml: MlDetectConfig,
+}
+
+/// Alert de-duplication.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// An open alert resolves once its condition stayed clear this long
+    /// (event time); repeats before that update the open alert.
+    pub cooldown: Duration,
+}
+
+/// Checkpointing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Time between two checkpoints (one more is written at shutdown).
+    pub interval: Duration,
+    /// Folder of the checkpoint; null means `<daemon.data_dir>/checkpoints`.
+    pub dir: Option<PathBuf>,
 }
 
 impl Default for StreamConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            source: SourceConfig::default(),
+            batch_size: 1024,
+            channel_capacity: Capacity::new(16),
+            validate: ValidateConfig::default(),
+            clean: CleanConfig::default(),
+            features: FeaturesConfig::default(),
             window: WindowConfig::default(),
+            detect: DetectConfig::default(),
+            alerts: AlertsConfig::default(),
+            checkpoint: CheckpointConfig::default(),
+        }
+    }
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            kind: SourceKind::Transport,
+            replay_path: PathBuf::from("data/replay.jsonl"),
+            replay_rate: 0,
+        }
+    }
+}
+
+impl Default for ValidateConfig {
+    fn default() -> Self {
+        Self {
+            dedupe_window: 1024,
+        }
+    }
+}
+
+impl Default for CleanConfig {
+    fn default() -> Self {
+        Self {
+            missing_default: MissingPolicy::ForwardFill,
+            missing: BTreeMap::new(),
+            max_fill_age: Duration::from_secs(30),
+            stuck_channels: vec![
+                Channel::Temperature,
+                Channel::Humidity,
+                Channel::Pressure,
+                Channel::RawH2,
+                Channel::RawEthanol,
+            ],
+            stuck_after: Duration::from_secs(600),
+            drift_span: Duration::from_secs(3600),
+            drift_limits: BTreeMap::from([
+                (Channel::Temperature, 5.0),
+                (Channel::Humidity, 15.0),
+                (Channel::Pressure, 10.0),
+            ]),
+        }
+    }
+}
+
+impl Default for FeaturesConfig {
+    fn default() -> Self {
+        Self {
+            spans: vec![10, 60],
+            max_gap: Duration::from_secs(60),
         }
     }
 }
@@ -37,20 +356,209 @@ impl Default for WindowConfig {
         Self {
             size: Duration::from_secs(60),
             allowed_lateness: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            keys: vec![KeyKind::Device, KeyKind::Room, KeyKind::RoomSensor],
+            sliding: SlidingConfig::default(),
+            output_mode: OutputMode::Update,
+            trigger_interval: Duration::from_secs(10),
+            channels: Channel::ALL.to_vec(),
         }
+    }
+}
+
+impl Default for SlidingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            size: Duration::from_secs(300),
+            slide: Duration::from_secs(60),
+            keys: vec![KeyKind::Room, KeyKind::RoomSensor],
+        }
+    }
+}
+
+impl Default for SpikeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            channels: vec![
+                Channel::Pm2_5,
+                Channel::Tvoc,
+                Channel::Eco2,
+                Channel::Temperature,
+            ],
+            span: 60,
+            z_threshold: 8.0,
+            severity: Severity::Medium,
+        }
+    }
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        let levels = |medium, high, critical| ThresholdLevels {
+            medium,
+            high,
+            critical,
+        };
+        Self {
+            thresholds: BTreeMap::from([
+                (Channel::Pm2_5, levels(25.0, 35.0, 50.0)),
+                (Channel::Eco2, levels(800.0, 1000.0, 1500.0)),
+                (Channel::Tvoc, levels(500.0, 1000.0, 2000.0)),
+                (Channel::Temperature, levels(40.0, 50.0, 70.0)),
+            ]),
+            spike: SpikeConfig::default(),
+            rules: vec![
+                RuleConfig {
+                    name: "light_on_empty_room".into(),
+                    when: "light == on && presence == 0 for >= 60s".into(),
+                    severity: Severity::Low,
+                },
+                RuleConfig {
+                    name: "smoke_and_heat_rising".into(),
+                    when: "pm2_5 > 35 && temperature rising".into(),
+                    severity: Severity::High,
+                },
+            ],
+            ml: MlDetectConfig::default(),
+        }
+    }
+}
+
+impl Default for MlDetectConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 0.8,
+            severity: Severity::Critical,
+        }
+    }
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            cooldown: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(10),
+            dir: None,
+        }
+    }
+}
+
+impl CheckpointConfig {
+    /// The checkpoint folder, defaulting under the daemon's data dir.
+    pub fn dir_under(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("checkpoints"))
     }
 }
 
 impl Validate for StreamConfig {
     fn validate(&self, section: &str, issues: &mut Vec<ConfigIssue>) {
-        if self.window.size.get() < std::time::Duration::from_secs(1) {
-            issues.push(ConfigIssue::new(
-                format!("{section}.window.size"),
+        let mut issue = |key: &str, reason: String| {
+            issues.push(ConfigIssue::new(format!("{section}.{key}"), reason));
+        };
+        let w = &self.window;
+        if w.size.get() < std::time::Duration::from_secs(1) {
+            issue(
+                "window.size",
+                format!("{} is shorter than the 1s sample interval", w.size),
+            );
+        }
+        if w.sliding.enabled {
+            if w.sliding.slide.is_zero() {
+                issue("window.sliding.slide", "must be longer than 0s".into());
+            }
+            if w.sliding.size < w.sliding.slide {
+                issue(
+                    "window.sliding.size",
+                    format!(
+                        "{} is shorter than window.sliding.slide ({})",
+                        w.sliding.size, w.sliding.slide
+                    ),
+                );
+            }
+        }
+        if w.output_mode == OutputMode::Update && w.trigger_interval.is_zero() {
+            issue("window.trigger_interval", "must be longer than 0s".into());
+        }
+        if self.batch_size == 0 {
+            issue("batch_size", "must be at least 1".into());
+        }
+        if self.features.spans.contains(&0) {
+            issue("features.spans", "spans must be at least 1 (second)".into());
+        }
+        let spike = &self.detect.spike;
+        if spike.enabled && !self.features.spans.contains(&spike.span) {
+            issue(
+                "detect.spike.span",
                 format!(
-                    "{} is shorter than the 1s sample interval",
-                    self.window.size
+                    "{} is not one of features.spans {:?}",
+                    spike.span, self.features.spans
                 ),
-            ));
+            );
+        }
+        if !(spike.z_threshold.is_finite() && spike.z_threshold > 0.0) {
+            issue(
+                "detect.spike.z_threshold",
+                format!("{} must be a positive number", spike.z_threshold),
+            );
+        }
+        for (channel, l) in &self.detect.thresholds {
+            let ordered = l.medium <= l.high && l.high <= l.critical;
+            if !ordered || ![l.medium, l.high, l.critical].iter().all(|v| v.is_finite()) {
+                issue(
+                    &format!("detect.thresholds.{channel}"),
+                    format!(
+                        "levels must be finite and ascending (medium {} <= high {} <= critical {})",
+                        l.medium, l.high, l.critical
+                    ),
+                );
+            }
+        }
+        if !(0.0..=1.0).contains(&self.detect.ml.threshold) {
+            issue(
+                "detect.ml.threshold",
+                format!("{} is not a probability (0-1)", self.detect.ml.threshold),
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, rule) in self.detect.rules.iter().enumerate() {
+            if !names.insert(rule.name.as_str()) {
+                issue(
+                    &format!("detect.rules[{i}].name"),
+                    format!("rule name {:?} is used twice", rule.name),
+                );
+            }
+            if let Err(e) = super::detect::rules::Rule::parse(&rule.name, &rule.when) {
+                issue(&format!("detect.rules[{i}].when"), e.to_string());
+            }
+        }
+        for (channel, limit) in &self.clean.drift_limits {
+            if !(limit.is_finite() && *limit > 0.0) {
+                issue(
+                    &format!("clean.drift_limits.{channel}"),
+                    format!("{limit} must be a positive number"),
+                );
+            }
+        }
+        if self.checkpoint.interval.is_zero() {
+            issue("checkpoint.interval", "must be longer than 0s".into());
+        }
+        if self.source.kind == SourceKind::Replay && self.source.replay_path.as_os_str().is_empty()
+        {
+            issue(
+                "source.replay_path",
+                "must name a file when source.kind is replay".into(),
+            );
         }
     }
 }

@@ -1,6 +1,54 @@
-//! Real-time processing: validate → clean → features → windows → detect →
-//! score → sinks, as tasks joined by bounded channels.
+//! Real-time processing, built the way a Flink job is: event time,
+//! watermarks, and state that survives a crash without double counting.
+//!
+//! ```text
+//! consume ─► validate ─► clean ─► features ─► windows ─► score ─► detect ─► sinks
+//! (Source)   decode,     fill,    deltas,     tumbling/   ML      thresholds, files, Kafka,
+//!            dedupe      flag     z-scores    sliding     hook    spikes,     web rings,
+//!                                                                 rules, ML   checkpoint
+//! ```
+//!
+//! Stages are supervised tasks joined by bounded channels carrying batches.
+//! The consume task injects checkpoint barriers; each stage adds its state
+//! to a barrier as it passes, and the sinks stage writes the checkpoint
+//! (positions + all state) atomically, publishes the part files staged
+//! since the previous one, and lets the consumer commit. On start the
+//! latest checkpoint is restored and reading resumes at its positions.
 
+mod clean;
 mod config;
+pub mod dedupe;
+pub mod detect;
+pub mod enrich;
+pub mod message;
+mod pipeline;
+pub mod replay;
+pub mod score;
+pub mod source;
+pub mod stages;
+pub mod validate;
+pub mod window;
 
-pub use config::{StreamConfig, WindowConfig};
+pub use clean::Cleaner;
+pub use config::{
+    AlertsConfig, CheckpointConfig, CleanConfig, DetectConfig, FeaturesConfig, KeyKind,
+    MissingPolicy, MlDetectConfig, OutputMode, RuleConfig, Severity, SlidingConfig, SourceConfig,
+    SourceKind, SpikeConfig, StreamConfig, ThresholdLevels, ValidateConfig, WindowConfig,
+};
+pub use message::Origin;
+pub use pipeline::{Hooks, spawn, spawn_with};
+
+/// Hash map with a fast, fixed-seed hasher: the keys are our own ids, and a
+/// fixed seed keeps iteration (and so output) order the same across runs.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+
+/// Why the stream could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    #[error("recovering the file sinks: {0}")]
+    Files(#[from] crate::sinks::files::FileSinkError),
+    #[error("detectors: {0}")]
+    Detect(#[from] detect::DetectError),
+}

@@ -51,22 +51,11 @@ pub fn metrics_handle() -> PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
             }
-            describe_metrics();
+            names::describe_all();
             metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             handle
         })
         .clone()
-}
-
-fn describe_metrics() {
-    metrics::describe_gauge!(
-        names::TASK_STATE,
-        "1 for the state each supervised task is in"
-    );
-    metrics::describe_counter!(names::TASK_RESTARTS, "Task failures that led to a restart");
-    metrics::describe_gauge!(names::QUEUE_DEPTH, "Items waiting in a bounded channel");
-    metrics::describe_gauge!(names::QUEUE_CAPACITY, "Capacity of a bounded channel");
-    metrics::describe_gauge!(names::BUILD_INFO, "Build information; always 1");
 }
 
 /// Service task: publishes queue depths every second and runs the

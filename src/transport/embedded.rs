@@ -9,12 +9,14 @@
 //! nobody consumes therefore fills up and stops its producer instead of
 //! dropping data. Nothing survives the process.
 
+use super::metrics::{FlowCounters, count_offset_reset, lag_gauge, record_bytes};
 use super::partitioner::partition_for;
 use super::{
     ConsumedRecord, Headers, OutgoingRecord, StartFrom, Subscription, TopicKind, TopicPartition,
     TransportError,
 };
 use bytes::Bytes;
+use metrics::Gauge;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -157,12 +159,7 @@ impl EmbeddedBroker {
                 *position,
                 log.base
             );
-            metrics::counter!(
-                "smokewatch_consumer_offset_resets_total",
-                "topic" => tp.topic.as_str(),
-                "partition" => tp.partition.to_string()
-            )
-            .increment(1);
+            count_offset_reset(tp);
             *position = log.base;
         }
         let start = usize::try_from(*position - log.base).unwrap_or(usize::MAX);
@@ -182,6 +179,34 @@ impl EmbeddedBroker {
     }
 }
 
+/// A producer handle: the broker plus its metric handles.
+#[derive(Clone)]
+pub struct EmbeddedProducer {
+    broker: std::sync::Arc<EmbeddedBroker>,
+    sent: FlowCounters,
+}
+
+impl EmbeddedProducer {
+    pub fn new(broker: std::sync::Arc<EmbeddedBroker>) -> Self {
+        Self {
+            broker,
+            sent: FlowCounters::sent(),
+        }
+    }
+
+    /// Appends to the key's partition (waiting while it is full) and counts it.
+    pub async fn send(
+        &self,
+        topic: TopicKind,
+        record: OutgoingRecord,
+    ) -> Result<(), TransportError> {
+        let bytes = record_bytes(record.key.len(), record.value.len());
+        self.broker.append(topic, record).await?;
+        self.sent.add(topic, 1, bytes);
+        Ok(())
+    }
+}
+
 /// A consumer of the embedded broker.
 pub struct EmbeddedConsumer {
     broker: std::sync::Arc<EmbeddedBroker>,
@@ -190,6 +215,9 @@ pub struct EmbeddedConsumer {
     max_batch: usize,
     /// Where the next round-robin pass starts, so no partition starves.
     next: usize,
+    consumed: FlowCounters,
+    /// One per entry of `positions`.
+    lag_gauges: Vec<Gauge>,
 }
 
 impl EmbeddedConsumer {
@@ -219,11 +247,14 @@ impl EmbeddedConsumer {
                 positions.push((tp, position));
             }
         }
+        let lag_gauges = positions.iter().map(|(tp, _)| lag_gauge(*tp)).collect();
         Ok(Self {
             broker,
             positions,
             max_batch: subscription.max_batch.max(1),
             next: 0,
+            consumed: FlowCounters::consumed(),
+            lag_gauges,
         })
     }
 
@@ -248,9 +279,25 @@ impl EmbeddedConsumer {
             }
             self.next = (self.next + 1) % n;
             if !batch.is_empty() {
+                self.publish(&batch);
                 return Ok(batch);
             }
             ready.await;
+        }
+    }
+
+    /// Counts a handed-out batch and refreshes every assigned partition's
+    /// lag gauge.
+    fn publish(&self, batch: &[ConsumedRecord]) {
+        for r in batch {
+            let key = r.key.as_ref().map_or(0, Bytes::len);
+            self.consumed
+                .add(r.topic, 1, record_bytes(key, r.value.len()));
+        }
+        for ((tp, position), gauge) in self.positions.iter().zip(&self.lag_gauges) {
+            if let Ok((_, end)) = self.broker.offsets(*tp) {
+                gauge.set((end - position).max(0) as f64);
+            }
         }
     }
 

@@ -12,184 +12,24 @@
 //! [`Consumer::commit`] tells the transport what a checkpoint has made
 //! durable (the embedded log may then forget it).
 
-mod config;
+pub mod assignment;
+pub mod config;
 pub mod embedded;
+pub mod kafka;
+mod metrics;
 pub mod partitioner;
+mod record;
 
-pub use config::{KafkaConfig, TopicNames};
+pub use config::{CompressionCodec, ConsumerConfig, KafkaConfig, ProducerConfig, TopicNames};
+pub use record::{
+    CONTENT_TYPE_JSON, ConsumedRecord, HEADER_CONTENT_TYPE, HEADER_SCHEMA_VERSION, Headers,
+    OutgoingRecord, StartFrom, Subscription, TopicKind, TopicPartition, json_headers,
+};
 
-use bytes::Bytes;
+use crate::daemon::Shared;
+use crate::supervisor::{Role, Supervisor};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
-
-/// Header naming the JSON schema version of the value.
-pub const HEADER_SCHEMA_VERSION: &str = "schema_version";
-/// Header naming the value's content type.
-pub const HEADER_CONTENT_TYPE: &str = "content_type";
-/// Content type of every value smokewatch writes.
-pub const CONTENT_TYPE_JSON: &str = "application/json";
-
-/// Record headers: (name, value) pairs, shared so that copying a record
-/// between stages does not copy them.
-pub type Headers = Arc<[(String, Bytes)]>;
-
-/// The headers of every JSON value smokewatch writes.
-pub fn json_headers() -> Headers {
-    static HEADERS: std::sync::OnceLock<Headers> = std::sync::OnceLock::new();
-    HEADERS
-        .get_or_init(|| {
-            Arc::from(vec![
-                (
-                    HEADER_SCHEMA_VERSION.to_string(),
-                    Bytes::from(crate::model::SCHEMA_VERSION.to_string()),
-                ),
-                (
-                    HEADER_CONTENT_TYPE.to_string(),
-                    Bytes::from_static(CONTENT_TYPE_JSON.as_bytes()),
-                ),
-            ])
-        })
-        .clone()
-}
-
-/// The logical streams smokewatch moves; names come from `kafka.topics`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum TopicKind {
-    Readings,
-    RoomEvents,
-    Alerts,
-    WindowResults,
-    DeadLetters,
-}
-
-impl TopicKind {
-    pub const ALL: [TopicKind; 5] = [
-        TopicKind::Readings,
-        TopicKind::RoomEvents,
-        TopicKind::Alerts,
-        TopicKind::WindowResults,
-        TopicKind::DeadLetters,
-    ];
-
-    /// The configured topic name.
-    pub fn name(self, names: &TopicNames) -> &str {
-        match self {
-            TopicKind::Readings => &names.readings,
-            TopicKind::RoomEvents => &names.room_events,
-            TopicKind::Alerts => &names.alerts,
-            TopicKind::WindowResults => &names.window_results,
-            TopicKind::DeadLetters => &names.dead_letters,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TopicKind::Readings => "readings",
-            TopicKind::RoomEvents => "room_events",
-            TopicKind::Alerts => "alerts",
-            TopicKind::WindowResults => "window_results",
-            TopicKind::DeadLetters => "dead_letters",
-        }
-    }
-}
-
-impl fmt::Display for TopicKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One partition of one topic.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub struct TopicPartition {
-    pub topic: TopicKind,
-    pub partition: i32,
-}
-
-/// A record to send. The partition is derived from the key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutgoingRecord {
-    /// Device id for readings, `home/room` for room events; decides the partition.
-    pub key: Bytes,
-    pub value: Bytes,
-    pub headers: Headers,
-    /// Event time in ms, used as the Kafka record timestamp.
-    pub timestamp_ms: i64,
-}
-
-impl OutgoingRecord {
-    /// A JSON record with the standard headers.
-    pub fn json(key: impl Into<Bytes>, value: impl Into<Bytes>, timestamp_ms: i64) -> Self {
-        Self {
-            key: key.into(),
-            value: value.into(),
-            headers: json_headers(),
-            timestamp_ms,
-        }
-    }
-}
-
-/// A record as read from a partition.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConsumedRecord {
-    pub topic: TopicKind,
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<Bytes>,
-    pub value: Bytes,
-    pub headers: Headers,
-    pub timestamp_ms: i64,
-}
-
-impl ConsumedRecord {
-    pub fn topic_partition(&self) -> TopicPartition {
-        TopicPartition {
-            topic: self.topic,
-            partition: self.partition,
-        }
-    }
-}
-
-/// Where a consumer starts on a partition without a stored position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StartFrom {
-    Earliest,
-    Latest,
-}
-
-/// What a consumer reads and from where.
-#[derive(Debug, Clone)]
-pub struct Subscription {
-    pub topics: Vec<TopicKind>,
-    /// Partitions to read; `None` means all of each topic's partitions.
-    pub partitions: Option<Vec<i32>>,
-    /// Next offset to read per partition (from a checkpoint).
-    pub positions: BTreeMap<TopicPartition, i64>,
-    /// Where to start on partitions without a position.
-    pub default_start: StartFrom,
-    /// Most records handed out by one [`Consumer::recv`].
-    pub max_batch: usize,
-}
-
-impl Subscription {
-    /// Everything in `topics` from the beginning.
-    pub fn from_earliest(topics: &[TopicKind]) -> Self {
-        Self {
-            topics: topics.to_vec(),
-            partitions: None,
-            positions: BTreeMap::new(),
-            default_start: StartFrom::Earliest,
-            max_batch: 1024,
-        }
-    }
-}
 
 /// Why a transport operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -200,15 +40,40 @@ pub enum TransportError {
     UnknownPartition { topic: TopicKind, partition: i32 },
     #[error("kafka: {0}")]
     Kafka(String),
+    #[error(
+        "{records} records could not be sent after every retry (counted in \
+         smokewatch_transport_send_failures_total and logged with their keys)"
+    )]
+    SendFailed { records: u64 },
 }
 
 /// The transport chosen by the config. Cheap to clone.
 #[derive(Clone)]
 pub enum Transport {
     Embedded(Arc<embedded::EmbeddedBroker>),
+    Kafka(Arc<kafka::KafkaTransport>),
 }
 
 impl Transport {
+    /// The transport `config` asks for: Kafka when `kafka.enabled`, else
+    /// the embedded one. Returns at once: Kafka is reached (and its topics
+    /// created) in the background with backoff, so a broker that is down
+    /// does not stop the daemon from starting; see [`spawn`] for how that
+    /// shows in /health. Needs a tokio runtime.
+    pub async fn connect(config: &KafkaConfig) -> Result<Transport, TransportError> {
+        if !config.enabled {
+            return Ok(Transport::embedded(config));
+        }
+        if config.bootstrap_servers.is_empty() {
+            return Err(TransportError::Kafka(
+                "kafka.bootstrap_servers names no broker".into(),
+            ));
+        }
+        Ok(Transport::Kafka(Arc::new(kafka::KafkaTransport::start(
+            config,
+        ))))
+    }
+
     /// The embedded transport sized by `config` (`kafka.partitions`,
     /// `kafka.embedded_capacity`).
     pub fn embedded(config: &KafkaConfig) -> Self {
@@ -222,19 +87,25 @@ impl Transport {
     pub fn describe(&self) -> String {
         match self {
             Transport::Embedded(_) => "embedded (in-process)".to_string(),
+            Transport::Kafka(kafka) => kafka.describe(),
         }
     }
 
-    /// Number of partitions of `topic`.
+    /// Number of partitions of `topic` (for Kafka: the topic's real count
+    /// once connected, `kafka.partitions` before).
     pub fn partitions(&self, topic: TopicKind) -> u32 {
         match self {
             Transport::Embedded(broker) => broker.partitions(topic),
+            Transport::Kafka(kafka) => kafka.partitions(topic),
         }
     }
 
     pub fn producer(&self) -> Producer {
         match self {
-            Transport::Embedded(broker) => Producer::Embedded(broker.clone()),
+            Transport::Embedded(broker) => {
+                Producer::Embedded(embedded::EmbeddedProducer::new(broker.clone()))
+            }
+            Transport::Kafka(kafka) => Producer::Kafka(kafka.producer()),
         }
     }
 
@@ -244,33 +115,52 @@ impl Transport {
                 broker.clone(),
                 subscription,
             )?)),
+            Transport::Kafka(kafka) => Ok(Consumer::Kafka(kafka.consumer(subscription)?)),
         }
+    }
+}
+
+/// Starts the transport's own supervised task, if it has one: for Kafka,
+/// `transport/kafka` keeps /health degraded (with the reason, naming the
+/// config key) while the cluster is unreachable, requests are failing, or
+/// a topic has fewer partitions than configured.
+pub fn spawn(supervisor: &mut Supervisor, shared: &Shared) {
+    if let Transport::Kafka(kafka) = &shared.transport {
+        let kafka = kafka.clone();
+        supervisor.spawn("transport", "transport/kafka", Role::Service, move |ctx| {
+            kafka::monitor(ctx, kafka.clone())
+        });
     }
 }
 
 /// Sends records; cheap to clone and share between tasks.
 #[derive(Clone)]
 pub enum Producer {
-    Embedded(Arc<embedded::EmbeddedBroker>),
+    Embedded(embedded::EmbeddedProducer),
+    Kafka(kafka::KafkaProducer),
 }
 
 impl Producer {
     /// Sends one record to its key's partition. Waits while the transport
-    /// is full (backpressure); never drops.
+    /// is full (backpressure); never drops. For Kafka, returns once the
+    /// record is queued; [`Producer::flush`] waits for the broker.
     pub async fn send(
         &self,
         topic: TopicKind,
         record: OutgoingRecord,
     ) -> Result<(), TransportError> {
         match self {
-            Producer::Embedded(broker) => broker.append(topic, record).await.map(|_| ()),
+            Producer::Embedded(p) => p.send(topic, record).await,
+            Producer::Kafka(p) => p.send(topic, record).await,
         }
     }
 
-    /// Waits until everything sent so far is stored.
+    /// Waits until everything sent so far is stored. Fails when records
+    /// were given up on since the last flush (they are counted and logged).
     pub async fn flush(&self) -> Result<(), TransportError> {
         match self {
             Producer::Embedded(_) => Ok(()),
+            Producer::Kafka(p) => p.flush().await,
         }
     }
 }
@@ -278,6 +168,7 @@ impl Producer {
 /// Reads records of a [`Subscription`].
 pub enum Consumer {
     Embedded(embedded::EmbeddedConsumer),
+    Kafka(kafka::KafkaConsumer),
 }
 
 impl Consumer {
@@ -286,6 +177,7 @@ impl Consumer {
     pub async fn recv(&mut self) -> Result<Vec<ConsumedRecord>, TransportError> {
         match self {
             Consumer::Embedded(c) => c.recv().await,
+            Consumer::Kafka(c) => c.recv().await,
         }
     }
 
@@ -293,13 +185,17 @@ impl Consumer {
     pub fn positions(&self) -> BTreeMap<TopicPartition, i64> {
         match self {
             Consumer::Embedded(c) => c.positions(),
+            Consumer::Kafka(c) => c.positions(),
         }
     }
 
-    /// A checkpoint has made everything before these offsets durable.
+    /// A checkpoint has made everything before these offsets durable. The
+    /// embedded log frees them; Kafka keeps records by its own retention
+    /// (smokewatch commits no offsets to Kafka), so there it does nothing.
     pub fn commit(&self, positions: &BTreeMap<TopicPartition, i64>) {
         match self {
             Consumer::Embedded(c) => c.commit(positions),
+            Consumer::Kafka(_) => {}
         }
     }
 
@@ -307,6 +203,7 @@ impl Consumer {
     pub fn lag(&self) -> BTreeMap<TopicPartition, i64> {
         match self {
             Consumer::Embedded(c) => c.lag(),
+            Consumer::Kafka(c) => c.lag(),
         }
     }
 }

@@ -1,100 +1,172 @@
-//! The HTTP face of the daemon (warp): `/health` for load balancers and
-//! Docker, `/metrics` for Prometheus; the dashboard and JSON API build on
-//! the same [`AppState`].
+//! The HTTP face of the daemon (warp 0.4, tera 2): the dashboard and other
+//! pages, the JSON API under `/api`, live figures over Server-Sent Events,
+//! `/health` for load balancers and Docker, `/metrics` for Prometheus.
+//!
+//! One file per concern: [`routes`] (the route table), [`pages`] (HTML),
+//! [`api`] (JSON handlers) with [`predict`] and [`body`], [`sse`] and
+//! [`feed`] (live figures), [`errors`], [`auth`], [`openapi`], [`assets`]
+//! (embedded CSS/JS) and [`stats`] (the web's own metrics).
 
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod body;
 mod config;
+pub mod errors;
+pub mod feed;
+pub mod openapi;
+pub mod pages;
+pub mod predict;
+pub mod presets;
+pub mod routes;
+pub mod sse;
+pub mod stats;
 
 pub use config::WebConfig;
 
 use crate::daemon::Shared;
-use crate::supervisor::{Overall, TaskContext, TaskReport, TaskResult};
+use crate::supervisor::{TaskContext, TaskReport, TaskResult};
+use routes::Route;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use warp::Filter;
-use warp::http::StatusCode;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
 
-/// Everything the web layer reads: the daemon's shared handles.
-pub type AppState = Shared;
-
-/// All routes of the server.
-pub fn routes(
-    state: AppState,
-) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
-    let with_state = warp::any().map(move || state.clone());
-    let health = warp::path("health")
-        .or(warp::path!("api" / "health"))
-        .unify()
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(with_state.clone())
-        .map(|state: AppState| health_reply(&state));
-    let metrics = warp::path!("metrics")
-        .and(warp::get())
-        .and(with_state)
-        .map(|state: AppState| metrics_reply(&state));
-    health.or(metrics).recover(handle_rejection)
+/// Everything a request handler reads: the daemon's shared handles plus
+/// the web layer's own state. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub shared: Shared,
+    pub stats: Arc<stats::WebStats>,
+    pub feed: feed::Feed,
+    pages: Arc<pages::Pages>,
+    /// Cancelled at shutdown; ends open SSE streams.
+    shutdown: CancellationToken,
 }
 
-/// 200 with every subsystem's state; 503 when any task has failed.
-fn health_reply(state: &AppState) -> warp::reply::Response {
-    let report = state.health.report();
-    let status = if report.status == Overall::Failed {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    warp::reply::with_status(warp::reply::json(&report), status).into_response()
-}
+impl App {
+    /// Builds the web state; `shutdown` ends live streams when cancelled.
+    pub fn new(shared: Shared, shutdown: CancellationToken) -> Result<App, pages::TemplateError> {
+        Ok(App {
+            shared,
+            stats: Arc::default(),
+            feed: feed::Feed::default(),
+            pages: Arc::new(pages::Pages::load()?),
+            shutdown,
+        })
+    }
 
-fn metrics_reply(state: &AppState) -> warp::reply::Response {
-    match &state.metrics {
-        Some(handle) => warp::reply::with_header(
-            handle.render(),
-            "content-type",
-            "text/plain; version=0.0.4; charset=utf-8",
-        )
-        .into_response(),
-        None => warp::reply::with_status(
-            "metrics are disabled (telemetry.enabled: false)\n",
-            StatusCode::NOT_FOUND,
-        )
-        .into_response(),
+    /// The sampler that feeds `/api/stream`; run it beside the server.
+    pub fn sampler(&self) -> feed::Sampler {
+        feed::Sampler::new(self.shared.clone(), self.stats.clone(), self.feed.clone())
     }
 }
 
-use warp::Reply as _;
+/// All routes of the server: every entry of the route table, then a JSON
+/// 404/405 for anything else; each answer is counted in the web metrics.
+pub fn routes(
+    app: App,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
+    let stats = app.stats.clone();
+    let table = Route::all()
+        .iter()
+        .map(|&route| endpoint(route, &app))
+        .fold(errors::unmatched(), |others, route| {
+            route.or(others).unify().boxed()
+        });
+    table
+        .recover(errors::recover)
+        .unify()
+        .with(warp::log::custom(move |info| {
+            stats.record_request(
+                info.method().as_str(),
+                info.path(),
+                info.status().as_u16(),
+                info.elapsed(),
+            );
+        }))
+}
 
-/// Turns warp's rejections into JSON errors (never an HTML page or a 500).
-async fn handle_rejection(
-    rejection: warp::Rejection,
-) -> Result<warp::reply::Response, std::convert::Infallible> {
-    let (status, message) = if rejection.is_not_found() {
-        (StatusCode::NOT_FOUND, "no such route".to_string())
-    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed on this route".to_string(),
-        )
-    } else {
-        (StatusCode::BAD_REQUEST, format!("{rejection:?}"))
+/// The filter serving one route: its path and method, its input, its
+/// handler. Exhaustive, so every route in the table has a handler.
+fn endpoint(route: Route, app: &App) -> BoxedFilter<(Response,)> {
+    let at = route.filter();
+    let state = {
+        let app = app.clone();
+        warp::any().map(move || app.clone())
     };
-    let body = serde_json::json!({ "error": message });
-    Ok(warp::reply::with_status(warp::reply::json(&body), status).into_response())
+    let admin = auth::admin(app.shared.config.web.admin_token.clone());
+    match route {
+        Route::Page(page) => at
+            .and(state)
+            .map(move |app: App| pages::render(&app, page))
+            .boxed(),
+        Route::Asset => at
+            .and(warp::path::full())
+            .and(warp::header::optional::<String>("if-none-match"))
+            .map(|path: warp::path::FullPath, tag: Option<String>| {
+                assets::reply(path.as_str(), tag.as_deref())
+            })
+            .boxed(),
+        Route::Health | Route::ApiHealth => at.and(state).map(|app: App| api::health(&app)).boxed(),
+        Route::Metrics => at.and(state).map(|app: App| api::metrics(&app)).boxed(),
+        Route::OpenApi => at
+            .map(|| {
+                use warp::Reply as _;
+                warp::reply::json(&openapi::document()).into_response()
+            })
+            .boxed(),
+        Route::SensorsSchema => at.map(api::sensors_schema).boxed(),
+        Route::Predict => at
+            .and(body::limited(body::BODY_LIMIT))
+            .and(state)
+            .then(api::predict)
+            .boxed(),
+        Route::PredictBatch => at
+            .and(body::limited(api::BATCH_BODY_LIMIT))
+            .and(state)
+            .then(api::predict_batch)
+            .boxed(),
+        Route::Model => at.and(state).map(|app: App| api::model(&app)).boxed(),
+        Route::ModelReload => at
+            .and(admin)
+            .and(body::limited(body::BODY_LIMIT))
+            .and(state)
+            .map(api::model_reload)
+            .boxed(),
+        Route::BatchRun => at
+            .and(admin)
+            .and(body::limited(body::BODY_LIMIT))
+            .and(state)
+            .map(api::batch_run)
+            .boxed(),
+        Route::Stream => at
+            .and(warp::header::optional::<String>("last-event-id"))
+            .and(state)
+            .map(|last: Option<String>, app: App| sse::reply(&app, last))
+            .boxed(),
+    }
 }
 
 /// Service task: serves on an already bound listener (bound by the daemon
-/// at start, so a busy port fails the start instead of a restart loop).
+/// at start, so a busy port fails the start instead of a restart loop),
+/// and runs the dashboard sampler beside it until shutdown.
 pub async fn serve(
     ctx: TaskContext,
     listener: std::io::Result<std::net::TcpListener>,
-    state: AppState,
+    shared: Shared,
 ) -> TaskResult {
     let listener = tokio::net::TcpListener::from_std(listener?)?;
     let addr = listener.local_addr()?;
+    let app = App::new(shared, ctx.shutdown.clone())?;
+    let sampler = app.sampler().run(ctx.shutdown.clone());
     ctx.health.running();
     let shutdown = ctx.shutdown.clone();
-    warp::serve(routes(state))
+    let server = warp::serve(routes(app))
         .incoming(listener)
         .graceful(async move { shutdown.cancelled().await })
-        .run()
-        .await;
+        .run();
+    tokio::join!(server, sampler);
     Ok(TaskReport::new(format!("web server on {addr} closed")))
 }

@@ -1,0 +1,253 @@
+//! `smokewatch bench stream`: throughput and reading→alert latency of the
+//! whole stream path (consume → validate → clean → features → windows →
+//! score → detect → sinks, with checkpoints and part files) on the
+//! embedded transport.
+//!
+//! Two measurements per fleet size: readings/s when the transport holds
+//! more than the stream can take (pre-encoded readings pushed as fast as
+//! possible), and the latency from handing a reading to the producer to
+//! its alert reaching the sinks, at a fixed offered rate.
+
+use super::{EXIT_RUNTIME, runtime};
+use crate::config::{Capacity, Config, Duration as ConfigDuration};
+use crate::daemon::Shared;
+use crate::ml::ModelHandle;
+use crate::model::json::encode_reading;
+use crate::model::registry::DeviceRegistry;
+use crate::model::{Channel, ChannelValues, EventTime, SmokeReading};
+use crate::sinks::{AlertChange, AlertEvent, LiveViews};
+use crate::stream::{Hooks, OutputMode, spawn_with};
+use crate::supervisor::{Health, Supervisor};
+use crate::transport::{OutgoingRecord, TopicKind, Transport};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Options of `bench stream`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StreamBenchArgs {
+    /// Fleet sizes to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000")]
+    pub devices: Vec<usize>,
+    /// Readings pushed in the throughput run.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub readings: usize,
+    /// Offered rate (readings/s) of the latency run.
+    #[arg(long, default_value_t = 20_000)]
+    pub rate: u64,
+    /// Length of the latency run.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Time between checkpoints (every stage's state is serialized then).
+    #[arg(long, default_value = "10s")]
+    pub checkpoint_interval: ConfigDuration,
+    /// One reading in this many (per device) crosses the PM2.5 threshold.
+    #[arg(long, default_value_t = 50)]
+    pub alert_every: u64,
+}
+
+/// `bench` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// The whole stream path on the embedded transport.
+    Stream(StreamBenchArgs),
+}
+
+pub fn bench(command: BenchCommand) -> ExitCode {
+    let BenchCommand::Stream(args) = command;
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    println!(
+        "stream bench: embedded transport, ML scoring off, append windows, part files + checkpoints on, {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:>8} {:>10} {:>14} | {:>9} {:>8} {:>10} {:>10} {:>10}",
+        "devices", "readings", "readings/s", "offered/s", "alerts", "p50 ms", "p99 ms", "max ms"
+    );
+    for (i, &devices) in args.devices.iter().enumerate() {
+        let result = rt.block_on(async {
+            let throughput = run(devices, args.readings, None, &args, i * 2).await?;
+            let n = (args.rate * args.seconds) as usize;
+            let latency = run(devices, n, Some(args.rate), &args, i * 2 + 1).await?;
+            Ok::<_, String>((throughput, latency))
+        });
+        match result {
+            Ok((t, l)) => println!(
+                "{:>8} {:>10} {:>14.0} | {:>9} {:>8} {:>10.2} {:>10.2} {:>10.2}",
+                devices,
+                args.readings,
+                t.readings_per_sec,
+                args.rate,
+                l.latencies.len(),
+                l.percentile(0.50),
+                l.percentile(0.99),
+                l.percentile(1.0)
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+struct Outcome {
+    readings_per_sec: f64,
+    /// Reading→alert latencies in ms.
+    latencies: Vec<f64>,
+}
+
+impl Outcome {
+    fn percentile(&self, q: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies.len() - 1) as f64 * q).round() as usize;
+        self.latencies[i]
+    }
+}
+
+fn bench_config(dir: &std::path::Path, args: &StreamBenchArgs) -> Config {
+    let mut config = Config::default();
+    config.daemon.data_dir = dir.to_path_buf();
+    config.sinks.dir = dir.join("out");
+    config.ml.enabled = false;
+    config.kafka.embedded_capacity = Capacity::new(4_000_000);
+    let s = &mut config.stream;
+    s.window.output_mode = OutputMode::Append;
+    s.checkpoint.interval = args.checkpoint_interval;
+    s.alerts.cooldown = ConfigDuration::from_secs(0);
+    // The bench sends no room events: their partitions go idle quickly.
+    s.window.idle_timeout = ConfigDuration::from_secs(2);
+    s.channel_capacity = Capacity::new(32);
+    config
+}
+
+/// The `n`-th reading of the fleet: devices in turn, one second apart per device.
+fn reading(devices: usize, n: usize, alert_every: u64) -> (usize, u64, Bytes) {
+    let device = n % devices;
+    let seq = (n / devices) as u64 + 1;
+    let mut values = ChannelValues::EMPTY;
+    for c in Channel::ALL {
+        values.set(
+            c,
+            Some(*c.physical_range().start() + 1.0 + (seq % 7) as f64 * 0.01),
+        );
+    }
+    values.set(Channel::Temperature, Some(21.0 + (seq % 3) as f64 * 0.01));
+    let fire = seq.is_multiple_of(alert_every);
+    values.set(Channel::Pm2_5, Some(if fire { 60.0 } else { 2.0 }));
+    let r = SmokeReading {
+        device_id: format!("dev-{device}").into(),
+        home: format!("home-{}", device / 3).into(),
+        room: format!("room-{}", device % 3).into(),
+        event_time: EventTime(1_700_000_000_000 + seq as i64 * 1000),
+        seq,
+        cnt: Some(seq),
+        values,
+        fire_alarm: None,
+    };
+    (device, seq, Bytes::from(encode_reading(&r)))
+}
+
+async fn run(
+    devices: usize,
+    readings: usize,
+    rate: Option<u64>,
+    args: &StreamBenchArgs,
+    run_no: usize,
+) -> Result<Outcome, String> {
+    let dir =
+        std::env::temp_dir().join(format!("smokewatch-bench-{}-{run_no}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = Arc::new(bench_config(&dir, args));
+    let payloads: Vec<(usize, u64, Bytes)> = (0..readings)
+        .map(|n| reading(devices, n, args.alert_every))
+        .collect();
+    let health = Health::new();
+    let mut supervisor = Supervisor::new(health.clone(), config.daemon.restart.clone());
+    let shared = Shared {
+        transport: Transport::embedded(&config.kafka),
+        config: config.clone(),
+        health,
+        metrics: None,
+        model: ModelHandle::new(),
+        devices: DeviceRegistry::new(),
+        batch: crate::batch::BatchStatus::new(),
+        live: LiveViews::new(100),
+        queues: supervisor.queues().clone(),
+    };
+    let (tap_tx, mut tap_rx) = mpsc::unbounded_channel::<(Instant, AlertEvent)>();
+    let progress = spawn_with(
+        &mut supervisor,
+        &shared,
+        Hooks {
+            alert_tap: rate.map(|_| tap_tx),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let producer = shared.transport.producer();
+    let started = Instant::now();
+    let mut sent_at: HashMap<(usize, u64), Instant> = HashMap::new();
+    let burst = rate.map(|r| (r / 1000).max(1) as usize);
+    for (i, (device, seq, payload)) in payloads.into_iter().enumerate() {
+        if let (Some(rate), Some(burst)) = (rate, burst)
+            && i % burst == 0
+        {
+            let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        if rate.is_some() && seq.is_multiple_of(args.alert_every) {
+            sent_at.insert((device, seq), Instant::now());
+        }
+        let key = format!("dev-{device}");
+        producer
+            .send(TopicKind::Readings, OutgoingRecord::json(key, payload, 0))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while progress.readings.load(Ordering::Relaxed) < readings as u64 {
+        if Instant::now() > deadline {
+            return Err("the stream did not finish within 10 minutes".into());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let elapsed = started.elapsed();
+    let mut latencies = Vec::new();
+    while let Ok((at, event)) = tap_rx.try_recv() {
+        if event.change != AlertChange::Opened {
+            continue;
+        }
+        let device = event
+            .alert
+            .device
+            .as_ref()
+            .and_then(|d| d.as_str().strip_prefix("dev-"))
+            .and_then(|d| d.parse::<usize>().ok());
+        if let Some(sent) = device.and_then(|d| sent_at.get(&(d, event.alert.trigger_seq))) {
+            latencies.push(at.duration_since(*sent).as_secs_f64() * 1000.0);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let summary = supervisor.shutdown(Duration::from_secs(60)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    if !summary.is_clean() {
+        return Err(format!("shutdown aborted {:?}", summary.aborted));
+    }
+    Ok(Outcome {
+        readings_per_sec: readings as f64 / elapsed.as_secs_f64(),
+        latencies,
+    })
+}

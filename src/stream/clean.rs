@@ -1,0 +1,239 @@
+//! The clean stage: fills missing channels from the device's last good
+//! value (within `clean.max_fill_age`, per the channel's policy) and flags
+//! what it cannot fix — still-missing channels, stuck sensors (the exact
+//! same value for `clean.stuck_after`) and drift (the slow mean moved
+//! beyond `clean.drift_limits` from the device's baseline).
+
+use super::message::{Item, Quality};
+use crate::model::{CHANNEL_COUNT, Channel, DeviceId, SmokeReading};
+use crate::stream::{CleanConfig, FastMap, MissingPolicy};
+use serde::{Deserialize, Serialize};
+
+/// Slow EW mean of one channel and the baseline it is compared with.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Drift {
+    mean: f64,
+    last_ms: Option<i64>,
+    started_ms: i64,
+    /// The slow mean once it had seen one full span of data.
+    baseline: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct DeviceClean {
+    last_good: [Option<(i64, f64)>; CHANNEL_COUNT],
+    /// (since, value) of the current run of identical values.
+    unchanged: [Option<(i64, f64)>; CHANNEL_COUNT],
+    drift: [Drift; CHANNEL_COUNT],
+}
+
+/// Cleaning policy and per-device state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cleaner {
+    fill: [bool; CHANNEL_COUNT],
+    max_fill_age_ms: i64,
+    stuck_mask: u16,
+    stuck_after_ms: i64,
+    drift_limits: [Option<f64>; CHANNEL_COUNT],
+    drift_span_ms: i64,
+    devices: FastMap<DeviceId, DeviceClean>,
+}
+
+impl Cleaner {
+    pub fn new(config: &CleanConfig) -> Self {
+        let mut fill = [false; CHANNEL_COUNT];
+        let mut drift_limits = [None; CHANNEL_COUNT];
+        for c in Channel::ALL {
+            let policy = config
+                .missing
+                .get(&c)
+                .copied()
+                .unwrap_or(config.missing_default);
+            fill[c.index()] = policy == MissingPolicy::ForwardFill;
+            drift_limits[c.index()] = config.drift_limits.get(&c).copied();
+        }
+        Self {
+            fill,
+            max_fill_age_ms: config.max_fill_age.as_millis_i64(),
+            stuck_mask: mask(&config.stuck_channels),
+            stuck_after_ms: config.stuck_after.as_millis_i64(),
+            drift_limits,
+            drift_span_ms: config.drift_span.as_millis_i64().max(1),
+            devices: FastMap::default(),
+        }
+    }
+
+    /// Cleans every reading of a batch in place.
+    pub fn process(&mut self, items: &mut [Item]) {
+        for item in items {
+            if let Item::Reading(r) = item {
+                r.quality = self.clean(&mut r.reading);
+            }
+        }
+    }
+
+    /// Fills and flags one reading.
+    pub fn clean(&mut self, reading: &mut SmokeReading) -> Quality {
+        let t = reading.event_time.millis();
+        let device = match self.devices.get_mut(&reading.device_id) {
+            Some(d) => d,
+            None => self.devices.entry(reading.device_id.clone()).or_default(),
+        };
+        let mut q = Quality::default();
+        for c in Channel::ALL {
+            let i = c.index();
+            let bit = 1u16 << i;
+            match reading.values.0[i] {
+                Some(v) => {
+                    if device.last_good[i].is_none_or(|(lt, _)| lt <= t) {
+                        device.last_good[i] = Some((t, v));
+                    }
+                    if self.stuck_mask & bit != 0 {
+                        match device.unchanged[i] {
+                            Some((since, same)) if same == v => {
+                                if t - since >= self.stuck_after_ms {
+                                    q.stuck |= bit;
+                                }
+                            }
+                            _ => device.unchanged[i] = Some((t, v)),
+                        }
+                    }
+                    if let Some(limit) = self.drift_limits[i]
+                        && drifted(&mut device.drift[i], t, v, self.drift_span_ms, limit)
+                    {
+                        q.drift |= bit;
+                    }
+                }
+                None => {
+                    let fresh = device.last_good[i]
+                        .filter(|(lt, _)| *lt <= t && t - lt <= self.max_fill_age_ms);
+                    match fresh {
+                        Some((_, v)) if self.fill[i] => {
+                            reading.values.0[i] = Some(v);
+                            q.filled |= bit;
+                        }
+                        _ => q.missing |= bit,
+                    }
+                }
+            }
+        }
+        q
+    }
+}
+
+/// Updates the slow mean; true when it has moved beyond `limit` from the baseline.
+fn drifted(d: &mut Drift, t: i64, v: f64, span_ms: i64, limit: f64) -> bool {
+    match d.last_ms {
+        None => {
+            *d = Drift {
+                mean: v,
+                last_ms: Some(t),
+                started_ms: t,
+                baseline: None,
+            };
+            return false;
+        }
+        Some(last) if t > last => {
+            let tau = span_ms as f64 / 2.0;
+            let alpha = 1.0 - (-((t - last) as f64) / tau).exp();
+            d.mean += alpha * (v - d.mean);
+            d.last_ms = Some(t);
+        }
+        Some(_) => {}
+    }
+    match d.baseline {
+        None => {
+            if t - d.started_ms >= span_ms {
+                d.baseline = Some(d.mean);
+            }
+            false
+        }
+        Some(base) => (d.mean - base).abs() > limit,
+    }
+}
+
+fn mask(channels: &[Channel]) -> u16 {
+    channels.iter().fold(0, |m, c| m | (1 << c.index()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Duration;
+    use crate::model::{ChannelValues, EventTime};
+
+    fn reading(t_s: i64, temp: Option<f64>, pm: Option<f64>) -> SmokeReading {
+        let mut values = ChannelValues::EMPTY;
+        values.set(Channel::Temperature, temp);
+        values.set(Channel::Pm2_5, pm);
+        SmokeReading {
+            device_id: "d".into(),
+            home: "h".into(),
+            room: "r".into(),
+            event_time: EventTime::from_utc_seconds(t_s),
+            seq: t_s as u64,
+            cnt: None,
+            values,
+            fire_alarm: None,
+        }
+    }
+
+    #[test]
+    fn forward_fill_within_max_age_then_missing_and_leave_policy_respected() {
+        let mut config = CleanConfig {
+            max_fill_age: Duration::from_secs(5),
+            ..CleanConfig::default()
+        };
+        config.missing.insert(Channel::Pm2_5, MissingPolicy::Leave);
+        let mut c = Cleaner::new(&config);
+        c.clean(&mut reading(0, Some(20.0), Some(3.0)));
+        let mut r = reading(4, None, None);
+        let q = c.clean(&mut r);
+        assert_eq!(r.values.get(Channel::Temperature), Some(20.0));
+        assert_eq!(q.filled, 1 << Channel::Temperature.index());
+        assert_eq!(r.values.get(Channel::Pm2_5), None, "leave policy");
+        assert_ne!(q.missing & (1 << Channel::Pm2_5.index()), 0);
+        let mut r = reading(6, None, Some(1.0));
+        let q = c.clean(&mut r);
+        assert_eq!(
+            r.values.get(Channel::Temperature),
+            None,
+            "6 s > max age 5 s"
+        );
+        assert_ne!(q.missing & 1, 0);
+    }
+
+    #[test]
+    fn identical_values_for_stuck_after_flag_the_channel() {
+        let config = CleanConfig {
+            stuck_after: Duration::from_secs(10),
+            ..CleanConfig::default()
+        };
+        let mut c = Cleaner::new(&config);
+        let bit = 1 << Channel::Temperature.index();
+        assert_eq!(c.clean(&mut reading(0, Some(21.5), None)).stuck & bit, 0);
+        assert_eq!(c.clean(&mut reading(9, Some(21.5), None)).stuck & bit, 0);
+        assert_ne!(c.clean(&mut reading(10, Some(21.5), None)).stuck & bit, 0);
+        assert_eq!(c.clean(&mut reading(11, Some(21.6), None)).stuck & bit, 0);
+    }
+
+    #[test]
+    fn slow_mean_leaving_the_baseline_flags_drift() {
+        let config = CleanConfig {
+            drift_span: Duration::from_secs(60),
+            ..CleanConfig::default()
+        };
+        let mut c = Cleaner::new(&config);
+        let bit = 1 << Channel::Temperature.index();
+        for s in 0..=120 {
+            let q = c.clean(&mut reading(s, Some(20.0 + (s % 2) as f64 * 0.1), None));
+            assert_eq!(q.drift & bit, 0, "steady signal at {s}");
+        }
+        let mut flagged = false;
+        for s in 121..1000 {
+            let temp = 20.0 + (s - 120) as f64 * 0.02;
+            flagged |= c.clean(&mut reading(s, Some(temp), None)).drift & bit != 0;
+        }
+        assert!(flagged, "a slow 0.02 °C/s climb drifts beyond 5 °C");
+    }
+}

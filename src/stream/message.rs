@@ -1,0 +1,204 @@
+//! What travels between the stream's stages.
+//!
+//! Records move in batches ([`Batch`], one `Vec` per channel message) so a
+//! channel hop costs the same for 1 or 1000 records. Besides data, the
+//! channels carry control messages in order with the data, as Flink's
+//! operators do: [`Msg::Barrier`] (take a snapshot now: everything before
+//! it is in the snapshot, nothing after it), [`Msg::Trigger`] (update-mode
+//! window output) and [`Msg::EndOfInput`] (a bounded source is exhausted).
+
+use crate::checkpoint::CheckpointId;
+use crate::features::FeatureSpec;
+use crate::ml::FireModel;
+use crate::model::{CHANNEL_COUNT, EventTime, RoomEvent, SmokeReading};
+use crate::sinks::{AlertEvent, DeadLetter, WindowResult};
+use crate::transport::{ConsumedRecord, TopicKind, TopicPartition};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where a record came from: topic, partition and offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Origin {
+    pub topic: TopicKind,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Data-quality flags of a reading, one bit per channel (bit = channel index).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Quality {
+    /// Channels missing after cleaning.
+    pub missing: u16,
+    /// Channels filled with the last good value.
+    pub filled: u16,
+    /// Channels whose value has not changed for `clean.stuck_after`.
+    pub stuck: u16,
+    /// Channels whose slow mean moved beyond `clean.drift_limits`.
+    pub drift: u16,
+}
+
+/// Per-channel numbers the detectors read, computed by the features stage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Signals {
+    /// Change per second since the previous reading (NaN: unknown).
+    pub delta: [f64; CHANNEL_COUNT],
+    /// z-score at `detect.spike.span` (NaN: unknown).
+    pub z: [f64; CHANNEL_COUNT],
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Self {
+            delta: [f64::NAN; CHANNEL_COUNT],
+            z: [f64::NAN; CHANNEL_COUNT],
+        }
+    }
+}
+
+/// A validated smoke reading and what the stages add to it.
+#[derive(Debug, Clone)]
+pub struct ReadingRecord {
+    pub origin: Origin,
+    /// The bytes as received, for a dead letter further down.
+    pub raw: Bytes,
+    pub reading: SmokeReading,
+    pub quality: Quality,
+    pub signals: Signals,
+    /// Values of the features the rules read (`Detector::rule_features`), NaN when unknown.
+    pub rule_features: [f64; crate::stream::detect::MAX_RULE_FEATURES],
+    /// Row of this reading in [`Batch::vectors`] (when a model is served).
+    pub vector_row: Option<u32>,
+    /// Fire probability from the served model.
+    pub fire_probability: Option<f64>,
+}
+
+/// A validated room event.
+#[derive(Debug, Clone)]
+pub struct RoomEventRecord {
+    pub origin: Origin,
+    pub raw: Bytes,
+    pub event: RoomEvent,
+}
+
+/// One record in stream order.
+#[derive(Debug, Clone)]
+pub enum Item {
+    Reading(Box<ReadingRecord>),
+    RoomEvent(Box<RoomEventRecord>),
+}
+
+impl Item {
+    pub fn event_time(&self) -> EventTime {
+        match self {
+            Item::Reading(r) => r.reading.event_time,
+            Item::RoomEvent(e) => e.event.event_time,
+        }
+    }
+
+    pub fn origin(&self) -> Origin {
+        match self {
+            Item::Reading(r) => r.origin,
+            Item::RoomEvent(e) => e.origin,
+        }
+    }
+
+    pub fn raw(&self) -> &Bytes {
+        match self {
+            Item::Reading(r) => &r.raw,
+            Item::RoomEvent(e) => &e.raw,
+        }
+    }
+}
+
+/// Model feature vectors of a batch, row-major, for the score stage.
+#[derive(Clone, Default)]
+pub struct Vectors {
+    /// The model the vectors were computed for (the one that scores them).
+    pub model: Option<Arc<Box<dyn FireModel>>>,
+    /// Its feature spec's length.
+    pub width: usize,
+    pub values: Vec<f64>,
+}
+
+impl Vectors {
+    pub fn row(&self, row: u32) -> &[f64] {
+        let start = row as usize * self.width;
+        self.values.get(start..start + self.width).unwrap_or(&[])
+    }
+
+    pub fn spec(&self) -> Option<&FeatureSpec> {
+        self.model.as_ref().map(|m| m.feature_spec())
+    }
+}
+
+impl std::fmt::Debug for Vectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vectors")
+            .field("model", &self.model.as_ref().map(|m| m.version().clone()))
+            .field("rows", &self.values.len().checked_div(self.width))
+            .finish()
+    }
+}
+
+/// Records and results travelling together down the pipeline.
+#[derive(Debug)]
+pub struct Batch {
+    /// Raw records from the source, before validation.
+    pub input: Vec<ConsumedRecord>,
+    /// Valid records in stream order; stages remove the ones they reject.
+    pub items: Vec<Item>,
+    /// Rejected records, with their reasons.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Window results emitted while processing this batch.
+    pub window_results: Vec<WindowResult>,
+    /// Alert events raised while processing this batch.
+    pub alerts: Vec<AlertEvent>,
+    pub vectors: Vectors,
+    /// The partitions the source reads (empty for a replay).
+    pub assigned: Arc<[TopicPartition]>,
+    /// When the source handed the batch over (for end-to-end latency).
+    pub received: Instant,
+}
+
+impl Batch {
+    pub fn new(received: Instant) -> Self {
+        Self {
+            input: Vec::new(),
+            items: Vec::new(),
+            dead_letters: Vec::new(),
+            window_results: Vec::new(),
+            alerts: Vec::new(),
+            vectors: Vectors::default(),
+            assigned: Arc::from(Vec::new()),
+            received,
+        }
+    }
+}
+
+/// A stage's serialized state inside a barrier.
+pub type StatePart = (&'static str, Vec<u8>);
+
+/// "Snapshot now": the source's read positions plus each stage's state,
+/// collected as the barrier passes.
+#[derive(Debug)]
+pub struct Barrier {
+    pub id: CheckpointId,
+    pub positions: BTreeMap<TopicPartition, i64>,
+    pub parts: Vec<StatePart>,
+    /// The last barrier (shutdown or end of input): sinks flush everything.
+    pub is_final: bool,
+}
+
+/// A message between two stages.
+#[derive(Debug)]
+pub enum Msg {
+    Data(Batch),
+    /// Update-mode trigger (processing time), emitted by the source.
+    Trigger,
+    /// Take a snapshot.
+    Barrier(Barrier),
+    /// The (bounded) input is exhausted: close every window.
+    EndOfInput,
+}

@@ -1,0 +1,203 @@
+//! Builds the pipeline: restores the latest checkpoint, recovers the file
+//! sinks, and spawns consume → validate → clean → features → windows →
+//! score → detect → sinks as supervised tasks joined by bounded channels.
+//!
+//! The score stage runs before detect because one detector (the ML fire
+//! probability) reads its output.
+
+use super::clean::Cleaner;
+use super::detect::Detector;
+use super::enrich::FeatureStage;
+use super::message::Msg;
+use super::score::Scorer;
+use super::source::{Input, Resume, SourceSettings, run_source};
+use super::stages::{
+    CleanStage, DetectStage, FeaturesStage, ScoreStage, Stage, ValidateStage, WindowsStage,
+    run_stage,
+};
+use super::validate::Validator;
+use super::window::Windows;
+use super::{OutputMode, SourceKind, StreamError};
+use crate::checkpoint::{CheckpointId, CheckpointStore};
+use crate::daemon::Shared;
+use crate::sinks::AlertEvent;
+use crate::sinks::files::PartFiles;
+use crate::sinks::stage::{Progress, SinkStage};
+use crate::supervisor::{Role, SharedReceiver, Supervisor, queue};
+use crate::transport::Transport;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{Mutex, mpsc, watch};
+
+/// Optional hooks for benchmarks and tests.
+#[derive(Default)]
+pub struct Hooks {
+    /// Receives a copy of every alert event with the time it reached the sinks.
+    pub alert_tap: Option<mpsc::UnboundedSender<(Instant, AlertEvent)>>,
+}
+
+/// Spawns the stream (the daemon's entry point).
+pub fn spawn(supervisor: &mut Supervisor, shared: &Shared) -> Result<Arc<Progress>, StreamError> {
+    spawn_with(supervisor, shared, Hooks::default())
+}
+
+/// Spawns the stream with hooks; returns its progress counters.
+pub fn spawn_with(
+    supervisor: &mut Supervisor,
+    shared: &Shared,
+    hooks: Hooks,
+) -> Result<Arc<Progress>, StreamError> {
+    let config = &shared.config;
+    let sc = &config.stream;
+    let store = CheckpointStore::new(sc.checkpoint.dir_under(&config.daemon.data_dir));
+    let checkpoint = store.load()?;
+    if config.sinks.enabled {
+        let (published, discarded) =
+            PartFiles::new(config.sinks.dir.clone()).recover(checkpoint.as_ref().map(|c| c.id))?;
+        if published + discarded > 0 {
+            tracing::info!(published, discarded, "file sinks recovered after a restart");
+        }
+    }
+    let detector = Detector::new(
+        &sc.detect,
+        sc.alerts.cooldown.as_millis_i64(),
+        config.ml.enabled,
+    )?;
+    let features = FeatureStage::new(
+        &sc.features.spans,
+        u32::try_from(sc.features.max_gap.get().as_secs()).unwrap_or(u32::MAX),
+        sc.detect.spike.span,
+        detector.rule_features().to_vec(),
+        config.ml.enabled.then(|| shared.model.clone()),
+    );
+    let mut validate = ValidateStage(Validator::new(
+        sc.validate.dedupe_window,
+        shared.devices.clone(),
+    ));
+    let mut clean = CleanStage(Cleaner::new(&sc.clean));
+    let mut features = FeaturesStage(features);
+    let mut windows = WindowsStage(Windows::new(&sc.window));
+    let mut detect = DetectStage {
+        detector,
+        live: shared.live.clone(),
+        rooms_published: Instant::now(),
+    };
+    let mut resume = Resume::default();
+    if let Some(cp) = &checkpoint {
+        let stages: [&mut dyn Stage; 5] = [
+            &mut validate,
+            &mut clean,
+            &mut features,
+            &mut windows,
+            &mut detect,
+        ];
+        for stage in stages {
+            if let Some(bytes) = cp.part(stage.name()) {
+                stage.restore(bytes)?;
+            }
+        }
+        resume = Resume {
+            last_id: cp.id,
+            positions: cp.positions.clone(),
+        };
+        tracing::info!(checkpoint = %cp.id, "stream state restored; resuming from the stored positions");
+    }
+
+    let queues = supervisor.queues().clone();
+    let cap = sc.channel_capacity;
+    let (to_validate, validate_in) = queue::bounded::<Msg>("stream.validate", cap, &queues);
+    let (to_clean, clean_in) = queue::bounded::<Msg>("stream.clean", cap, &queues);
+    let (to_features, features_in) = queue::bounded::<Msg>("stream.features", cap, &queues);
+    let (to_windows, windows_in) = queue::bounded::<Msg>("stream.windows", cap, &queues);
+    let (to_score, score_in) = queue::bounded::<Msg>("stream.score", cap, &queues);
+    let (to_detect, detect_in) = queue::bounded::<Msg>("stream.detect", cap, &queues);
+    let (to_sinks, sinks_in) = queue::bounded::<Msg>("stream.sinks", cap, &queues);
+
+    let (completed_tx, completed_rx) = watch::channel(None);
+    let progress = Arc::new(Progress::default());
+    let (input, label) = match sc.source.kind {
+        SourceKind::Transport => (Input::Transport(shared.transport.clone()), "transport"),
+        SourceKind::Replay => (
+            Input::Replay {
+                path: sc.source.replay_path.clone(),
+                rate: sc.source.replay_rate,
+            },
+            "replay",
+        ),
+    };
+    let settings = Arc::new(SourceSettings {
+        input,
+        batch_size: sc.batch_size,
+        checkpoint_interval: sc.checkpoint.interval.get(),
+        trigger_interval: (sc.window.output_mode == OutputMode::Update)
+            .then(|| sc.window.trigger_interval.get()),
+        sent: std::sync::Mutex::new(None),
+    });
+    supervisor.spawn("stream", "stream/consume", Role::Source, move |ctx| {
+        let (settings, tx, rx, resume) = (
+            settings.clone(),
+            to_validate.clone(),
+            completed_rx.clone(),
+            resume.clone(),
+        );
+        async move { run_source(ctx, &settings, tx, rx, resume).await }
+    });
+    spawn_stage(
+        supervisor,
+        "stream/validate",
+        validate,
+        validate_in,
+        to_clean,
+    );
+    spawn_stage(supervisor, "stream/clean", clean, clean_in, to_features);
+    spawn_stage(
+        supervisor,
+        "stream/features",
+        features,
+        features_in,
+        to_windows,
+    );
+    spawn_stage(supervisor, "stream/windows", windows, windows_in, to_score);
+    spawn_stage(
+        supervisor,
+        "stream/score",
+        ScoreStage(Scorer::default()),
+        score_in,
+        to_detect,
+    );
+    spawn_stage(supervisor, "stream/detect", detect, detect_in, to_sinks);
+
+    let kafka_out = config.kafka.enabled
+        && config.sinks.kafka
+        && !matches!(shared.transport, Transport::Embedded(_));
+    let mut sink = SinkStage::new(
+        config.sinks.clone(),
+        store,
+        shared.live.clone(),
+        kafka_out.then(|| shared.transport.producer()),
+        completed_tx,
+        progress.clone(),
+        label,
+        CheckpointId(checkpoint.as_ref().map_or(0, |c| c.id.0) + 1),
+    );
+    sink.alert_tap = hooks.alert_tap;
+    let sink = Arc::new(Mutex::new(sink));
+    supervisor.spawn("stream", "stream/sinks", Role::Stage, move |ctx| {
+        let (sink, input) = (sink.clone(), sinks_in.clone());
+        async move { sink.lock().await.run(ctx, input).await }
+    });
+    Ok(progress)
+}
+
+fn spawn_stage<S: Stage>(
+    supervisor: &mut Supervisor,
+    name: &'static str,
+    stage: S,
+    input: SharedReceiver<Msg>,
+    output: mpsc::Sender<Msg>,
+) {
+    let stage = Arc::new(Mutex::new(stage));
+    supervisor.spawn("stream", name, Role::Stage, move |ctx| {
+        run_stage(ctx, stage.clone(), input.clone(), output.clone())
+    });
+}

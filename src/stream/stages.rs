@@ -1,0 +1,388 @@
+//! The processing stages as supervised tasks: each wraps one operator
+//! (validate, clean, features, windows, score, detect), handles the control
+//! messages in order with the data, and reports throughput and latency.
+//!
+//! A stage's operator lives behind an `Arc<Mutex>` captured by the task
+//! factory, so a restarted stage task continues with its state.
+
+use super::clean::Cleaner;
+use super::detect::Detector;
+use super::enrich::FeatureStage;
+use super::message::{Batch, Item, Msg};
+use super::score::Scorer;
+use super::validate::Validator;
+use super::window::Windows;
+use crate::checkpoint::{CheckpointError, decode_part, encode_part};
+use crate::sinks::{DeadLetter, LiveViews};
+use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
+use crate::telemetry::names;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{Mutex, mpsc};
+
+/// One operator of the pipeline.
+pub trait Stage: Send + 'static {
+    /// Task and metric label, e.g. `windows`.
+    fn name(&self) -> &'static str;
+    fn process(&mut self, batch: &mut Batch);
+    /// Update-mode trigger: results to send down, if any.
+    fn trigger(&mut self) -> Option<Batch> {
+        None
+    }
+    /// End of a bounded input: results to send down, if any.
+    fn end_of_input(&mut self) -> Option<Batch> {
+        None
+    }
+    /// The state a checkpoint keeps (`None`: stateless).
+    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
+        Ok(None)
+    }
+    /// Restores the state from a checkpoint part.
+    fn restore(&mut self, _bytes: &[u8]) -> Result<(), CheckpointError> {
+        Ok(())
+    }
+    /// What it did, for the shutdown report.
+    fn report(&self) -> String {
+        String::new()
+    }
+}
+
+/// Runs `stage` until its input closes; forwards every message.
+pub async fn run_stage<S: Stage>(
+    ctx: TaskContext,
+    stage: Arc<Mutex<S>>,
+    input: SharedReceiver<Msg>,
+    output: mpsc::Sender<Msg>,
+) -> TaskResult {
+    let mut input = input.lock().await;
+    let mut stage = stage.lock().await;
+    let name = stage.name();
+    let records = metrics::counter!(names::STREAM_RECORDS, "stage" => name);
+    let latency = metrics::histogram!(names::STAGE_LATENCY, "stage" => name);
+    ctx.health.running();
+    let mut processed = 0u64;
+    let send = |msg| {
+        let output = output.clone();
+        async move {
+            output
+                .send(msg)
+                .await
+                .map_err(|_| TaskError::new(format!("{name}: the next stage is gone")))
+        }
+    };
+    while let Some(msg) = input.recv().await {
+        match msg {
+            Msg::Data(mut batch) => {
+                let started = Instant::now();
+                let n = (batch.items.len() + batch.input.len()) as u64;
+                stage.process(&mut batch);
+                latency.record(started.elapsed().as_secs_f64());
+                records.increment(n);
+                processed += n;
+                for extra in split_results(&mut batch) {
+                    send(Msg::Data(extra)).await?;
+                }
+                send(Msg::Data(batch)).await?;
+            }
+            Msg::Trigger => {
+                if let Some(mut batch) = stage.trigger() {
+                    for extra in split_results(&mut batch) {
+                        send(Msg::Data(extra)).await?;
+                    }
+                    send(Msg::Data(batch)).await?;
+                }
+                send(Msg::Trigger).await?;
+            }
+            Msg::EndOfInput => {
+                if let Some(mut batch) = stage.end_of_input() {
+                    for extra in split_results(&mut batch) {
+                        send(Msg::Data(extra)).await?;
+                    }
+                    send(Msg::Data(batch)).await?;
+                }
+                send(Msg::EndOfInput).await?;
+            }
+            Msg::Barrier(mut barrier) => {
+                if let Some(bytes) = stage.snapshot()? {
+                    barrier.parts.push((name, bytes));
+                }
+                send(Msg::Barrier(barrier)).await?;
+            }
+        }
+    }
+    Ok(TaskReport::new(format!(
+        "{name} drained: {processed} records{}",
+        match stage.report() {
+            r if r.is_empty() => String::new(),
+            r => format!(", {r}"),
+        }
+    )))
+}
+
+/// Most window results one message carries; a window boundary of a large
+/// fleet emits millions, sent on in messages of this size.
+const MAX_RESULTS_PER_MESSAGE: usize = 8192;
+
+/// Moves all but the last `MAX_RESULTS_PER_MESSAGE` window results of
+/// `batch` into result-only batches sent ahead of it (results keep their
+/// order; the records stay with `batch`).
+fn split_results(batch: &mut Batch) -> Vec<Batch> {
+    let results = &mut batch.window_results;
+    if results.len() <= MAX_RESULTS_PER_MESSAGE {
+        return Vec::new();
+    }
+    let keep = results.split_off(results.len() - MAX_RESULTS_PER_MESSAGE);
+    let ahead = std::mem::replace(results, keep);
+    let mut out = Vec::new();
+    let mut rest = ahead.into_iter().peekable();
+    while rest.peek().is_some() {
+        let mut b = Batch::new(batch.received);
+        b.window_results = rest.by_ref().take(MAX_RESULTS_PER_MESSAGE).collect();
+        out.push(b);
+    }
+    out
+}
+
+pub struct ValidateStage(pub Validator);
+
+impl Stage for ValidateStage {
+    fn name(&self) -> &'static str {
+        "validate"
+    }
+    fn process(&mut self, batch: &mut Batch) {
+        self.0.process(batch);
+    }
+    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
+        encode_part(self.name(), self.0.state()).map(Some)
+    }
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        self.0.restore(decode_part(self.name(), bytes)?);
+        Ok(())
+    }
+}
+
+pub struct CleanStage(pub Cleaner);
+
+impl Stage for CleanStage {
+    fn name(&self) -> &'static str {
+        "clean"
+    }
+    fn process(&mut self, batch: &mut Batch) {
+        self.0.process(&mut batch.items);
+        let (mut filled, mut missing, mut stuck, mut drift) = (0u64, 0u64, 0u64, 0u64);
+        for item in &batch.items {
+            if let Item::Reading(r) = item {
+                filled += u64::from(r.quality.filled.count_ones());
+                missing += u64::from(r.quality.missing.count_ones());
+                stuck += u64::from(r.quality.stuck.count_ones());
+                drift += u64::from(r.quality.drift.count_ones());
+            }
+        }
+        for (flag, n) in [
+            ("filled", filled),
+            ("missing", missing),
+            ("stuck", stuck),
+            ("drift", drift),
+        ] {
+            if n > 0 {
+                metrics::counter!(names::QUALITY_FLAGS, "flag" => flag).increment(n);
+            }
+        }
+    }
+    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
+        encode_part(self.name(), &self.0).map(Some)
+    }
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        self.0 = decode_part(self.name(), bytes)?;
+        Ok(())
+    }
+}
+
+pub struct FeaturesStage(pub FeatureStage);
+
+impl Stage for FeaturesStage {
+    fn name(&self) -> &'static str {
+        "features"
+    }
+    fn process(&mut self, batch: &mut Batch) {
+        self.0.process(batch);
+    }
+    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
+        encode_part(self.name(), self.0.state()).map(Some)
+    }
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        self.0.restore(decode_part(self.name(), bytes)?);
+        Ok(())
+    }
+    fn report(&self) -> String {
+        format!("{} devices", self.0.devices())
+    }
+}
+
+pub struct WindowsStage(pub Windows);
+
+impl Stage for WindowsStage {
+    fn name(&self) -> &'static str {
+        "windows"
+    }
+    fn process(&mut self, batch: &mut Batch) {
+        let windows = &mut self.0;
+        windows.assign(&batch.assigned);
+        let dead = &mut batch.dead_letters;
+        let results = &mut batch.window_results;
+        let before = windows.late;
+        batch.items.retain(|item| {
+            if windows.add(item, results) {
+                return true;
+            }
+            dead.push(DeadLetter::new(
+                "late",
+                format!(
+                    "event time {} is behind the watermark {}: every window it belongs to has closed",
+                    item.event_time(),
+                    crate::model::EventTime(windows.watermark())
+                ),
+                item.origin(),
+                item.raw(),
+            ));
+            false
+        });
+        let late = windows.late - before;
+        if late > 0 {
+            metrics::counter!(names::LATE_EVENTS).increment(late);
+        }
+        windows.advance(&mut batch.window_results);
+        let wm = windows.watermark();
+        if wm > i64::MIN && wm < i64::MAX {
+            metrics::gauge!(names::WATERMARK).set(wm as f64 / 1000.0);
+        }
+    }
+    fn trigger(&mut self) -> Option<Batch> {
+        let mut batch = Batch::new(Instant::now());
+        self.0.trigger(&mut batch.window_results);
+        (!batch.window_results.is_empty()).then_some(batch)
+    }
+    fn end_of_input(&mut self) -> Option<Batch> {
+        let mut batch = Batch::new(Instant::now());
+        self.0.finish(&mut batch.window_results);
+        (!batch.window_results.is_empty()).then_some(batch)
+    }
+    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
+        encode_part(self.name(), &self.0).map(Some)
+    }
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        self.0 = decode_part(self.name(), bytes)?;
+        Ok(())
+    }
+    fn report(&self) -> String {
+        format!(
+            "{} late, {} keys with open windows",
+            self.0.late,
+            self.0.key_count()
+        )
+    }
+}
+
+pub struct ScoreStage(pub Scorer);
+
+impl Stage for ScoreStage {
+    fn name(&self) -> &'static str {
+        "score"
+    }
+    fn process(&mut self, batch: &mut Batch) {
+        self.0.process(batch);
+    }
+    fn report(&self) -> String {
+        format!(
+            "{} scored, {} without a model",
+            self.0.scored, self.0.unscored
+        )
+    }
+}
+
+pub struct DetectStage {
+    pub detector: Detector,
+    pub live: LiveViews,
+    /// When the web's room view was last updated (at most every
+    /// [`ROOM_VIEW_EVERY`]: it is for people, not worth a lock per batch).
+    pub rooms_published: Instant,
+}
+
+/// How often the detect stage refreshes the web's room view.
+pub const ROOM_VIEW_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+impl Stage for DetectStage {
+    fn name(&self) -> &'static str {
+        "detect"
+    }
+    fn process(&mut self, batch: &mut Batch) {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for item in &batch.items {
+            self.detector.process(item, now_ms, &mut batch.alerts);
+        }
+        if self.rooms_published.elapsed() >= ROOM_VIEW_EVERY {
+            self.rooms_published = Instant::now();
+            let rooms = self.detector.take_changed_rooms();
+            self.live.update_rooms(&rooms);
+        }
+        metrics::gauge!(names::OPEN_ALERTS).set(self.detector.open_alerts() as f64);
+    }
+    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
+        encode_part(self.name(), self.detector.state()).map(Some)
+    }
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        self.detector.restore(decode_part(self.name(), bytes)?);
+        self.live
+            .restore_open_alerts(self.detector.open_alert_list());
+        self.live.update_rooms(self.detector.rooms());
+        Ok(())
+    }
+    fn report(&self) -> String {
+        format!("{} alerts open", self.detector.open_alerts())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EventTime, RoomSensorKind};
+    use crate::sinks::{Measure, WindowName, WindowResult};
+    use crate::stream::KeyKind;
+
+    fn result(n: i64) -> WindowResult {
+        WindowResult {
+            window: WindowName::Tumbling,
+            key_kind: KeyKind::RoomSensor,
+            device: None,
+            home: "h".into(),
+            room: "r".into(),
+            measure: Measure::Sensor(RoomSensorKind::Light),
+            start: EventTime(n),
+            end: EventTime(n + 1),
+            count: 1,
+            avg: 1.0,
+            min: 1.0,
+            max: 1.0,
+            stddev: 0.0,
+            last: 1.0,
+            is_final: true,
+        }
+    }
+
+    #[test]
+    fn large_result_sets_are_split_in_order_and_small_ones_are_not() {
+        let mut batch = Batch::new(Instant::now());
+        batch.window_results = (0..20_000).map(result).collect();
+        let ahead = split_results(&mut batch);
+        let sizes: Vec<usize> = ahead.iter().map(|b| b.window_results.len()).collect();
+        assert_eq!(sizes, vec![8192, 3616]);
+        assert_eq!(batch.window_results.len(), MAX_RESULTS_PER_MESSAGE);
+        let order: Vec<i64> = ahead
+            .iter()
+            .chain(std::iter::once(&batch))
+            .flat_map(|b| b.window_results.iter().map(|r| r.start.millis()))
+            .collect();
+        assert_eq!(order, (0..20_000).collect::<Vec<_>>());
+        assert!(split_results(&mut batch).is_empty());
+    }
+}

@@ -1,0 +1,377 @@
+//! The OpenAPI 3.0 description served at `/api/openapi.json`, generated
+//! from the route table ([`Route::all`]) and the channel list, so it cannot
+//! list a route the server lacks or miss one it has. Each route's
+//! operation is an exhaustive `match`: a new route does not compile until
+//! it is documented. `tests/web_openapi.rs` validates the document.
+
+use super::api::BATCH_BODY_LIMIT;
+use super::body::BODY_LIMIT;
+use super::predict::MAX_BATCH;
+use super::routes::{HttpMethod, Route};
+use crate::model::Channel;
+use serde_json::{Map, Value, json};
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths: Map<String, Value> = Map::new();
+    for &route in Route::all() {
+        let method = match route.method() {
+            HttpMethod::Get => "get",
+            HttpMethod::Post => "post",
+        };
+        let mut op = operation(route);
+        if let Some(params) = path_parameters(route.path()) {
+            op["parameters"] = params;
+        }
+        let item = paths
+            .entry(route.path().to_string())
+            .or_insert_with(|| json!({}));
+        item[method] = op;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "smokewatch",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": format!(
+                "Smoke-detection pipeline daemon: fire predictions, health, live figures. \
+                 Every error is JSON {{\"error\": ..., \"field\": ...}}. Request bodies are \
+                 limited to {BODY_LIMIT} bytes ({BATCH_BODY_LIMIT} for the batch route); \
+                 413 beyond."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "adminToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "web.admin_token; admin endpoints answer 403 while it is unset."
+                }
+            }
+        }
+    })
+}
+
+fn path_parameters(path: &str) -> Option<Value> {
+    let params: Vec<Value> = path
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    (!params.is_empty()).then_some(Value::Array(params))
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({"application/json": {"schema": schema}})
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": json_content(schema_ref("Error"))})
+}
+
+fn ok_json(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": json_content(schema)})
+}
+
+fn operation(route: Route) -> Value {
+    let mut responses = Map::new();
+    let (summary, tag) = match route {
+        Route::Page(page) => {
+            responses.insert(
+                "200".into(),
+                json!({"description": format!("The {} page", page.title()),
+                       "content": {"text/html": {"schema": {"type": "string"}}}}),
+            );
+            (format!("{} page (HTML)", page.title()), "ui")
+        }
+        Route::Asset => {
+            responses.insert(
+                "200".into(),
+                json!({"description": "An embedded CSS, JavaScript or vendor file",
+                       "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}),
+            );
+            responses.insert(
+                "304".into(),
+                json!({"description": "The client's copy is current (ETag)"}),
+            );
+            responses.insert("404".into(), error_response("No such asset"));
+            ("Static asset embedded in the binary".into(), "ui")
+        }
+        Route::Health | Route::ApiHealth => {
+            responses.insert(
+                "200".into(),
+                ok_json("Running (possibly degraded)", schema_ref("Health")),
+            );
+            responses.insert(
+                "503".into(),
+                ok_json(
+                    "A task has failed; `reasons` says which",
+                    schema_ref("Health"),
+                ),
+            );
+            ("Health of every subsystem and task".into(), "operations")
+        }
+        Route::Metrics => {
+            responses.insert(
+                "200".into(),
+                json!({"description": "Prometheus text exposition format 0.0.4",
+                       "content": {"text/plain": {"schema": {"type": "string"}}}}),
+            );
+            responses.insert(
+                "404".into(),
+                json!({"description": "telemetry.enabled is false",
+                "content": {"text/plain": {"schema": {"type": "string"}}}}),
+            );
+            ("Prometheus metrics".into(), "operations")
+        }
+        Route::OpenApi => {
+            responses.insert(
+                "200".into(),
+                ok_json("This document", json!({"type": "object"})),
+            );
+            ("OpenAPI 3 description of this API".into(), "operations")
+        }
+        Route::SensorsSchema => {
+            responses.insert(
+                "200".into(),
+                ok_json("Channels and room sensors", schema_ref("SensorsSchema")),
+            );
+            (
+                "Channels with units and physical ranges, room sensor kinds, limits".into(),
+                "predict",
+            )
+        }
+        Route::Predict => {
+            responses.insert(
+                "200".into(),
+                ok_json("The prediction", schema_ref("Prediction")),
+            );
+            add_input_errors(&mut responses);
+            responses.insert("503".into(), error_response("No model is loaded yet"));
+            (
+                "Fire prediction for one reading (no history)".into(),
+                "predict",
+            )
+        }
+        Route::PredictBatch => {
+            responses.insert(
+                "200".into(),
+                ok_json(
+                    "One prediction per reading, in request order",
+                    schema_ref("BatchPrediction"),
+                ),
+            );
+            add_input_errors(&mut responses);
+            responses.insert("503".into(), error_response("No model is loaded yet"));
+            (
+                format!(
+                    "Fire predictions for up to {MAX_BATCH} readings; readings with device_id and event_time_ms form a series"
+                ),
+                "predict",
+            )
+        }
+        Route::Model => {
+            responses.insert(
+                "200".into(),
+                ok_json("The model served now", schema_ref("Model")),
+            );
+            ("The model currently served".into(), "model")
+        }
+        Route::ModelReload | Route::BatchRun => {
+            add_admin_errors(&mut responses);
+            responses.insert("200".into(), ok_json("Done", json!({"type": "object"})));
+            responses.insert("413".into(), error_response("Body larger than the limit"));
+            responses.insert(
+                "503".into(),
+                error_response("The subsystem is not available in this build"),
+            );
+            let what = if route == Route::ModelReload {
+                ("Reload the model from the registry (admin)", "model")
+            } else {
+                ("Run the batch job now (admin)", "batch")
+            };
+            (what.0.into(), what.1)
+        }
+        Route::Stream => {
+            responses.insert(
+                "200".into(),
+                json!({"description": "Server-Sent Events: one `history` event (array of Snapshot), then a `snapshot` event (Snapshot) each second",
+                       "content": {"text/event-stream": {"schema": {"type": "string"}}}}),
+            );
+            (
+                "Live dashboard figures (Server-Sent Events)".into(),
+                "dashboard",
+            )
+        }
+    };
+    let mut op = json!({
+        "operationId": operation_id(route),
+        "summary": summary,
+        "tags": [tag],
+        "responses": responses,
+    });
+    match route {
+        Route::Predict => op["requestBody"] = request_body(schema_ref("Reading")),
+        Route::PredictBatch => op["requestBody"] = request_body(schema_ref("BatchRequest")),
+        Route::ModelReload | Route::BatchRun => {
+            op["security"] = json!([{"adminToken": []}]);
+        }
+        _ => {}
+    }
+    op
+}
+
+fn request_body(schema: Value) -> Value {
+    json!({"required": true, "content": json_content(schema)})
+}
+
+fn add_input_errors(responses: &mut Map<String, Value>) {
+    responses.insert(
+        "400".into(),
+        error_response("Body is not valid JSON (NaN and Infinity included)"),
+    );
+    responses.insert(
+        "413".into(),
+        error_response("Body or batch larger than the limit"),
+    );
+    responses.insert("415".into(), error_response("Content-Type is not JSON"));
+    responses.insert(
+        "422".into(),
+        error_response("A field is missing, of the wrong type or out of range; `field` names it"),
+    );
+}
+
+fn add_admin_errors(responses: &mut Map<String, Value>) {
+    responses.insert(
+        "401".into(),
+        error_response("Missing or wrong bearer token"),
+    );
+    responses.insert(
+        "403".into(),
+        error_response("Admin endpoints are off (no web.admin_token)"),
+    );
+}
+
+fn operation_id(route: Route) -> String {
+    match route {
+        Route::Page(page) => format!("page_{}", page.id()),
+        Route::Asset => "asset".into(),
+        Route::Health => "health".into(),
+        Route::ApiHealth => "api_health".into(),
+        Route::Metrics => "metrics".into(),
+        Route::OpenApi => "openapi".into(),
+        Route::SensorsSchema => "sensors_schema".into(),
+        Route::Predict => "predict".into(),
+        Route::PredictBatch => "predict_batch".into(),
+        Route::Model => "model".into(),
+        Route::ModelReload => "model_reload".into(),
+        Route::BatchRun => "batch_run".into(),
+        Route::Stream => "stream".into(),
+    }
+}
+
+fn reading_schema(series: bool) -> Value {
+    let mut properties = Map::new();
+    for c in Channel::ALL {
+        let unit = match c.unit() {
+            "" => "raw sensor count".to_string(),
+            u => u.to_string(),
+        };
+        properties.insert(
+            c.key().into(),
+            json!({"type": "number", "minimum": c.physical_range().start(), "maximum": c.physical_range().end(),
+                   "description": format!("{} ({unit})", c.csv_name())}),
+        );
+    }
+    if series {
+        properties.insert(
+            "device_id".into(),
+            json!({"type": "string", "description": "Readings of one device form a series"}),
+        );
+        properties.insert(
+            "event_time_ms".into(),
+            json!({"type": "integer", "format": "int64", "description": "Required with device_id"}),
+        );
+    }
+    let required: Vec<&str> = Channel::ALL.iter().map(|c| c.key()).collect();
+    json!({"type": "object", "required": required, "properties": properties, "additionalProperties": false})
+}
+
+fn schemas() -> Value {
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "string", "description": "What was wrong, precisely"},
+                "field": {"type": "string", "description": "JSON path of the field, e.g. readings[3].tvoc_ppb"},
+                "errors": {"type": "array", "description": "Every invalid field, when there are several",
+                    "items": {"type": "object", "required": ["field", "error"],
+                        "properties": {"field": {"type": "string"}, "error": {"type": "string"}}}}
+            }
+        },
+        "Reading": reading_schema(false),
+        "BatchReading": reading_schema(true),
+        "BatchRequest": {
+            "type": "object", "required": ["readings"], "additionalProperties": false,
+            "properties": {"readings": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": schema_ref("BatchReading")}}
+        },
+        "Prediction": {
+            "type": "object", "required": ["class", "fire", "probability", "model_version"],
+            "properties": {
+                "class": {"type": "string", "enum": ["fire", "no_fire"]},
+                "fire": {"type": "boolean"},
+                "probability": {"type": "number", "minimum": 0, "maximum": 1},
+                "model_version": {"type": "string"}
+            }
+        },
+        "BatchPrediction": {
+            "type": "object", "required": ["model_version", "count", "fire_count", "predictions"],
+            "properties": {
+                "model_version": {"type": "string"},
+                "count": {"type": "integer"},
+                "fire_count": {"type": "integer"},
+                "predictions": {"type": "array", "items": {
+                    "type": "object", "required": ["index", "class", "fire", "probability"],
+                    "properties": {"index": {"type": "integer"}, "class": {"type": "string", "enum": ["fire", "no_fire"]},
+                        "fire": {"type": "boolean"}, "probability": {"type": "number"}}}}
+            }
+        },
+        "Health": {
+            "type": "object", "required": ["status", "reasons", "subsystems"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "degraded", "failed"]},
+                "reasons": {"type": "array", "items": {"type": "string"}},
+                "subsystems": {"type": "object", "additionalProperties": {"type": "object"}}
+            }
+        },
+        "SensorsSchema": {
+            "type": "object", "required": ["channels", "room_sensors", "max_batch"],
+            "properties": {
+                "channels": {"type": "array", "items": {"type": "object", "properties": {
+                    "key": {"type": "string"}, "csv_name": {"type": "string"}, "unit": {"type": "string"},
+                    "min": {"type": "number"}, "max": {"type": "number"}}}},
+                "room_sensors": {"type": "array", "items": {"type": "object", "properties": {
+                    "kind": {"type": "string"}, "binary": {"type": "boolean"},
+                    "min": {"type": "number"}, "max": {"type": "number"}}}},
+                "max_batch": {"type": "integer"},
+                "body_limit_bytes": {"type": "integer"},
+                "batch_body_limit_bytes": {"type": "integer"}
+            }
+        },
+        "Model": {
+            "type": "object", "required": ["loaded", "features"],
+            "properties": {
+                "loaded": {"type": "boolean"},
+                "version": {"type": "string", "nullable": true},
+                "features": {"type": "array", "items": {"type": "string"}}
+            }
+        }
+    })
+}

@@ -1,0 +1,265 @@
+//! Every kind of bad record ends in the dead-letter sink with its reason,
+//! its original bytes and its source position — through the whole
+//! pipeline on the embedded transport — and nothing (arbitrary bytes,
+//! mutated valid payloads) makes validation panic.
+
+mod stream_support;
+
+use proptest::prelude::*;
+use smokewatch::model::json::{encode_reading, encode_room_event};
+use smokewatch::model::registry::DeviceRegistry;
+use smokewatch::model::{EventTime, RoomEvent, RoomSensorKind};
+use smokewatch::sinks::DeadLetter;
+use smokewatch::stream::message::Batch;
+use smokewatch::stream::validate::Validator;
+use smokewatch::transport::{ConsumedRecord, OutgoingRecord, TopicKind, json_headers};
+use std::collections::BTreeMap;
+use stream_support::{config, files, reading, start};
+
+const T0: i64 = 1_700_000_000_000;
+
+fn edit(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(text.contains(from), "{text} lacks {from}");
+    text.replacen(from, to, 1).into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_malformed_kind_reaches_the_dead_letter_sink_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let devices = DeviceRegistry::new();
+    devices.register("d1".into(), "h1".into(), "room-d1".into());
+    devices.register("d2".into(), "h1".into(), "room-d2".into());
+    // One partition per topic: every assigned partition delivers, so the
+    // watermark moves (an assigned partition that never delivers holds it
+    // back for stream.window.idle_timeout).
+    let mut config = config(dir.path());
+    config.kafka.partitions = 1;
+    let running = start(config, devices);
+    let producer = running.shared.transport.producer();
+
+    let good = encode_reading(&reading("d1", 1, T0));
+    let room = RoomEvent {
+        home: "h1".into(),
+        room: "room-d1".into(),
+        sensor_id: "h1-room-d1-room".into(),
+        kind: RoomSensorKind::Light,
+        value: 1.0,
+        event_time: EventTime(T0),
+        seq: 1,
+    };
+    let room_event = encode_room_event(&room);
+    // (expected reason, topic, payload)
+    let mut bad: Vec<(&str, TopicKind, Vec<u8>)> = vec![
+        (
+            "malformed_json",
+            TopicKind::Readings,
+            good[..good.len() / 2].to_vec(),
+        ),
+        (
+            "malformed_json",
+            TopicKind::Readings,
+            b"\xff\xfe not json".to_vec(),
+        ),
+        (
+            "wrong_type",
+            TopicKind::Readings,
+            edit(&good, "\"pm2_5\":2.0", "\"pm2_5\":\"high\""),
+        ),
+        (
+            "wrong_type",
+            TopicKind::Readings,
+            edit(&good, "\"seq\":1", "\"seq\":\"one\""),
+        ),
+        (
+            "not_finite",
+            TopicKind::Readings,
+            edit(&good, "\"pm2_5\":2.0", "\"pm2_5\":NaN"),
+        ),
+        (
+            "not_finite",
+            TopicKind::Readings,
+            edit(&good, "\"pm2_5\":2.0", "\"pm2_5\":Infinity"),
+        ),
+        (
+            "out_of_range",
+            TopicKind::Readings,
+            edit(&good, "\"humidity_pct\":1.0", "\"humidity_pct\":140.0"),
+        ),
+        (
+            "out_of_range",
+            TopicKind::Readings,
+            edit(
+                &good,
+                "\"event_time_ms\":1700000000000",
+                "\"event_time_ms\":5",
+            ),
+        ),
+        (
+            "unknown_schema_version",
+            TopicKind::Readings,
+            edit(&good, "\"schema_version\":1", "\"schema_version\":2"),
+        ),
+        (
+            "missing_field",
+            TopicKind::Readings,
+            edit(&good, "\"device_id\":\"d1\",", ""),
+        ),
+        (
+            "empty_field",
+            TopicKind::Readings,
+            edit(&good, "\"room\":\"room-d1\"", "\"room\":\"  \""),
+        ),
+        (
+            "unknown_device",
+            TopicKind::Readings,
+            encode_reading(&reading("intruder", 1, T0)),
+        ),
+        (
+            "out_of_range",
+            TopicKind::RoomEvents,
+            edit(&room_event, "\"value\":1.0", "\"value\":0.5"),
+        ),
+        (
+            "wrong_type",
+            TopicKind::RoomEvents,
+            edit(&room_event, "\"light\"", "\"smell\""),
+        ),
+    ];
+    for (_, topic, payload) in &bad {
+        producer
+            .send(*topic, OutgoingRecord::json("d1", payload.clone(), T0))
+            .await
+            .unwrap();
+    }
+    // Valid traffic: ten minutes of d1 and d2, a duplicate, then a reading
+    // from before the watermark.
+    producer
+        .send(
+            TopicKind::RoomEvents,
+            OutgoingRecord::json("h1/room-d1", room_event.clone(), T0),
+        )
+        .await
+        .unwrap();
+    let mut sent = bad.len() as u64 + 1;
+    for s in 0..600u64 {
+        if s % 30 == 0 {
+            // Room sensors report too (their partition must not hold the
+            // watermark back).
+            let e = encode_room_event(&RoomEvent {
+                seq: 10 + s,
+                event_time: EventTime(T0 + s as i64 * 1000),
+                ..room.clone()
+            });
+            producer
+                .send(
+                    TopicKind::RoomEvents,
+                    OutgoingRecord::json("h1/room-d1", e, T0),
+                )
+                .await
+                .unwrap();
+            sent += 1;
+        }
+        for d in ["d1", "d2"] {
+            let r = encode_reading(&reading(d, 10 + s, T0 + s as i64 * 1000));
+            producer
+                .send(TopicKind::Readings, OutgoingRecord::json(d, r, T0))
+                .await
+                .unwrap();
+            sent += 1;
+        }
+    }
+    let duplicate = encode_reading(&reading("d1", 300, T0 + 290_000));
+    let late = encode_reading(&reading("d1", 5, T0 + 1000));
+    for payload in [&duplicate, &late] {
+        producer
+            .send(
+                TopicKind::Readings,
+                OutgoingRecord::json("d1", payload.clone(), T0),
+            )
+            .await
+            .unwrap();
+        sent += 1;
+    }
+    bad.push(("duplicate", TopicKind::Readings, duplicate));
+    bad.push(("late", TopicKind::Readings, late));
+    running.wait_for(sent).await;
+    let summary = running.stop().await;
+    assert!(summary.is_clean(), "{summary:?}");
+
+    let mut letters: Vec<DeadLetter> = Vec::new();
+    for file in files(&dir.path().join("out"), "dead_letters", "jsonl") {
+        for line in std::fs::read_to_string(file).unwrap().lines() {
+            letters.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    let mut expected: BTreeMap<Vec<u8>, &str> = BTreeMap::new();
+    for (reason, _, payload) in &bad {
+        expected.insert(payload.clone(), reason);
+    }
+    assert_eq!(letters.len(), bad.len(), "{letters:#?}");
+    for letter in &letters {
+        let payload = letter.payload().unwrap();
+        let reason = expected
+            .get(&payload)
+            .unwrap_or_else(|| panic!("unexpected dead letter {letter:?}"));
+        assert_eq!(letter.reason, *reason, "{letter:?}");
+        assert!(!letter.detail.is_empty());
+        assert!(letter.offset >= 0);
+    }
+    let unknown = letters
+        .iter()
+        .find(|l| l.reason == "unknown_device")
+        .unwrap();
+    assert!(unknown.detail.contains("intruder"), "{}", unknown.detail);
+    let late = letters.iter().find(|l| l.reason == "late").unwrap();
+    assert!(late.detail.contains("watermark"), "{}", late.detail);
+}
+
+fn validate(topic: TopicKind, bytes: Vec<u8>) -> Batch {
+    let mut validator = Validator::new(64, DeviceRegistry::new());
+    let mut batch = Batch::new(std::time::Instant::now());
+    batch.input.push(ConsumedRecord {
+        topic,
+        partition: 0,
+        offset: 7,
+        key: None,
+        value: bytes.into(),
+        headers: json_headers(),
+        timestamp_ms: 0,
+    });
+    validator.process(&mut batch);
+    batch
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn validation_never_panics_and_accounts_for_every_record(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        room in any::<bool>(),
+    ) {
+        let topic = if room { TopicKind::RoomEvents } else { TopicKind::Readings };
+        let batch = validate(topic, bytes);
+        prop_assert_eq!(batch.items.len() + batch.dead_letters.len(), 1);
+    }
+
+    #[test]
+    fn mutated_valid_payloads_are_accepted_or_dead_lettered_never_panic(
+        seq in any::<u64>(),
+        cuts in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+    ) {
+        let mut bytes = encode_reading(&reading("d1", seq, T0));
+        for (index, byte) in cuts {
+            let i = index.index(bytes.len());
+            bytes[i] = byte;
+        }
+        let batch = validate(TopicKind::Readings, bytes.clone());
+        prop_assert_eq!(batch.items.len() + batch.dead_letters.len(), 1);
+        if let Some(letter) = batch.dead_letters.first() {
+            prop_assert_eq!(letter.payload().unwrap(), bytes);
+            prop_assert_eq!(letter.offset, 7);
+        }
+    }
+}

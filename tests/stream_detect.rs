@@ -1,0 +1,362 @@
+//! Every detector kind fires on crafted input and stays silent on clean,
+//! normal input; the Smart Home rule ("light on, nobody in the room, for
+//! 60 s") fires at 60 s and not at 59 s. Records go through the features,
+//! score and detect operators exactly as in the pipeline.
+
+use bytes::Bytes;
+use smokewatch::features::{Feature, FeatureKind, FeatureSpec};
+use smokewatch::ml::{FireModel, ModelHandle, Prediction};
+use smokewatch::model::{
+    Channel, ChannelValues, EventTime, RoomEvent, RoomSensorKind, SmokeReading,
+};
+use smokewatch::sinks::{AlertChange, AlertEvent, AlertKind};
+use smokewatch::stream::detect::Detector;
+use smokewatch::stream::enrich::FeatureStage;
+use smokewatch::stream::message::{
+    Batch, Item, Origin, Quality, ReadingRecord, RoomEventRecord, Signals,
+};
+use smokewatch::stream::score::Scorer;
+use smokewatch::stream::{DetectConfig, Severity};
+use smokewatch::transport::TopicKind;
+use std::sync::Arc;
+use std::time::Instant;
+
+const T0: i64 = 1_700_000_000_000;
+
+/// A model whose fire probability is PM2.5 / 100 (capped at 1).
+struct PmModel {
+    version: Arc<str>,
+    spec: FeatureSpec,
+}
+
+impl FireModel for PmModel {
+    fn version(&self) -> &Arc<str> {
+        &self.version
+    }
+    fn feature_spec(&self) -> &FeatureSpec {
+        &self.spec
+    }
+    fn predict(&self, features: &[f64]) -> Prediction {
+        let pm_index = self
+            .spec
+            .features
+            .iter()
+            .position(|f| {
+                *f == Feature {
+                    channel: Channel::Pm2_5,
+                    kind: FeatureKind::Raw,
+                }
+            })
+            .unwrap();
+        let p = (features[pm_index] / 100.0).clamp(0.0, 1.0);
+        Prediction {
+            fire: p >= 0.5,
+            probability: p,
+            model_version: self.version.clone(),
+        }
+    }
+}
+
+struct Harness {
+    features: FeatureStage,
+    scorer: Scorer,
+    detector: Detector,
+    alerts: Vec<AlertEvent>,
+    seq: u64,
+}
+
+impl Harness {
+    fn new(ml: bool) -> Self {
+        let config = DetectConfig::default();
+        let detector = Detector::new(&config, 60_000, ml).unwrap();
+        let model = ml.then(|| {
+            let handle = ModelHandle::new();
+            handle.swap(Box::new(PmModel {
+                version: "test-pm".into(),
+                spec: FeatureSpec::engineered(&[10]),
+            }));
+            handle
+        });
+        let features =
+            FeatureStage::new(&[10, 60], 60, 60, detector.rule_features().to_vec(), model);
+        Self {
+            features,
+            scorer: Scorer::default(),
+            detector,
+            alerts: Vec::new(),
+            seq: 0,
+        }
+    }
+
+    fn run(&mut self, items: Vec<Item>) {
+        let mut batch = Batch::new(Instant::now());
+        batch.items = items;
+        self.features.process(&mut batch);
+        self.scorer.process(&mut batch);
+        for item in &batch.items {
+            self.detector.process(item, 0, &mut self.alerts);
+        }
+    }
+
+    fn reading(&mut self, device: &str, room: &str, t_ms: i64, set: &[(Channel, f64)]) -> Item {
+        self.seq += 1;
+        let mut values = ChannelValues::EMPTY;
+        for (c, v) in normal_values(t_ms) {
+            values.set(c, Some(v));
+        }
+        for (c, v) in set {
+            values.set(*c, Some(*v));
+        }
+        Item::Reading(Box::new(ReadingRecord {
+            origin: Origin {
+                topic: TopicKind::Readings,
+                partition: 0,
+                offset: self.seq as i64,
+            },
+            raw: Bytes::new(),
+            reading: SmokeReading {
+                device_id: device.into(),
+                home: "h1".into(),
+                room: room.into(),
+                event_time: EventTime(t_ms),
+                seq: self.seq,
+                cnt: None,
+                values,
+                fire_alarm: None,
+            },
+            quality: Quality::default(),
+            signals: Signals::default(),
+            rule_features: [f64::NAN; 8],
+            vector_row: None,
+            fire_probability: None,
+        }))
+    }
+
+    fn room_event(&mut self, room: &str, kind: RoomSensorKind, value: f64, t_ms: i64) -> Item {
+        self.seq += 1;
+        Item::RoomEvent(Box::new(RoomEventRecord {
+            origin: Origin {
+                topic: TopicKind::RoomEvents,
+                partition: 0,
+                offset: self.seq as i64,
+            },
+            raw: Bytes::new(),
+            event: RoomEvent {
+                home: "h1".into(),
+                room: room.into(),
+                sensor_id: format!("h1-{room}-room").into(),
+                kind,
+                value,
+                event_time: EventTime(t_ms),
+                seq: self.seq,
+            },
+        }))
+    }
+
+    fn opened(&self, kind: AlertKind) -> Vec<&AlertEvent> {
+        self.alerts
+            .iter()
+            .filter(|a| a.change == AlertChange::Opened && a.alert.kind == kind)
+            .collect()
+    }
+}
+
+/// A quiet room: values like the data set's normal rows, with a little noise.
+fn normal_values(t_ms: i64) -> Vec<(Channel, f64)> {
+    let wobble = ((t_ms / 1000) % 7) as f64 * 0.01;
+    vec![
+        (Channel::Temperature, 21.0 + wobble),
+        (Channel::Humidity, 48.0 + wobble),
+        (Channel::Tvoc, 120.0 + wobble * 10.0),
+        (Channel::Eco2, 420.0 + wobble * 10.0),
+        (Channel::RawH2, 12_400.0 + wobble),
+        (Channel::RawEthanol, 19_300.0 + wobble),
+        (Channel::Pressure, 939.7 + wobble),
+        (Channel::Pm1_0, 1.5 + wobble),
+        (Channel::Pm2_5, 1.6 + wobble),
+        (Channel::Nc0_5, 10.0 + wobble),
+        (Channel::Nc1_0, 2.0 + wobble),
+        (Channel::Nc2_5, 0.05),
+    ]
+}
+
+/// Ten minutes of a normal home: two detectors, light on with people present.
+fn normal_home(h: &mut Harness) {
+    for s in 0..600 {
+        let t = T0 + s * 1000;
+        let mut items = vec![
+            h.reading("d-kitchen", "kitchen", t, &[]),
+            h.reading("d-hall", "hall", t, &[]),
+        ];
+        if s % 10 == 0 {
+            items.push(h.room_event("kitchen", RoomSensorKind::Light, 1.0, t));
+            items.push(h.room_event("kitchen", RoomSensorKind::Presence, 1.0, t));
+            items.push(h.room_event("hall", RoomSensorKind::Light, 0.0, t));
+            items.push(h.room_event("hall", RoomSensorKind::Presence, 0.0, t));
+        }
+        h.run(items);
+    }
+}
+
+#[test]
+fn clean_normal_input_raises_no_alert_of_any_kind() {
+    let mut h = Harness::new(true);
+    normal_home(&mut h);
+    assert!(h.alerts.is_empty(), "{:#?}", h.alerts);
+}
+
+#[test]
+fn threshold_fires_with_the_severity_of_the_highest_level_passed_and_escalates() {
+    let mut h = Harness::new(false);
+    normal_home(&mut h);
+    let t = T0 + 600_000;
+    let item = h.reading("d-kitchen", "kitchen", t, &[(Channel::Eco2, 900.0)]);
+    h.run(vec![item]);
+    let item = h.reading("d-kitchen", "kitchen", t + 1000, &[(Channel::Eco2, 1600.0)]);
+    h.run(vec![item]);
+    let thresholds: Vec<&AlertEvent> = h
+        .alerts
+        .iter()
+        .filter(|a| a.alert.rule == "threshold:eco2_ppm")
+        .collect();
+    assert_eq!(thresholds.len(), 2, "{thresholds:#?}");
+    assert_eq!(thresholds[0].change, AlertChange::Opened);
+    assert_eq!(thresholds[0].alert.severity, Severity::Medium);
+    assert_eq!(thresholds[0].alert.values["eco2_ppm"], 900.0);
+    assert_eq!(thresholds[1].change, AlertChange::Escalated);
+    assert_eq!(thresholds[1].alert.severity, Severity::Critical);
+    assert_eq!(thresholds[0].alert.id, thresholds[1].alert.id);
+}
+
+#[test]
+fn spike_fires_on_a_jump_far_outside_the_devices_spread() {
+    let mut h = Harness::new(false);
+    normal_home(&mut h);
+    // 20 ppb above its usual ~120 is no threshold, but far outside its spread.
+    let item = h.reading("d-hall", "hall", T0 + 600_000, &[(Channel::Tvoc, 140.0)]);
+    h.run(vec![item]);
+    let spikes = h.opened(AlertKind::Spike);
+    assert_eq!(spikes.len(), 1, "{:#?}", h.alerts);
+    assert_eq!(spikes[0].alert.rule, "spike:tvoc_ppb");
+    assert!(spikes[0].alert.values["tvoc_ppb__z"] >= 8.0);
+    assert!(h.opened(AlertKind::Threshold).is_empty());
+}
+
+#[test]
+fn device_rule_fires_on_smoke_with_rising_temperature_only() {
+    let mut h = Harness::new(false);
+    normal_home(&mut h);
+    let t = T0 + 600_000;
+    // Smoke but a steady temperature: the rule stays silent.
+    let steady = h.reading(
+        "d-kitchen",
+        "kitchen",
+        t,
+        &[(Channel::Pm2_5, 40.0), (Channel::Temperature, 21.0)],
+    );
+    let steady2 = h.reading(
+        "d-kitchen",
+        "kitchen",
+        t + 1000,
+        &[(Channel::Pm2_5, 40.0), (Channel::Temperature, 21.0)],
+    );
+    h.run(vec![steady, steady2]);
+    assert!(
+        h.alerts
+            .iter()
+            .all(|a| a.alert.rule != "smoke_and_heat_rising")
+    );
+    let rising = h.reading(
+        "d-kitchen",
+        "kitchen",
+        t + 2000,
+        &[(Channel::Pm2_5, 40.0), (Channel::Temperature, 23.0)],
+    );
+    h.run(vec![rising]);
+    let rules = h.opened(AlertKind::Rule);
+    assert_eq!(rules.len(), 1, "{:#?}", h.alerts);
+    assert_eq!(rules[0].alert.rule, "smoke_and_heat_rising");
+    assert_eq!(rules[0].alert.severity, Severity::High);
+    assert_eq!(rules[0].alert.values["temperature_c__delta"], 2.0);
+}
+
+#[test]
+fn ml_detector_fires_when_the_model_probability_reaches_the_threshold() {
+    let mut h = Harness::new(true);
+    normal_home(&mut h);
+    let item = h.reading("d-hall", "hall", T0 + 600_000, &[(Channel::Pm2_5, 85.0)]);
+    h.run(vec![item]);
+    let ml = h.opened(AlertKind::Ml);
+    assert_eq!(ml.len(), 1, "{:#?}", h.alerts);
+    assert_eq!(ml[0].alert.values["fire_probability"], 0.85);
+    assert_eq!(ml[0].alert.severity, Severity::Critical);
+    assert_eq!(h.scorer.unscored, 0);
+}
+
+#[test]
+fn without_a_model_readings_are_left_unscored_not_guessed() {
+    let config = DetectConfig::default();
+    let detector = Detector::new(&config, 60_000, true).unwrap();
+    let features = FeatureStage::new(&[10, 60], 60, 60, Vec::new(), Some(ModelHandle::new()));
+    let mut h = Harness {
+        features,
+        scorer: Scorer::default(),
+        detector,
+        alerts: Vec::new(),
+        seq: 0,
+    };
+    let item = h.reading("d", "r", T0, &[(Channel::Pm2_5, 99.0)]);
+    h.run(vec![item]);
+    assert_eq!((h.scorer.scored, h.scorer.unscored), (0, 1));
+    assert!(h.opened(AlertKind::Ml).is_empty());
+}
+
+/// Light on and presence 0 from T0, then a room event every second until
+/// `last_s` seconds later.
+fn empty_lit_room(h: &mut Harness, last_s: i64) {
+    let on = h.room_event("study", RoomSensorKind::Light, 1.0, T0);
+    let empty = h.room_event("study", RoomSensorKind::Presence, 0.0, T0);
+    h.run(vec![on, empty]);
+    for s in 1..=last_s {
+        let e = h.room_event("study", RoomSensorKind::Temperature, 21.0, T0 + s * 1000);
+        h.run(vec![e]);
+    }
+}
+
+#[test]
+fn smart_home_rule_fires_after_60_seconds_of_light_in_an_empty_room() {
+    let mut h = Harness::new(false);
+    empty_lit_room(&mut h, 60);
+    let rules = h.opened(AlertKind::Rule);
+    assert_eq!(rules.len(), 1, "{:#?}", h.alerts);
+    let alert = &rules[0].alert;
+    assert_eq!(alert.rule, "light_on_empty_room");
+    assert_eq!((alert.device.clone(), alert.room.as_str()), (None, "study"));
+    assert_eq!(alert.event_time, EventTime(T0 + 60_000));
+    assert_eq!(alert.values["room.light"], 1.0);
+    assert_eq!(alert.values["room.presence"], 0.0);
+}
+
+#[test]
+fn smart_home_rule_stays_silent_at_59_seconds_and_resolves_when_someone_enters() {
+    let mut h = Harness::new(false);
+    empty_lit_room(&mut h, 59);
+    assert!(h.alerts.is_empty(), "{:#?}", h.alerts);
+    // Someone walks in at 59 s: the clock restarts, nothing fires at 61 s.
+    let enter = h.room_event("study", RoomSensorKind::Presence, 1.0, T0 + 59_500);
+    let later = h.room_event("study", RoomSensorKind::Temperature, 21.0, T0 + 61_000);
+    h.run(vec![enter, later]);
+    assert!(h.alerts.is_empty(), "{:#?}", h.alerts);
+
+    let mut h = Harness::new(false);
+    empty_lit_room(&mut h, 60);
+    let enter = h.room_event("study", RoomSensorKind::Presence, 1.0, T0 + 61_000);
+    let later = h.room_event("study", RoomSensorKind::Temperature, 21.0, T0 + 121_000);
+    h.run(vec![enter, later]);
+    let changes: Vec<AlertChange> = h.alerts.iter().map(|a| a.change).collect();
+    assert_eq!(changes, vec![AlertChange::Opened, AlertChange::Resolved]);
+    assert_eq!(
+        h.alerts[1].alert.resolved_time,
+        Some(EventTime(T0 + 61_000))
+    );
+}

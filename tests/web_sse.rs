@@ -1,0 +1,129 @@
+//! `GET /api/stream` against an in-process daemon over a real socket: a
+//! history event then one snapshot a second, resumable with Last-Event-ID,
+//! and an open stream never holds up a graceful shutdown.
+
+mod web_support;
+
+use serde_json::Value;
+use std::time::Duration;
+
+/// One parsed SSE event.
+#[derive(Debug)]
+struct SseEvent {
+    event: String,
+    id: Option<u64>,
+    data: Value,
+}
+
+/// Reads events from an open response until `count` have arrived.
+async fn read_events(response: &mut reqwest::Response, count: usize) -> Vec<SseEvent> {
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    while events.len() < count {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .expect("an event within 10 s")
+            .expect("stream readable")
+            .expect("stream still open");
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut event = SseEvent {
+                event: "message".into(),
+                id: None,
+                data: Value::Null,
+            };
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event.event = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    event.id = v.trim().parse().ok();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v);
+                }
+            }
+            if !data.is_empty() {
+                event.data = serde_json::from_str(&data).expect("event data is JSON");
+                events.push(event);
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_sends_history_then_a_snapshot_each_second_and_ends_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = web_support::daemon(dir.path(), "").await;
+    let base = web_support::base_url(&daemon);
+    let client = reqwest::Client::new();
+
+    let mut response = client
+        .get(format!("{base}/api/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream",
+        "SSE content type"
+    );
+    let events = read_events(&mut response, 3).await;
+    assert_eq!(events[0].event, "history");
+    assert!(events[0].data.is_array());
+    assert_eq!(events[1].event, "snapshot");
+    assert_eq!(events[2].event, "snapshot");
+    let (a, b) = (&events[1].data, &events[2].data);
+    assert_eq!(b["seq"].as_u64().unwrap(), a["seq"].as_u64().unwrap() + 1);
+    assert_eq!(events[2].id, b["seq"].as_u64(), "event id is the sequence");
+    let gap = b["at_ms"].as_i64().unwrap() - a["at_ms"].as_i64().unwrap();
+    assert!(
+        (500..=2500).contains(&gap),
+        "about one second apart: {gap} ms"
+    );
+    let tasks: Vec<&str> = b["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task"].as_str().unwrap())
+        .collect();
+    assert!(tasks.contains(&"web/server"), "{tasks:?}");
+    assert_eq!(b["web"]["sse_clients"], 1, "{}", b["web"]);
+    assert!(b["pipeline"]["readings_per_second"].is_null());
+
+    // A reconnecting client gets only what it missed.
+    let seen = b["seq"].as_u64().unwrap();
+    let mut resumed = client
+        .get(format!("{base}/api/stream"))
+        .header("last-event-id", (seen - 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    let first = read_events(&mut resumed, 1).await.remove(0);
+    assert_eq!(first.event, "history");
+    let seqs: Vec<u64> = first
+        .data
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["seq"].as_u64().unwrap())
+        .collect();
+    assert!(
+        !seqs.is_empty() && seqs.iter().all(|s| *s > seen - 1),
+        "{seqs:?} after {}",
+        seen - 1
+    );
+
+    // Shutdown with two streams open: clean, and the streams end.
+    let summary = tokio::time::timeout(Duration::from_secs(15), daemon.stop())
+        .await
+        .expect("stop does not hang on open streams");
+    assert!(summary.is_clean(), "aborted: {:?}", summary.aborted);
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = response.chunk().await {}
+    })
+    .await;
+    assert!(rest.is_ok(), "the stream ended after shutdown");
+}
