@@ -142,12 +142,38 @@ async fn admin_routes_need_the_token() {
         let a = send(&app, wrong).await;
         refused(&a, 401, &["not the configured web.admin_token"]);
 
-        // The right token passes authentication; the action itself is not
-        // available until its subsystem is wired in (503, not a 4xx).
-        let right = post(path).header("authorization", format!("Bearer {TOKEN}"));
-        let a = send(&app, right).await;
-        refused(&a, 503, &["not available"]);
     }
+    // The right token passes authentication and reaches the action; here
+    // neither a model registry nor a batch scheduler exists (tests/web_admin.rs
+    // runs both for real).
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = smokewatch::config::Config::default();
+    config.web.admin_token = smokewatch::config::Secret::new(TOKEN);
+    config.ml.model_dir = dir.path().join("no-registry");
+    let app = web_support::app_with(config);
+    let right = |path| post(path).header("authorization", format!("Bearer {TOKEN}"));
+    let a = send(&app, right("/api/model/reload")).await;
+    refused(&a, 409, &["has no current model", "nothing was reloaded"]);
+    assert!(
+        !dir.path().join("no-registry").exists(),
+        "asking does not create the registry"
+    );
+    let a = send(&app, right("/api/batch/run")).await;
+    refused(&a, 503, &["configured but not running"]);
+}
+
+#[tokio::test]
+async fn admin_routes_answer_503_naming_the_switched_off_subsystem() {
+    let mut config = smokewatch::config::Config::default();
+    config.web.admin_token = smokewatch::config::Secret::new(TOKEN);
+    config.ml.enabled = false;
+    config.batch.enabled = false;
+    let app = web_support::app_with(config);
+    let right = |path| post(path).header("authorization", format!("Bearer {TOKEN}"));
+    let a = send(&app, right("/api/model/reload")).await;
+    refused(&a, 503, &["ml.enabled: false"]);
+    let a = send(&app, right("/api/batch/run")).await;
+    refused(&a, 503, &["batch.enabled: false"]);
 }
 
 #[tokio::test]
@@ -296,6 +322,7 @@ async fn schema_and_model_describe_what_exists() {
 
     let a = send(&app, warp::test::request().path("/api/model")).await;
     assert_eq!(a.body["loaded"], false);
+    assert_eq!(a.body["current"], Value::Null, "no registry entry");
     app.shared.model.swap(Box::new(RuleModel::new("v7")));
     let a = send(&app, warp::test::request().path("/api/model")).await;
     assert_eq!(a.body["version"], "v7");

@@ -30,6 +30,9 @@ pub async fn model_reload(app: App) -> Response {
     }
     let dir = shared.config.ml.model_dir.clone();
     let loaded = tokio::task::spawn_blocking(move || {
+        if !dir.is_dir() {
+            return Ok(None);
+        }
         let registry = Registry::open(&dir)?;
         let Some(version) = registry.current_version()? else {
             return Ok(None);
@@ -74,6 +77,12 @@ pub async fn model_reload(app: App) -> Response {
 /// `POST /api/batch/run`: 202 with the run id; the run goes on in the
 /// batch scheduler (the Batch page and its history show the outcome).
 pub fn batch_run(app: App) -> Response {
+    if !app.shared.config.batch.enabled {
+        return ApiError::Unavailable(
+            "the batch layer is switched off (batch.enabled: false): there is no job to run".into(),
+        )
+        .into_response();
+    }
     match app.shared.batch.trigger(Trigger::Api) {
         Ok(ticket) => warp::reply::with_status(
             warp::reply::json(&json!({
@@ -87,7 +96,12 @@ pub fn batch_run(app: App) -> Response {
         Err(refused @ RunRefused::AlreadyRunning { .. }) => {
             ApiError::Conflict(refused.to_string()).into_response()
         }
-        Err(refused @ (RunRefused::Disabled | RunRefused::NotRunning)) => {
+        Err(RunRefused::Disabled) => ApiError::Unavailable(
+            "the batch layer is configured but not running: it failed to start (see /health)"
+                .into(),
+        )
+        .into_response(),
+        Err(refused @ RunRefused::NotRunning) => {
             ApiError::Unavailable(refused.to_string()).into_response()
         }
     }

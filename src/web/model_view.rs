@@ -38,11 +38,16 @@ impl ModelView {
             .as_ref()
             .map(|m| m.feature_spec().names())
             .unwrap_or_default();
-        let (history, registry_problem) =
-            match Registry::open(&shared.config.ml.model_dir).and_then(|r| r.history()) {
+        let dir = &shared.config.ml.model_dir;
+        // Reading must not create the registry folder (Registry::open does).
+        let (history, registry_problem) = if !dir.is_dir() {
+            (Vec::new(), None)
+        } else {
+            match Registry::open(dir).and_then(|r| r.history()) {
                 Ok(h) => (h, None),
                 Err(e) => (Vec::new(), Some(e.to_string())),
-            };
+            }
+        };
         let current = version.as_deref().and_then(|v| {
             history
                 .iter()
