@@ -21,6 +21,8 @@ fn smokewatch(dir: &Path, args: &[&str]) -> Output {
 }
 
 const CONFIG: &str = "\
+daemon:
+  data_dir: .
 simulator:
   enabled: false
 batch:
