@@ -150,13 +150,17 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
 
     // --- /api/alerts and /api/windows: what the stream produced, filtered.
     let live = daemon.shared().live.clone();
-    wait_for("alerts and closed room windows", Duration::from_secs(90), || {
-        !live.recent_alerts().is_empty()
-            && live
-                .recent_windows()
-                .iter()
-                .any(|w| w.is_final && w.key_kind == smokewatch::stream::KeyKind::Room)
-    })
+    wait_for(
+        "alerts and closed room windows",
+        Duration::from_secs(90),
+        || {
+            !live.recent_alerts().is_empty()
+                && live
+                    .recent_windows()
+                    .iter()
+                    .any(|w| w.is_final && w.key_kind == smokewatch::stream::KeyKind::Room)
+        },
+    )
     .await;
     let (status, all) = get_json(&client, format!("{base}/api/alerts")).await;
     assert_eq!(status, 200);
@@ -179,7 +183,12 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
     for a in filtered {
         assert_eq!(
             (&a["home"], &a["room"], &a["rule"], &a["severity"]),
-            (&first["home"], &first["room"], &first["rule"], &first["severity"])
+            (
+                &first["home"],
+                &first["room"],
+                &first["rule"],
+                &first["severity"]
+            )
         );
     }
     let (_, open) = get_json(&client, format!("{base}/api/alerts?state=open")).await;

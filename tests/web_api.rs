@@ -141,7 +141,6 @@ async fn admin_routes_need_the_token() {
         let wrong = post(path).header("authorization", format!("Bearer {TOKEN}x"));
         let a = send(&app, wrong).await;
         refused(&a, 401, &["not the configured web.admin_token"]);
-
     }
     // The right token passes authentication and reaches the action; here
     // neither a model registry nor a batch scheduler exists (tests/web_admin.rs

@@ -84,7 +84,11 @@ async fn dashboard_numbers_change_with_the_stream_running() {
         "readings processed moved: {before_readings} -> {after_readings}"
     );
     assert!(readings_rate > 0.0, "readings/s: {readings_rate}");
-    for id in ["#stat-dead-letters", "#stat-consumer-lag", "#stat-open-alerts"] {
+    for id in [
+        "#stat-dead-letters",
+        "#stat-consumer-lag",
+        "#stat-open-alerts",
+    ] {
         let text = browser.text(id).await;
         assert!(number(&text).is_some(), "{id} shows a number: {text:?}");
     }
@@ -376,10 +380,18 @@ async fn every_page_renders_and_is_screenshotted() {
         let title = browser.js("return document.title").await;
         assert_eq!(title, format!("{} · smokewatch", page.title()));
         let content = match page {
-            Page::Alerts => Some("return document.querySelectorAll('#alerts-table tbody tr').length > 0"),
-            Page::Model => Some("return document.querySelectorAll('#model-history tbody tr').length === 2"),
-            Page::Batch => Some("return document.querySelector('#batch-runs tr[data-status=\"success\"]') !== null && document.getElementById('quality-score') !== null"),
-            Page::Dashboard => Some("return document.querySelectorAll('#rooms tbody tr').length > 0"),
+            Page::Alerts => {
+                Some("return document.querySelectorAll('#alerts-table tbody tr').length > 0")
+            }
+            Page::Model => {
+                Some("return document.querySelectorAll('#model-history tbody tr').length === 2")
+            }
+            Page::Batch => Some(
+                "return document.querySelector('#batch-runs tr[data-status=\"success\"]') !== null && document.getElementById('quality-score') !== null",
+            ),
+            Page::Dashboard => {
+                Some("return document.querySelectorAll('#rooms tbody tr').length > 0")
+            }
             _ => None,
         };
         if let Some(script) = content {

@@ -92,9 +92,7 @@ impl ApiError {
             ApiError::BadJson { .. }
             | ApiError::BadHeader { .. }
             | ApiError::BadQuery { .. }
-            | ApiError::BodyRead(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            | ApiError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BodyTooLarge { .. } | ApiError::BatchTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE

@@ -8,16 +8,16 @@
 //! not know, so a section added later (stream windows, rooms, alerts) does
 //! not break an open page.
 
+use super::scrape::{self, PipelineTotals};
 use super::stats::{WebCounts, WebStats};
 use crate::daemon::Shared;
+use crate::model::Channel;
+use crate::sinks::{Measure, WindowName};
+use crate::stream::KeyKind;
 use crate::supervisor::queue::QueueDepth;
 use crate::supervisor::{Overall, TaskState};
 use chrono::Utc;
 use serde::Serialize;
-use super::scrape::{self, PipelineTotals};
-use crate::model::Channel;
-use crate::sinks::{Measure, WindowName};
-use crate::stream::KeyKind;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -297,11 +297,8 @@ impl Sampler {
                 let rate = (totals.readings_processed.unwrap_or(0.0)
                     - old.readings_processed.unwrap_or(0.0))
                     / secs;
-                let p50 = scrape::quantile_between(
-                    &old.latency_buckets,
-                    &totals.latency_buckets,
-                    0.5,
-                );
+                let p50 =
+                    scrape::quantile_between(&old.latency_buckets, &totals.latency_buckets, 0.5);
                 (Some(rate.max(0.0)), p50)
             }
             _ => (None, None),

@@ -176,7 +176,8 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let app = App::new(shared, ctx.shutdown.clone())?;
     // Exported from the start: no live dashboard open is a real 0.
-    metrics::gauge!(crate::telemetry::names::HTTP_SSE_CLIENTS).set(app.stats.counts().sse_clients as f64);
+    metrics::gauge!(crate::telemetry::names::HTTP_SSE_CLIENTS)
+        .set(app.stats.counts().sse_clients as f64);
     let sampler = app.sampler().run(ctx.shutdown.clone());
     ctx.health.running();
     let shutdown = ctx.shutdown.clone();

@@ -194,12 +194,18 @@ fn operation(route: Route) -> Value {
             if route == Route::ModelReload {
                 responses.insert(
                     "200".into(),
-                    ok_json("The registry's current model is served now", json!({"type": "object"})),
+                    ok_json(
+                        "The registry's current model is served now",
+                        json!({"type": "object"}),
+                    ),
                 );
             } else {
                 responses.insert(
                     "202".into(),
-                    ok_json("The run started; its outcome appears on /batch", json!({"type": "object"})),
+                    ok_json(
+                        "The run started; its outcome appears on /batch",
+                        json!({"type": "object"}),
+                    ),
                 );
             }
             responses.insert("409".into(), error_response(
@@ -208,7 +214,9 @@ fn operation(route: Route) -> Value {
             responses.insert("413".into(), error_response("Body larger than the limit"));
             responses.insert(
                 "503".into(),
-                error_response("The subsystem is switched off (ml.enabled / batch.enabled false) or stopping"),
+                error_response(
+                    "The subsystem is switched off (ml.enabled / batch.enabled false) or stopping",
+                ),
             );
             let what = if route == Route::ModelReload {
                 ("Reload the model from the registry (admin)", "model")
@@ -220,7 +228,9 @@ fn operation(route: Route) -> Value {
         Route::Alerts | Route::Windows => {
             responses.insert(
                 "400".into(),
-                error_response("An unknown query parameter or a bad value; `field` is query.<name>"),
+                error_response(
+                    "An unknown query parameter or a bad value; `field` is query.<name>",
+                ),
             );
             responses.insert(
                 "503".into(),
@@ -240,7 +250,10 @@ fn operation(route: Route) -> Value {
                     "200".into(),
                     ok_json("Window results, newest first", schema_ref("Windows")),
                 );
-                ("The stream's recent window results, filtered".into(), "stream")
+                (
+                    "The stream's recent window results, filtered".into(),
+                    "stream",
+                )
             }
         }
         Route::Stream => {
@@ -329,9 +342,21 @@ fn operation_id(route: Route) -> String {
 type QueryParameter = (&'static str, Option<&'static [&'static str]>, &'static str);
 
 const ALERT_PARAMETERS: &[QueryParameter] = &[
-    ("state", Some(&["open", "resolved"]), "Open or resolved alerts"),
-    ("severity", Some(&["low", "medium", "high", "critical"]), "Exact severity"),
-    ("kind", Some(&["threshold", "spike", "rule", "ml"]), "Detector that raised it"),
+    (
+        "state",
+        Some(&["open", "resolved"]),
+        "Open or resolved alerts",
+    ),
+    (
+        "severity",
+        Some(&["low", "medium", "high", "critical"]),
+        "Exact severity",
+    ),
+    (
+        "kind",
+        Some(&["threshold", "spike", "rule", "ml"]),
+        "Detector that raised it",
+    ),
     ("home", None, "Home id"),
     ("room", None, "Room id"),
     ("rule", None, "Rule name, e.g. threshold:pm2_5 or ml:fire"),
@@ -339,12 +364,24 @@ const ALERT_PARAMETERS: &[QueryParameter] = &[
 
 const WINDOW_PARAMETERS: &[QueryParameter] = &[
     ("window", Some(&["tumbling", "sliding"]), "Window spec"),
-    ("key", Some(&["device", "room", "room_sensor"]), "What the window aggregates by"),
-    ("measure", None, "A channel key (see /api/sensors/schema) or a room sensor kind"),
+    (
+        "key",
+        Some(&["device", "room", "room_sensor"]),
+        "What the window aggregates by",
+    ),
+    (
+        "measure",
+        None,
+        "A channel key (see /api/sensors/schema) or a room sensor kind",
+    ),
     ("home", None, "Home id"),
     ("room", None, "Room id"),
     ("device", None, "Device id (device windows)"),
-    ("final", Some(&["true", "false"]), "Closed windows only, or update-mode intermediates only"),
+    (
+        "final",
+        Some(&["true", "false"]),
+        "Closed windows only, or update-mode intermediates only",
+    ),
 ];
 
 fn query_parameters(params: &[QueryParameter]) -> Value {

@@ -65,10 +65,26 @@ impl From<&ModelView> for ModelPage {
             .map(|m| {
                 let x = &m.metrics;
                 vec![
-                    Figure { label: "Accuracy", id: "accuracy", value: score(x.accuracy) },
-                    Figure { label: "Precision", id: "precision", value: score(x.precision) },
-                    Figure { label: "Recall", id: "recall", value: score(x.recall) },
-                    Figure { label: "F1", id: "f1", value: score(x.f1) },
+                    Figure {
+                        label: "Accuracy",
+                        id: "accuracy",
+                        value: score(x.accuracy),
+                    },
+                    Figure {
+                        label: "Precision",
+                        id: "precision",
+                        value: score(x.precision),
+                    },
+                    Figure {
+                        label: "Recall",
+                        id: "recall",
+                        value: score(x.recall),
+                    },
+                    Figure {
+                        label: "F1",
+                        id: "f1",
+                        value: score(x.f1),
+                    },
                     Figure {
                         label: "ROC-AUC",
                         id: "roc_auc",
@@ -98,7 +114,10 @@ impl From<&ModelView> for ModelPage {
             .iter()
             .map(|r| HistoryRow {
                 version: r.version.clone(),
-                kind: r.meta.as_ref().map_or("?".into(), |m| m.kind.key().to_string()),
+                kind: r
+                    .meta
+                    .as_ref()
+                    .map_or("?".into(), |m| m.kind.key().to_string()),
                 created: r.meta.as_ref().map_or("—".into(), |m| {
                     m.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
                 }),
@@ -186,7 +205,10 @@ impl From<&BatchSnapshot> for BatchPage {
                 trigger: r.trigger.as_str(),
                 started: r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 duration: r.finished_at.map_or("running".into(), |f| {
-                    format!("{:.2} s", (f - r.started_at).num_milliseconds() as f64 / 1000.0)
+                    format!(
+                        "{:.2} s",
+                        (f - r.started_at).num_milliseconds() as f64 / 1000.0
+                    )
                 }),
                 status: r.status.as_str(),
                 rows: r.rows,
@@ -221,8 +243,16 @@ impl From<&BatchSnapshot> for BatchPage {
                 id: "score",
                 value: q.score.map_or("— (no rows)".into(), score),
             },
-            Figure { label: "Rows analysed", id: "rows", value: q.rows.to_string() },
-            Figure { label: "Missing cells", id: "missing", value: format!("{:.2} %", q.missing_pct) },
+            Figure {
+                label: "Rows analysed",
+                id: "rows",
+                value: q.rows.to_string(),
+            },
+            Figure {
+                label: "Missing cells",
+                id: "missing",
+                value: format!("{:.2} %", q.missing_pct),
+            },
             Figure {
                 label: "Out-of-range rows",
                 id: "out-of-range",
@@ -247,8 +277,16 @@ impl From<&BatchSnapshot> for BatchPage {
             .flat_map(|days| days.values())
             .sum();
         page.kpis = vec![
-            Figure { label: "Devices", id: "devices", value: devices.to_string() },
-            Figure { label: "Readings", id: "readings", value: readings.to_string() },
+            Figure {
+                label: "Devices",
+                id: "devices",
+                value: devices.to_string(),
+            },
+            Figure {
+                label: "Readings",
+                id: "readings",
+                value: readings.to_string(),
+            },
             Figure {
                 label: "Fire-alarm rate",
                 id: "alarm-rate",

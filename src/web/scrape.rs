@@ -24,10 +24,22 @@ pub struct PipelineTotals {
 }
 
 /// A histogram bucket's upper bound (`le`), ordered; `+Inf` is the largest.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+#[derive(Debug, Clone, Copy)]
 pub struct Bound(pub f64);
 
+impl PartialEq for Bound {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
 impl Eq for Bound {}
+
+impl PartialOrd for Bound {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Ord for Bound {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
@@ -93,7 +105,9 @@ pub fn pipeline_totals(text: &str) -> PipelineTotals {
     let mut totals = PipelineTotals::default();
     for sample in text.lines().filter_map(parse_line) {
         match sample.name {
-            n if n == names::READINGS_PROCESSED => add(&mut totals.readings_processed, sample.value),
+            n if n == names::READINGS_PROCESSED => {
+                add(&mut totals.readings_processed, sample.value)
+            }
             n if n == names::DEAD_LETTERS => add(&mut totals.dead_letters, sample.value),
             n if n == names::CONSUMER_LAG => add(&mut totals.consumer_lag, sample.value),
             n if n == bucket => {

@@ -135,11 +135,15 @@ pub async fn start(dir: &Path) -> (Daemon, Trained) {
     drop_csv(&dir.join("data").join("incoming"), 2_000);
     let config =
         Config::from_yaml(&yaml(dir), Path::new("pipeline.yaml"), Vec::new()).expect("config");
-    let daemon = Daemon::start(Arc::new(config)).await.expect("daemon starts");
+    let daemon = Daemon::start(Arc::new(config))
+        .await
+        .expect("daemon starts");
     let champion = trained.champion.version.clone();
-    wait_for("the ML task to serve the champion", Duration::from_secs(30), || {
-        daemon.shared().model.version().as_deref() == Some(champion.as_str())
-    })
+    wait_for(
+        "the ML task to serve the champion",
+        Duration::from_secs(30),
+        || daemon.shared().model.version().as_deref() == Some(champion.as_str()),
+    )
     .await;
     (daemon, trained)
 }
