@@ -349,3 +349,27 @@ async fn health_keeps_its_200_and_503_semantics() {
         );
     }
 }
+
+#[tokio::test]
+async fn with_the_stream_off_alerts_and_windows_say_so() {
+    let mut config = smokewatch::config::Config::default();
+    config.stream.enabled = false;
+    let app = web_support::app_with(config);
+    for path in ["/api/alerts", "/api/windows"] {
+        let a = send(&app, warp::test::request().path(path)).await;
+        refused(&a, 503, &["stream.enabled: false"]);
+    }
+    let a = send(&app, warp::test::request().path("/api/alerts?bogus=1")).await;
+    refused(&a, 400, &["unknown parameter `bogus`"]);
+    assert_eq!(a.body["field"], "query.bogus");
+    let routes = web::routes(app.clone());
+    for path in ["/", "/alerts"] {
+        let page = warp::test::request().path(path).reply(&routes).await;
+        assert_eq!(page.status(), 200);
+        let html = String::from_utf8_lossy(page.body());
+        assert!(
+            html.contains("id=\"stream-off\"") && html.contains("stream.enabled: false"),
+            "{path} says the stream is off"
+        );
+    }
+}
