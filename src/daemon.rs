@@ -95,8 +95,9 @@ impl Daemon {
 
         if let Some(handle) = metrics.clone() {
             let queues = supervisor.queues().clone();
+            let live = config.stream.enabled.then(|| shared.live.clone());
             supervisor.spawn("telemetry", "telemetry/upkeep", Role::Service, move |ctx| {
-                telemetry::upkeep(ctx, queues.clone(), handle.clone())
+                telemetry::upkeep(ctx, queues.clone(), handle.clone(), live.clone())
             });
         }
 

@@ -141,13 +141,38 @@ async fn admin_routes_need_the_token() {
         let wrong = post(path).header("authorization", format!("Bearer {TOKEN}x"));
         let a = send(&app, wrong).await;
         refused(&a, 401, &["not the configured web.admin_token"]);
-
-        // The right token passes authentication; the action itself is not
-        // available until its subsystem is wired in (503, not a 4xx).
-        let right = post(path).header("authorization", format!("Bearer {TOKEN}"));
-        let a = send(&app, right).await;
-        refused(&a, 503, &["not available"]);
     }
+    // The right token passes authentication and reaches the action; here
+    // neither a model registry nor a batch scheduler exists (tests/web_admin.rs
+    // runs both for real).
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = smokewatch::config::Config::default();
+    config.web.admin_token = smokewatch::config::Secret::new(TOKEN);
+    config.ml.model_dir = dir.path().join("no-registry");
+    let app = web_support::app_with(config);
+    let right = |path| post(path).header("authorization", format!("Bearer {TOKEN}"));
+    let a = send(&app, right("/api/model/reload")).await;
+    refused(&a, 409, &["has no current model", "nothing was reloaded"]);
+    assert!(
+        !dir.path().join("no-registry").exists(),
+        "asking does not create the registry"
+    );
+    let a = send(&app, right("/api/batch/run")).await;
+    refused(&a, 503, &["configured but not running"]);
+}
+
+#[tokio::test]
+async fn admin_routes_answer_503_naming_the_switched_off_subsystem() {
+    let mut config = smokewatch::config::Config::default();
+    config.web.admin_token = smokewatch::config::Secret::new(TOKEN);
+    config.ml.enabled = false;
+    config.batch.enabled = false;
+    let app = web_support::app_with(config);
+    let right = |path| post(path).header("authorization", format!("Bearer {TOKEN}"));
+    let a = send(&app, right("/api/model/reload")).await;
+    refused(&a, 503, &["ml.enabled: false"]);
+    let a = send(&app, right("/api/batch/run")).await;
+    refused(&a, 503, &["batch.enabled: false"]);
 }
 
 #[tokio::test]
@@ -296,6 +321,7 @@ async fn schema_and_model_describe_what_exists() {
 
     let a = send(&app, warp::test::request().path("/api/model")).await;
     assert_eq!(a.body["loaded"], false);
+    assert_eq!(a.body["current"], Value::Null, "no registry entry");
     app.shared.model.swap(Box::new(RuleModel::new("v7")));
     let a = send(&app, warp::test::request().path("/api/model")).await;
     assert_eq!(a.body["version"], "v7");
@@ -320,6 +346,30 @@ async fn health_keeps_its_200_and_503_semantics() {
         assert_eq!(
             a.body["reasons"][0],
             "stream/stream/validate is failed: input closed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_the_stream_off_alerts_and_windows_say_so() {
+    let mut config = smokewatch::config::Config::default();
+    config.stream.enabled = false;
+    let app = web_support::app_with(config);
+    for path in ["/api/alerts", "/api/windows"] {
+        let a = send(&app, warp::test::request().path(path)).await;
+        refused(&a, 503, &["stream.enabled: false"]);
+    }
+    let a = send(&app, warp::test::request().path("/api/alerts?bogus=1")).await;
+    refused(&a, 400, &["unknown parameter `bogus`"]);
+    assert_eq!(a.body["field"], "query.bogus");
+    let routes = web::routes(app.clone());
+    for path in ["/", "/alerts"] {
+        let page = warp::test::request().path(path).reply(&routes).await;
+        assert_eq!(page.status(), 200);
+        let html = String::from_utf8_lossy(page.body());
+        assert!(
+            html.contains("id=\"stream-off\"") && html.contains("stream.enabled: false"),
+            "{path} says the stream is off"
         );
     }
 }

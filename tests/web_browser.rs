@@ -1,20 +1,21 @@
 //! The pages in headless Chromium, driven over WebDriver (fantoccini)
-//! against an in-process daemon: the dashboard's numbers move while
-//! requests flow, the Predict form shows "no model", a fire result and
-//! field errors (its own and the API's), and every page is screenshotted
-//! into `target/screenshots/`.
+//! against an in-process daemon: the dashboard's numbers move with the
+//! real stream running (tests/web_pipeline), the Predict form shows "no
+//! model", then a fire result from a model trained in the fixture, and
+//! field errors (its own and the API's); every page, with the pipeline's
+//! real content, is screenshotted into `target/screenshots/`.
 //!
 //! The tests share one machine with 2 cores, so they take turns (one
 //! Chromium at a time).
 
 mod browser;
+mod web_pipeline;
 mod web_support;
 
 use browser::Browser;
 use smokewatch::web::routes::Page;
 use std::time::Duration;
 use tokio::sync::Mutex;
-use web_support::RuleModel;
 
 static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
@@ -26,14 +27,10 @@ fn number(text: &str) -> Option<f64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboard_numbers_change_while_requests_flow() {
+async fn dashboard_numbers_change_with_the_stream_running() {
     let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let daemon = web_support::daemon(dir.path(), "").await;
-    daemon
-        .shared()
-        .model
-        .swap(Box::new(RuleModel::new("test-rule-v1")));
+    let (daemon, trained) = web_pipeline::start(dir.path()).await;
     let base = web_support::base_url(&daemon);
     let browser = Browser::start().await;
     browser.goto(&format!("{base}/")).await;
@@ -60,16 +57,74 @@ async fn dashboard_numbers_change_while_requests_flow() {
             }
         })
     };
+    browser
+        .wait_until(
+            "readings flowing through the stream",
+            "return Number(document.getElementById('stat-readings-total').textContent.replace(/,/g, '')) > 0",
+            WAIT,
+        )
+        .await;
     let before_requests = number(&browser.text("#stat-requests-total").await).unwrap();
     let before_predictions = number(&browser.text("#stat-predictions").await).unwrap();
     let before_uptime = browser.text("#stat-uptime").await;
+    let before_readings = number(&browser.text("#stat-readings-total").await).unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after_requests = number(&browser.text("#stat-requests-total").await).unwrap();
     let after_predictions = number(&browser.text("#stat-predictions").await).unwrap();
     let after_uptime = browser.text("#stat-uptime").await;
+    let after_readings = number(&browser.text("#stat-readings-total").await).unwrap();
     let rate = number(&browser.text("#stat-requests-per-second").await).unwrap();
-    browser.screenshot("dashboard-live").await;
+    let readings_rate = number(&browser.text("#stat-readings-per-second").await).unwrap();
     traffic.abort();
+
+    // The stream's figures: readings processed grow, at a real rate;
+    // dead letters, lag and open alerts are numbers, not placeholders.
+    assert!(
+        after_readings > before_readings,
+        "readings processed moved: {before_readings} -> {after_readings}"
+    );
+    assert!(readings_rate > 0.0, "readings/s: {readings_rate}");
+    for id in [
+        "#stat-dead-letters",
+        "#stat-consumer-lag",
+        "#stat-open-alerts",
+    ] {
+        let text = browser.text(id).await;
+        assert!(number(&text).is_some(), "{id} shows a number: {text:?}");
+    }
+    browser
+        .wait_until(
+            "the median end-to-end latency",
+            "return document.getElementById('stat-latency').textContent !== '—'",
+            WAIT,
+        )
+        .await;
+    // Live rooms (smoke level, light, presence) and the window charts.
+    browser
+        .wait_until(
+            "rooms in the table",
+            "return document.querySelectorAll('#rooms tbody tr').length >= 4",
+            WAIT,
+        )
+        .await;
+    browser
+        .wait_until(
+            "a closed window in the chart",
+            "return document.getElementById('windows-empty').classList.contains('hidden')",
+            Duration::from_secs(60),
+        )
+        .await;
+    let rooms = daemon.shared().live.rooms();
+    let first = browser
+        .js("const r = document.querySelector('#rooms tbody tr'); return r.dataset.room")
+        .await;
+    assert!(
+        rooms
+            .iter()
+            .any(|r| format!("{}/{}", r.home, r.room) == first.as_str().unwrap()),
+        "{first} is a room of the stream"
+    );
+    browser.screenshot("dashboard-live").await;
 
     assert!(
         after_requests > before_requests,
@@ -81,12 +136,22 @@ async fn dashboard_numbers_change_while_requests_flow() {
     );
     assert!(rate > 0.0, "requests/s shows the traffic: {rate}");
     assert_ne!(before_uptime, after_uptime, "uptime ticks");
-    assert_eq!(browser.text("#stat-model").await, "test-rule-v1");
-    assert_eq!(browser.text("#live-status").await, "ok");
-    let canvases = browser
-        .js("return document.querySelectorAll('#chart-throughput canvas').length")
-        .await;
-    assert_eq!(canvases, 1, "the throughput chart is drawn");
+    assert_eq!(
+        browser.text("#stat-model").await,
+        trained.champion.version.as_str()
+    );
+    for chart in [
+        "chart-throughput",
+        "chart-window-pm2_5",
+        "chart-window-temperature_c",
+    ] {
+        let canvases = browser
+            .js(&format!(
+                "return document.querySelectorAll('#{chart} canvas').length"
+            ))
+            .await;
+        assert_eq!(canvases, 1, "{chart} is drawn");
+    }
     browser.close().await;
     daemon.stop().await;
 }
@@ -122,10 +187,22 @@ async fn predict_form_shows_no_model_then_a_fire_result() {
     );
     browser.screenshot("predict-no-model").await;
 
-    daemon
-        .shared()
-        .model
-        .swap(Box::new(RuleModel::new("test-rule-v1")));
+    // A real model: a random forest trained in the fixture on generated
+    // readings, loaded from its registry.
+    let models = dir.path().join("models");
+    let version = {
+        let models = models.clone();
+        tokio::task::spawn_blocking(move || web_pipeline::train_registry(&models))
+            .await
+            .unwrap()
+            .champion
+            .version
+    };
+    let model = smokewatch::ml::Registry::open(&models)
+        .unwrap()
+        .load(&version)
+        .unwrap();
+    daemon.shared().model.swap(Box::new(model));
     browser.click("#predict-submit").await;
     browser
         .wait_until(
@@ -135,8 +212,13 @@ async fn predict_form_shows_no_model_then_a_fire_result() {
         )
         .await;
     assert_eq!(browser.text("#result-class").await, "FIRE");
-    assert_eq!(browser.text("#result-probability").await, "95.0 %");
-    assert_eq!(browser.text("#result-model").await, "test-rule-v1");
+    let shown = browser.text("#result-probability").await;
+    let probability: f64 = shown.trim_end_matches(" %").parse().unwrap();
+    assert!(
+        (50.0..=100.0).contains(&probability),
+        "fire probability {shown}"
+    );
+    assert_eq!(browser.text("#result-model").await, version);
     browser.screenshot("predict-fire").await;
 
     browser.click("#preset-normal").await;
@@ -266,12 +348,25 @@ async fn daemon_requests(base: &str) -> u64 {
 async fn every_page_renders_and_is_screenshotted() {
     let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let daemon = web_support::daemon(dir.path(), "").await;
-    daemon
-        .shared()
-        .model
-        .swap(Box::new(RuleModel::new("test-rule-v1")));
+    let (daemon, _trained) = web_pipeline::start(dir.path()).await;
     let base = web_support::base_url(&daemon);
+    // Real content for the Batch and Alerts pages: a finished batch run
+    // over the ingested CSV, and alerts raised by the stream.
+    let batch = daemon.shared().batch.clone();
+    web_pipeline::wait_for("the CSV ingest", Duration::from_secs(60), || {
+        !batch.snapshot().recent_ingests.is_empty()
+    })
+    .await;
+    let ticket = batch
+        .trigger(smokewatch::batch::Trigger::Api)
+        .expect("a batch run starts");
+    let run = ticket.wait().await.expect("the run ends");
+    assert_eq!(run.status, smokewatch::batch::RunStatus::Success);
+    let live = daemon.shared().live.clone();
+    web_pipeline::wait_for("an alert", Duration::from_secs(90), || {
+        !live.recent_alerts().is_empty()
+    })
+    .await;
     let browser = Browser::start().await;
     for page in Page::ALL {
         browser.goto(&format!("{base}{}", page.path())).await;
@@ -284,6 +379,26 @@ async fn every_page_renders_and_is_screenshotted() {
             .await;
         let title = browser.js("return document.title").await;
         assert_eq!(title, format!("{} · smokewatch", page.title()));
+        let content = match page {
+            Page::Alerts => {
+                Some("return document.querySelectorAll('#alerts-table tbody tr').length > 0")
+            }
+            Page::Model => {
+                Some("return document.querySelectorAll('#model-history tbody tr').length === 2")
+            }
+            Page::Batch => Some(
+                "return document.querySelector('#batch-runs tr[data-status=\"success\"]') !== null && document.getElementById('quality-score') !== null",
+            ),
+            Page::Dashboard => {
+                Some("return document.querySelectorAll('#rooms tbody tr').length > 0")
+            }
+            _ => None,
+        };
+        if let Some(script) = content {
+            browser
+                .wait_until(&format!("the real content of {}", page.id()), script, WAIT)
+                .await;
+        }
         let active = browser.text("nav a.active").await;
         assert_eq!(active, page.title());
         let errors = browser

@@ -139,10 +139,10 @@ async fn documented_operations_are_exactly_the_server_routes() {
 async fn paths_the_server_lacks_are_404() {
     let app = web_support::app(None);
     let routes = web::routes(app);
-    // Routes planned for later parts and near-misses of real ones.
+    // Near-misses of real ones.
     for path in [
-        "/api/alerts",
-        "/api/windows",
+        "/api/alert",
+        "/api/windows/latest",
         "/api/predicts",
         "/static/../Cargo.toml",
         "/static/vendor/uplot/LICENSE",

@@ -91,7 +91,12 @@ async fn stream_sends_history_then_a_snapshot_each_second_and_ends_at_shutdown()
         .collect();
     assert!(tasks.contains(&"web/server"), "{tasks:?}");
     assert_eq!(b["web"]["sse_clients"], 1, "{}", b["web"]);
-    assert!(b["pipeline"]["readings_per_second"].is_null());
+    // The stream runs (default config): its figures are numbers, rooms a
+    // list; nothing says "unavailable".
+    assert!(b["pipeline"]["unavailable"].is_null(), "{}", b["pipeline"]);
+    assert!(b["pipeline"]["readings_processed_total"].as_f64().is_some());
+    assert!(b["pipeline"]["readings_per_second"].as_f64().is_some());
+    assert!(b["rooms"].is_array());
 
     // A reconnecting client gets only what it missed.
     let seen = b["seq"].as_u64().unwrap();

@@ -105,6 +105,10 @@ impl Health {
             task: task.to_string(),
         };
         handle.set(TaskState::Starting, None);
+        // Exported at 0 from the start, so `increase()` over the first
+        // restart works and the series exists in every scrape.
+        metrics::counter!(crate::telemetry::names::TASK_RESTARTS, "task" => task.to_string())
+            .increment(0);
         handle
     }
 

@@ -161,6 +161,12 @@ metric_names! {
     Counter ANOMALIES = "smokewatch_anomalies_total";
     /// Gauge of alerts currently open.
     Gauge OPEN_ALERTS = "smokewatch_open_alerts";
+    /// Gauge of open alerts in the stream's live view, per severity (label:
+    /// severity; all four are always present).
+    Gauge OPEN_ALERTS_BY_SEVERITY = "smokewatch_open_alerts_by_severity";
+    /// Gauge: maximum of a detector channel in a room's latest closed
+    /// tumbling window (labels: home, room, channel).
+    Gauge WINDOW_CHANNEL_MAX = "smokewatch_window_channel_max";
     /// Counter of readings that went through the whole stream (label: source).
     Counter READINGS_PROCESSED = "smokewatch_readings_processed_total";
     /// Counter of readings left unscored (label: reason, e.g. no_model).

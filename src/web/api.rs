@@ -4,6 +4,7 @@
 
 use super::App;
 use super::errors::{ApiError, FieldError};
+use super::model_view::ModelView;
 use super::predict::{self, MAX_BATCH, PredictionOut, ReadingInput};
 use crate::model::{Channel, RoomSensorKind};
 use crate::supervisor::Overall;
@@ -227,35 +228,10 @@ fn invalid(field: &str, error: impl Into<String>) -> ApiError {
     ApiError::Invalid(vec![FieldError::new(field, error)])
 }
 
-/// `GET /api/model`: the model served now.
-pub fn model(app: &App) -> Response {
-    let body = match app.shared.model.current() {
-        Some(m) => json!({
-            "loaded": true,
-            "version": m.version().to_string(),
-            "features": m.feature_spec().names(),
-        }),
-        None => json!({
-            "loaded": false,
-            "version": null,
-            "features": [],
-        }),
-    };
-    warp::reply::json(&body).into_response()
-}
-
-/// `POST /api/model/reload` (admin).
-pub fn model_reload(_body: Bytes, _app: App) -> Response {
-    ApiError::Unavailable(
-        "model reload is not available: this build has no model registry to reload from".into(),
-    )
-    .into_response()
-}
-
-/// `POST /api/batch/run` (admin).
-pub fn batch_run(_body: Bytes, _app: App) -> Response {
-    ApiError::Unavailable("batch run is not available: this build has no batch subsystem".into())
-        .into_response()
+/// `GET /api/model`: the model served now, its evaluation and the
+/// registry's history (the Model page shows the same [`ModelView`]).
+pub async fn model(app: App) -> Response {
+    warp::reply::json(&ModelView::load(&app.shared).await).into_response()
 }
 
 fn respond(result: Result<Response, ApiError>) -> Response {

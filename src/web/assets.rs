@@ -52,6 +52,11 @@ pub const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../static/health.js"),
     },
     Asset {
+        name: "alerts.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../static/alerts.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         bytes: include_bytes!("../../static/favicon.svg"),

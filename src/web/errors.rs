@@ -66,10 +66,18 @@ pub enum ApiError {
     WrongToken,
     #[error("{0}")]
     Unavailable(String),
+    /// The request is valid but cannot be honoured in the current state
+    /// (nothing to reload, a run already in progress).
+    #[error("{0}")]
+    Conflict(String),
     #[error("no route {method} {path}; see /api/openapi.json for the API")]
     NotFound { method: String, path: String },
     #[error("method {method} is not allowed on {path}; see /api/openapi.json")]
     MethodNotAllowed { method: String, path: String },
+    /// A query parameter of a GET route is unknown or has a bad value;
+    /// `field` is `query.<name>`.
+    #[error("{detail}")]
+    BadQuery { field: String, detail: String },
     #[error("header {name}: {detail}")]
     BadHeader { name: String, detail: String },
     #[error("internal error: {0}")]
@@ -81,9 +89,10 @@ impl warp::reject::Reject for ApiError {}
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadJson { .. } | ApiError::BadHeader { .. } | ApiError::BodyRead(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::BadJson { .. }
+            | ApiError::BadHeader { .. }
+            | ApiError::BadQuery { .. }
+            | ApiError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BodyTooLarge { .. } | ApiError::BatchTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
@@ -92,6 +101,7 @@ impl ApiError {
             ApiError::MissingToken | ApiError::WrongToken => StatusCode::UNAUTHORIZED,
             ApiError::AdminDisabled => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NoModel | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -104,6 +114,7 @@ impl ApiError {
             ApiError::BadJson { field, .. } => field.as_deref(),
             ApiError::Invalid(errors) => errors.first().map(|e| e.field.as_str()),
             ApiError::BatchTooLarge { .. } => Some("readings"),
+            ApiError::BadQuery { field, .. } => Some(field.as_str()),
             _ => None,
         }
     }
@@ -192,6 +203,12 @@ fn from_rejection(rejection: &warp::Rejection) -> ApiError {
         return ApiError::BadHeader {
             name: e.name().to_string(),
             detail: "missing".into(),
+        };
+    }
+    if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
+        return ApiError::BadQuery {
+            field: "query".into(),
+            detail: format!("the query string cannot be decoded: {e}"),
         };
     }
     if rejection.find::<Unmatched>().is_some() || rejection.is_not_found() {

@@ -8,13 +8,17 @@
 //! not know, so a section added later (stream windows, rooms, alerts) does
 //! not break an open page.
 
+use super::scrape::{self, PipelineTotals};
 use super::stats::{WebCounts, WebStats};
 use crate::daemon::Shared;
+use crate::model::Channel;
+use crate::sinks::{Measure, WindowName};
+use crate::stream::KeyKind;
 use crate::supervisor::queue::QueueDepth;
 use crate::supervisor::{Overall, TaskState};
 use chrono::Utc;
 use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -45,16 +49,59 @@ pub struct WebFigures {
     pub predictions_per_second: f64,
 }
 
-/// Pipeline figures. `None` until the subsystem that measures them is
-/// wired in (shown as "—"; never as a made-up zero).
+/// Pipeline figures, from the stream's metrics and live views. A figure is
+/// `None` when it cannot be known (shown as "—", never as a made-up zero);
+/// `unavailable` then says why (a subsystem is switched off).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PipelineFigures {
+    /// Why the stream's figures are missing, e.g. `stream.enabled: false`.
+    pub unavailable: Option<String>,
+    pub readings_processed_total: Option<f64>,
+    /// Over the last [`RATE_SPAN`] samples.
     pub readings_per_second: Option<f64>,
+    /// Median end-to-end latency of the batches finished in the last
+    /// [`RATE_SPAN`] samples; `None` when none finished.
     pub end_to_end_latency_seconds: Option<f64>,
-    pub dead_letters_total: Option<u64>,
-    pub consumer_lag: Option<i64>,
+    pub dead_letters_total: Option<f64>,
+    /// Records behind, summed over partitions.
+    pub consumer_lag: Option<f64>,
     pub open_alerts: Option<u64>,
 }
+
+/// The live state of one room (dashboard table).
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomRow {
+    pub home: String,
+    pub room: String,
+    /// Latest PM2.5 of the room's detector(s), µg/m³.
+    pub smoke_pm2_5: Option<f64>,
+    pub light: Option<bool>,
+    pub presence: Option<bool>,
+    pub temperature: Option<f64>,
+    pub fire_probability: Option<f64>,
+    /// Event time of the latest update, ms since the epoch.
+    pub updated_ms: Option<i64>,
+}
+
+/// One closed tumbling window of one room and measure (dashboard charts).
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowPoint {
+    pub end_ms: i64,
+    pub home: String,
+    pub room: String,
+    pub measure: &'static str,
+    pub avg: f64,
+    pub max: f64,
+}
+
+/// The measures the dashboard charts per window.
+pub const CHART_MEASURES: [Measure; 2] = [
+    Measure::Channel(Channel::Pm2_5),
+    Measure::Channel(Channel::Temperature),
+];
+
+/// Samples over which rates and the latency median are computed.
+pub const RATE_SPAN: usize = 5;
 
 /// Everything the dashboard shows at one moment.
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +120,10 @@ pub struct Snapshot {
     pub model_version: Option<String>,
     pub web: WebFigures,
     pub pipeline: PipelineFigures,
+    /// Latest state of every room; `None` while the stream is off.
+    pub rooms: Option<Vec<RoomRow>>,
+    /// Closed room windows not sent in an earlier snapshot, oldest first.
+    pub windows: Vec<WindowPoint>,
 }
 
 /// The sampler's output: the newest snapshot and a short history.
@@ -127,6 +178,10 @@ pub struct Sampler {
     feed: Feed,
     started: Instant,
     previous: Option<(Instant, WebCounts)>,
+    /// The last [`RATE_SPAN`] + 1 pipeline totals, oldest first.
+    totals: VecDeque<(Instant, PipelineTotals)>,
+    /// Keys of window results already sent.
+    windows_sent: HashSet<String>,
     seq: u64,
 }
 
@@ -138,6 +193,8 @@ impl Sampler {
             feed,
             started: Instant::now(),
             previous: None,
+            totals: VecDeque::with_capacity(RATE_SPAN + 1),
+            windows_sent: HashSet::new(),
             seq: 0,
         }
     }
@@ -187,6 +244,9 @@ impl Sampler {
                 });
             }
         }
+        let pipeline = self.pipeline(now);
+        let rooms = self.rooms();
+        let windows = self.new_windows();
         self.feed.publish(Snapshot {
             seq: self.seq,
             at_ms: Utc::now().timestamp_millis(),
@@ -202,7 +262,107 @@ impl Sampler {
                 requests_per_second,
                 predictions_per_second,
             },
-            pipeline: PipelineFigures::default(),
+            pipeline,
+            rooms,
+            windows,
         });
+    }
+
+    fn pipeline(&mut self, now: Instant) -> PipelineFigures {
+        if !self.shared.config.stream.enabled {
+            return PipelineFigures {
+                unavailable: Some("the stream is switched off (stream.enabled: false)".into()),
+                ..PipelineFigures::default()
+            };
+        }
+        let open_alerts = Some(self.shared.live.open_alerts().len() as u64);
+        let Some(handle) = &self.shared.metrics else {
+            return PipelineFigures {
+                unavailable: Some(
+                    "metrics are switched off (telemetry.enabled: false); only live views are shown"
+                        .into(),
+                ),
+                open_alerts,
+                ..PipelineFigures::default()
+            };
+        };
+        let totals = scrape::pipeline_totals(&handle.render());
+        if self.totals.len() > RATE_SPAN {
+            self.totals.pop_front();
+        }
+        self.totals.push_back((now, totals.clone()));
+        let (readings_per_second, latency) = match self.totals.front() {
+            Some((then, old)) if self.totals.len() > 1 => {
+                let secs = now.duration_since(*then).as_secs_f64().max(1e-3);
+                let rate = (totals.readings_processed.unwrap_or(0.0)
+                    - old.readings_processed.unwrap_or(0.0))
+                    / secs;
+                let p50 =
+                    scrape::quantile_between(&old.latency_buckets, &totals.latency_buckets, 0.5);
+                (Some(rate.max(0.0)), p50)
+            }
+            _ => (None, None),
+        };
+        PipelineFigures {
+            unavailable: None,
+            // Zero until the stream's first batch reaches the sinks.
+            readings_processed_total: Some(totals.readings_processed.unwrap_or(0.0)),
+            readings_per_second,
+            end_to_end_latency_seconds: latency,
+            dead_letters_total: Some(totals.dead_letters.unwrap_or(0.0)),
+            consumer_lag: totals.consumer_lag,
+            open_alerts,
+        }
+    }
+
+    fn rooms(&self) -> Option<Vec<RoomRow>> {
+        if !self.shared.config.stream.enabled {
+            return None;
+        }
+        let rows = self
+            .shared
+            .live
+            .rooms()
+            .into_iter()
+            .map(|r| RoomRow {
+                home: r.home.to_string(),
+                room: r.room.to_string(),
+                smoke_pm2_5: r.smoke_pm2_5,
+                light: r.light,
+                presence: r.presence,
+                temperature: r.temperature,
+                fire_probability: r.fire_probability,
+                updated_ms: r.updated.map(|t| t.millis()),
+            })
+            .collect();
+        Some(rows)
+    }
+
+    fn new_windows(&mut self) -> Vec<WindowPoint> {
+        let mut fresh: Vec<WindowPoint> = Vec::new();
+        for w in self.shared.live.recent_windows() {
+            let charted = w.is_final
+                && w.window == WindowName::Tumbling
+                && w.key_kind == KeyKind::Room
+                && CHART_MEASURES.contains(&w.measure);
+            if !charted || !self.windows_sent.insert(w.key()) {
+                continue;
+            }
+            fresh.push(WindowPoint {
+                end_ms: w.end.millis(),
+                home: w.home.to_string(),
+                room: w.room.to_string(),
+                measure: w.measure.as_str(),
+                avg: w.avg,
+                max: w.max,
+            });
+        }
+        // The live ring holds at most `sinks.ring_capacity` results; keys
+        // older than that can never come back, so forget them now and then.
+        if self.windows_sent.len() > 20 * self.shared.config.sinks.ring_capacity.max(1) {
+            self.windows_sent.clear();
+        }
+        fresh.sort_by_key(|p| p.end_ms);
+        fresh
     }
 }

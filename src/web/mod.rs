@@ -7,6 +7,7 @@
 //! [`feed`] (live figures), [`errors`], [`auth`], [`openapi`], [`assets`]
 //! (embedded CSS/JS) and [`stats`] (the web's own metrics).
 
+pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod auth;
@@ -14,11 +15,15 @@ pub mod body;
 mod config;
 pub mod errors;
 pub mod feed;
+pub mod live_api;
+pub mod model_view;
 pub mod openapi;
+pub mod page_views;
 pub mod pages;
 pub mod predict;
 pub mod presets;
 pub mod routes;
+pub mod scrape;
 pub mod sse;
 pub mod stats;
 
@@ -100,7 +105,7 @@ fn endpoint(route: Route, app: &App) -> BoxedFilter<(Response,)> {
     match route {
         Route::Page(page) => at
             .and(state)
-            .map(move |app: App| pages::render(&app, page))
+            .then(move |app: App| pages::render(app, page))
             .boxed(),
         Route::Asset => at
             .and(warp::path::full())
@@ -128,18 +133,28 @@ fn endpoint(route: Route, app: &App) -> BoxedFilter<(Response,)> {
             .and(state)
             .then(api::predict_batch)
             .boxed(),
-        Route::Model => at.and(state).map(|app: App| api::model(&app)).boxed(),
+        Route::Model => at.and(state).then(api::model).boxed(),
         Route::ModelReload => at
             .and(admin)
             .and(body::limited(body::BODY_LIMIT))
             .and(state)
-            .map(api::model_reload)
+            .then(|_body: bytes::Bytes, app: App| admin::model_reload(app))
             .boxed(),
         Route::BatchRun => at
             .and(admin)
             .and(body::limited(body::BODY_LIMIT))
             .and(state)
-            .map(api::batch_run)
+            .map(|_body: bytes::Bytes, app: App| admin::batch_run(app))
+            .boxed(),
+        Route::Alerts => at
+            .and(warp::query::<live_api::Query>())
+            .and(state)
+            .map(live_api::alerts)
+            .boxed(),
+        Route::Windows => at
+            .and(warp::query::<live_api::Query>())
+            .and(state)
+            .map(live_api::windows)
             .boxed(),
         Route::Stream => at
             .and(warp::header::optional::<String>("last-event-id"))
@@ -160,6 +175,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::from_std(listener?)?;
     let addr = listener.local_addr()?;
     let app = App::new(shared, ctx.shutdown.clone())?;
+    // Exported from the start: no live dashboard open is a real 0.
+    metrics::gauge!(crate::telemetry::names::HTTP_SSE_CLIENTS)
+        .set(app.stats.counts().sse_clients as f64);
     let sampler = app.sampler().run(ctx.shutdown.clone());
     ctx.health.running();
     let shutdown = ctx.shutdown.clone();

@@ -179,17 +179,44 @@ fn operation(route: Route) -> Value {
         Route::Model => {
             responses.insert(
                 "200".into(),
-                ok_json("The model served now", schema_ref("Model")),
+                ok_json(
+                    "The model served now, its evaluation and the registry history",
+                    schema_ref("Model"),
+                ),
             );
-            ("The model currently served".into(), "model")
+            (
+                "The model currently served, its metrics, confusion matrix, feature importances and version history (rejected challengers included)".into(),
+                "model",
+            )
         }
         Route::ModelReload | Route::BatchRun => {
             add_admin_errors(&mut responses);
-            responses.insert("200".into(), ok_json("Done", json!({"type": "object"})));
+            if route == Route::ModelReload {
+                responses.insert(
+                    "200".into(),
+                    ok_json(
+                        "The registry's current model is served now",
+                        json!({"type": "object"}),
+                    ),
+                );
+            } else {
+                responses.insert(
+                    "202".into(),
+                    ok_json(
+                        "The run started; its outcome appears on /batch",
+                        json!({"type": "object"}),
+                    ),
+                );
+            }
+            responses.insert("409".into(), error_response(
+                "Cannot be done now: no current model in the registry, a refused model file, or a batch run already running",
+            ));
             responses.insert("413".into(), error_response("Body larger than the limit"));
             responses.insert(
                 "503".into(),
-                error_response("The subsystem is not available in this build"),
+                error_response(
+                    "The subsystem is switched off (ml.enabled / batch.enabled false) or stopping",
+                ),
             );
             let what = if route == Route::ModelReload {
                 ("Reload the model from the registry (admin)", "model")
@@ -197,6 +224,37 @@ fn operation(route: Route) -> Value {
                 ("Run the batch job now (admin)", "batch")
             };
             (what.0.into(), what.1)
+        }
+        Route::Alerts | Route::Windows => {
+            responses.insert(
+                "400".into(),
+                error_response(
+                    "An unknown query parameter or a bad value; `field` is query.<name>",
+                ),
+            );
+            responses.insert(
+                "503".into(),
+                error_response("The stream is switched off (stream.enabled: false)"),
+            );
+            if route == Route::Alerts {
+                responses.insert(
+                    "200".into(),
+                    ok_json("Alerts, most recently changed first", schema_ref("Alerts")),
+                );
+                (
+                    "The stream's recent alerts (open and resolved), filtered".into(),
+                    "stream",
+                )
+            } else {
+                responses.insert(
+                    "200".into(),
+                    ok_json("Window results, newest first", schema_ref("Windows")),
+                );
+                (
+                    "The stream's recent window results, filtered".into(),
+                    "stream",
+                )
+            }
         }
         Route::Stream => {
             responses.insert(
@@ -222,6 +280,8 @@ fn operation(route: Route) -> Value {
         Route::ModelReload | Route::BatchRun => {
             op["security"] = json!([{"adminToken": []}]);
         }
+        Route::Alerts => op["parameters"] = query_parameters(ALERT_PARAMETERS),
+        Route::Windows => op["parameters"] = query_parameters(WINDOW_PARAMETERS),
         _ => {}
     }
     op
@@ -273,7 +333,73 @@ fn operation_id(route: Route) -> String {
         Route::ModelReload => "model_reload".into(),
         Route::BatchRun => "batch_run".into(),
         Route::Stream => "stream".into(),
+        Route::Alerts => "alerts".into(),
+        Route::Windows => "windows".into(),
     }
+}
+
+/// (name, allowed values or `None` for free text, description).
+type QueryParameter = (&'static str, Option<&'static [&'static str]>, &'static str);
+
+const ALERT_PARAMETERS: &[QueryParameter] = &[
+    (
+        "state",
+        Some(&["open", "resolved"]),
+        "Open or resolved alerts",
+    ),
+    (
+        "severity",
+        Some(&["low", "medium", "high", "critical"]),
+        "Exact severity",
+    ),
+    (
+        "kind",
+        Some(&["threshold", "spike", "rule", "ml"]),
+        "Detector that raised it",
+    ),
+    ("home", None, "Home id"),
+    ("room", None, "Room id"),
+    ("rule", None, "Rule name, e.g. threshold:pm2_5 or ml:fire"),
+];
+
+const WINDOW_PARAMETERS: &[QueryParameter] = &[
+    ("window", Some(&["tumbling", "sliding"]), "Window spec"),
+    (
+        "key",
+        Some(&["device", "room", "room_sensor"]),
+        "What the window aggregates by",
+    ),
+    (
+        "measure",
+        None,
+        "A channel key (see /api/sensors/schema) or a room sensor kind",
+    ),
+    ("home", None, "Home id"),
+    ("room", None, "Room id"),
+    ("device", None, "Device id (device windows)"),
+    (
+        "final",
+        Some(&["true", "false"]),
+        "Closed windows only, or update-mode intermediates only",
+    ),
+];
+
+fn query_parameters(params: &[QueryParameter]) -> Value {
+    let mut out: Vec<Value> = params
+        .iter()
+        .map(|(name, values, description)| {
+            let schema = match values {
+                Some(v) => json!({"type": "string", "enum": v}),
+                None => json!({"type": "string"}),
+            };
+            json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+        })
+        .collect();
+    out.push(json!({"name": "limit", "in": "query", "required": false,
+        "description": "Most results returned",
+        "schema": {"type": "integer", "minimum": 1, "maximum": super::live_api::MAX_LIMIT,
+                   "default": super::live_api::DEFAULT_LIMIT}}));
+    Value::Array(out)
 }
 
 fn reading_schema(series: bool) -> Value {
@@ -366,11 +492,48 @@ fn schemas() -> Value {
             }
         },
         "Model": {
-            "type": "object", "required": ["loaded", "features"],
+            "type": "object", "required": ["ml_enabled", "loaded", "features", "history"],
             "properties": {
+                "ml_enabled": {"type": "boolean"},
                 "loaded": {"type": "boolean"},
                 "version": {"type": "string", "nullable": true},
-                "features": {"type": "array", "items": {"type": "string"}}
+                "features": {"type": "array", "items": {"type": "string"}},
+                "current": {"type": "object", "nullable": true,
+                    "description": "meta.json of the served model: metrics (accuracy, precision, recall, f1, roc_auc, confusion), feature_importances"},
+                "history": {"type": "array", "items": {"type": "object", "properties": {
+                    "version": {"type": "string"}, "current": {"type": "boolean"},
+                    "meta": {"type": "object", "nullable": true},
+                    "decision": {"type": "object", "nullable": true, "description": "promoted, rejected or candidate, and why"},
+                    "problem": {"type": "string", "nullable": true}}}},
+                "registry_problem": {"type": "string", "nullable": true}
+            }
+        },
+        "Alerts": {
+            "type": "object", "required": ["matched", "open_total", "alerts"],
+            "properties": {
+                "matched": {"type": "integer"}, "open_total": {"type": "integer"},
+                "kept_at_most": {"type": "integer"},
+                "alerts": {"type": "array", "items": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "home": {"type": "string"}, "room": {"type": "string"},
+                    "device": {"type": "string", "nullable": true}, "rule": {"type": "string"},
+                    "kind": {"type": "string"}, "severity": {"type": "string"},
+                    "state": {"type": "string", "enum": ["open", "resolved"]},
+                    "values": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "event_time": {"type": "integer"}, "last_event_time": {"type": "integer"},
+                    "resolved_time": {"type": "integer", "nullable": true}, "repeats": {"type": "integer"}}}}
+            }
+        },
+        "Windows": {
+            "type": "object", "required": ["matched", "windows"],
+            "properties": {
+                "matched": {"type": "integer"}, "kept_at_most": {"type": "integer"},
+                "windows": {"type": "array", "items": {"type": "object", "properties": {
+                    "window": {"type": "string"}, "key_kind": {"type": "string"},
+                    "device": {"type": "string", "nullable": true}, "home": {"type": "string"},
+                    "room": {"type": "string"}, "measure": {"type": "string"},
+                    "start": {"type": "integer"}, "end": {"type": "integer"}, "count": {"type": "integer"},
+                    "avg": {"type": "number"}, "min": {"type": "number"}, "max": {"type": "number"},
+                    "stddev": {"type": "number"}, "last": {"type": "number"}, "is_final": {"type": "boolean"}}}}
             }
         }
     })

@@ -5,6 +5,8 @@
 
 use super::App;
 use super::errors::ApiError;
+use super::model_view::ModelView;
+use super::page_views::{BatchPage, ModelPage};
 use super::presets::PRESETS;
 use super::routes::Page;
 use crate::model::Channel;
@@ -73,8 +75,12 @@ struct PresetView {
 }
 
 /// Renders `page` with the daemon's current state.
-pub fn render(app: &App, page: Page) -> Response {
-    match render_html(app, page) {
+pub async fn render(app: App, page: Page) -> Response {
+    let model_view = match page {
+        Page::Model => Some(ModelView::load(&app.shared).await),
+        _ => None,
+    };
+    match render_html(&app, page, model_view.as_ref()) {
         Ok(html) => {
             let mut response = Response::new(html.into());
             response.headers_mut().insert(
@@ -90,7 +96,7 @@ pub fn render(app: &App, page: Page) -> Response {
     }
 }
 
-fn render_html(app: &App, page: Page) -> Result<String, ApiError> {
+fn render_html(app: &App, page: Page, model_view: Option<&ModelView>) -> Result<String, ApiError> {
     let mut ctx = Context::new();
     let nav: Vec<NavItem> = Page::ALL
         .into_iter()
@@ -110,25 +116,47 @@ fn render_html(app: &App, page: Page) -> Result<String, ApiError> {
         &model.as_ref().map(|m| m.version().to_string()),
     );
     ctx.insert("admin_enabled", &app.shared.config.web.admin_token.is_set());
+    let config = &app.shared.config;
+    let stream_off = (!config.stream.enabled)
+        .then_some("The stream is switched off (stream.enabled: false): no readings, windows, rooms or alerts are processed.");
+    ctx.insert("stream_off", &stream_off);
     match page {
         Page::Dashboard => {
-            ctx.insert("rooms", &Vec::<String>::new());
+            ctx.insert(
+                "telemetry_off",
+                &(!config.telemetry.enabled).then_some(
+                    "Metrics are switched off (telemetry.enabled: false): throughput, latency, dead letters and lag cannot be shown.",
+                ),
+            );
         }
         Page::Predict => {
             ctx.insert("channels", &channel_fields());
             ctx.insert("presets", &preset_views());
         }
         Page::Model => {
-            let features = model
-                .as_ref()
-                .map(|m| m.feature_spec().names())
-                .unwrap_or_default();
-            ctx.insert("features", &features);
+            let view = match model_view {
+                Some(v) => ModelPage::from(v),
+                None => ModelPage::from(&ModelView::read(&app.shared)),
+            };
+            ctx.insert("m", &view);
+        }
+        Page::Batch => {
+            let snapshot = app.shared.batch.snapshot();
+            ctx.insert("b", &BatchPage::from(&snapshot));
+            ctx.insert("batch_configured", &config.batch.enabled);
+        }
+        Page::Alerts => {
+            let alerts = app.shared.live.recent_alerts();
+            let open = alerts
+                .iter()
+                .filter(|a| a.state == crate::sinks::AlertState::Open)
+                .count();
+            ctx.insert("alerts_open", &open);
+            ctx.insert("alerts_total", &alerts.len());
         }
         Page::Health => {
             ctx.insert("health", &app.shared.health.report());
         }
-        Page::Alerts | Page::Batch => {}
     }
     app.pages
         .tera

@@ -112,11 +112,15 @@ pub enum Route {
     BatchRun,
     /// Server-Sent Events with the dashboard's live figures.
     Stream,
+    /// The stream's recent alerts, filtered.
+    Alerts,
+    /// The stream's recent window results, filtered.
+    Windows,
 }
 
 impl Route {
     /// Every route, pages first.
-    pub const ALL: [Route; 18] = [
+    pub const ALL: [Route; 20] = [
         Route::Page(Page::Dashboard),
         Route::Page(Page::Predict),
         Route::Page(Page::Alerts),
@@ -135,6 +139,8 @@ impl Route {
         Route::ModelReload,
         Route::BatchRun,
         Route::Stream,
+        Route::Alerts,
+        Route::Windows,
     ];
 
     /// Every route, pages first.
@@ -167,6 +173,8 @@ impl Route {
             Route::ModelReload => "/api/model/reload",
             Route::BatchRun => "/api/batch/run",
             Route::Stream => "/api/stream",
+            Route::Alerts => "/api/alerts",
+            Route::Windows => "/api/windows",
         }
     }
 

@@ -25,6 +25,11 @@ pub fn app(admin_token: Option<&str>) -> App {
     if let Some(t) = admin_token {
         config.web.admin_token = Secret::new(t);
     }
+    app_with(config)
+}
+
+/// Web state over fresh shared handles with `config`.
+pub fn app_with(config: Config) -> App {
     let shared = Shared {
         transport: Transport::embedded(&config.kafka),
         config: Arc::new(config),

@@ -1,0 +1,218 @@
+//! The Model, Batch and Alerts views and the admin endpoints against a
+//! real pipeline (tests/web_pipeline): a model trained here and a rejected
+//! challenger in the registry, the simulator and stream running, the batch
+//! layer ingesting a CSV. `POST /api/model/reload` serves the registry's
+//! newer current model; `POST /api/batch/run` runs the job through the
+//! batch scheduler; `/api/alerts` and `/api/windows` filter what the
+//! stream produced.
+
+mod web_pipeline;
+
+use serde_json::Value;
+use smokewatch::batch::RunStatus;
+use std::time::Duration;
+use web_pipeline::{TOKEN, wait_for};
+
+async fn get_json(client: &reqwest::Client, url: String) -> (u16, Value) {
+    let r = client.get(&url).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+async fn page(client: &reqwest::Client, url: String) -> String {
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{url}");
+    r.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_batch_and_alerts_come_from_the_running_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, trained) = web_pipeline::start(dir.path()).await;
+    let base = web_pipeline::base_url(&daemon);
+    let client = reqwest::Client::new();
+    let champion = trained.champion.version.clone();
+    let rejected = trained.rejected.version.clone();
+
+    // --- GET /api/model and the Model page: the registry's truth.
+    let (status, model) = get_json(&client, format!("{base}/api/model")).await;
+    assert_eq!(status, 200);
+    assert_eq!(model["version"], champion.as_str());
+    let metrics = &model["current"]["metrics"];
+    assert_eq!(metrics["f1"].as_f64().unwrap(), trained.champion.metrics.f1);
+    assert_eq!(
+        metrics["confusion"]["true_positive"].as_u64().unwrap(),
+        trained.champion.metrics.confusion.true_positive
+    );
+    assert_eq!(
+        metrics["roc_auc"].as_f64(),
+        trained.champion.metrics.roc_auc,
+        "ROC-AUC as evaluated (null when the held-out rows hold one class)"
+    );
+    assert!(
+        !model["current"]["feature_importances"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let history = model["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    let outcome = |v: &str| {
+        history
+            .iter()
+            .find(|r| r["version"] == v)
+            .map(|r| r["decision"]["outcome"].clone())
+    };
+    assert_eq!(outcome(&champion), Some("promoted".into()));
+    assert_eq!(outcome(&rejected), Some("rejected".into()));
+    let html = page(&client, format!("{base}/model")).await;
+    assert!(html.contains(&format!("id=\"model-version\">{champion}<")));
+    assert!(html.contains(&format!(
+        "id=\"metric-f1\">{:.4}<",
+        trained.champion.metrics.f1
+    )));
+    assert!(html.contains(&format!(
+        "id=\"cm-tp\">{}<",
+        trained.champion.metrics.confusion.true_positive
+    )));
+    assert!(html.contains(&format!(
+        "data-version=\"{rejected}\" data-outcome=\"rejected\""
+    )));
+    assert!(html.contains("1 rejected challengers"), "history summary");
+
+    // --- POST /api/model/reload serves the registry's newer current model.
+    let models = dir.path().join("data").join("models");
+    let newer = tokio::task::spawn_blocking(move || web_pipeline::train_newer(&models))
+        .await
+        .unwrap();
+    assert_eq!(
+        daemon.shared().model.version().as_deref(),
+        Some(champion.as_str()),
+        "not picked up before the reload (ml.reload_interval is 1h)"
+    );
+    let reload = client
+        .post(format!("{base}/api/model/reload"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload.status(), 200);
+    let body: Value = reload.json().await.unwrap();
+    assert_eq!(body["version"], newer.version.as_str());
+    assert_eq!(body["previous"], champion.as_str());
+    assert_eq!(body["changed"], true);
+    assert_eq!(
+        daemon.shared().model.version().as_deref(),
+        Some(newer.version.as_str())
+    );
+    let wrong = client
+        .post(format!("{base}/api/model/reload"))
+        .bearer_auth("not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+
+    // --- POST /api/batch/run runs the job on the ingested CSV.
+    let batch = daemon.shared().batch.clone();
+    wait_for("the CSV to be ingested", Duration::from_secs(60), || {
+        !batch.snapshot().recent_ingests.is_empty()
+    })
+    .await;
+    let run = client
+        .post(format!("{base}/api/batch/run"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run.status(), 202);
+    let run: Value = run.json().await.unwrap();
+    let run_id = run["run_id"].as_str().unwrap().to_string();
+    wait_for("the batch run to end", Duration::from_secs(120), || {
+        batch
+            .history()
+            .iter()
+            .any(|r| r.run_id == run_id && r.status != RunStatus::Running)
+    })
+    .await;
+    let record = batch
+        .history()
+        .into_iter()
+        .find(|r| r.run_id == run_id)
+        .unwrap();
+    assert_eq!(record.status, RunStatus::Success, "{:?}", record.error);
+    assert!(record.rows >= 2_000, "{record:?}");
+    let html = page(&client, format!("{base}/batch")).await;
+    assert!(html.contains(&format!("data-run=\"{run_id}\" data-status=\"success\"")));
+    let score = record.quality_score.unwrap();
+    assert!(html.contains(&format!("id=\"quality-score\">{score:.4}<")));
+    assert!(html.contains("id=\"kpi-alarm-rate\""));
+
+    // --- /api/alerts and /api/windows: what the stream produced, filtered.
+    let live = daemon.shared().live.clone();
+    wait_for(
+        "alerts and closed room windows",
+        Duration::from_secs(90),
+        || {
+            !live.recent_alerts().is_empty()
+                && live
+                    .recent_windows()
+                    .iter()
+                    .any(|w| w.is_final && w.key_kind == smokewatch::stream::KeyKind::Room)
+        },
+    )
+    .await;
+    let (status, all) = get_json(&client, format!("{base}/api/alerts")).await;
+    assert_eq!(status, 200);
+    let alerts = all["alerts"].as_array().unwrap();
+    assert!(!alerts.is_empty());
+    let first = &alerts[0];
+    let (home, room, rule, severity) = (
+        first["home"].as_str().unwrap(),
+        first["room"].as_str().unwrap(),
+        first["rule"].as_str().unwrap(),
+        first["severity"].as_str().unwrap(),
+    );
+    let (_, filtered) = get_json(
+        &client,
+        format!("{base}/api/alerts?home={home}&room={room}&rule={rule}&severity={severity}"),
+    )
+    .await;
+    let filtered = filtered["alerts"].as_array().unwrap();
+    assert!(filtered.iter().any(|a| a["id"] == first["id"]));
+    for a in filtered {
+        assert_eq!(
+            (&a["home"], &a["room"], &a["rule"], &a["severity"]),
+            (
+                &first["home"],
+                &first["room"],
+                &first["rule"],
+                &first["severity"]
+            )
+        );
+    }
+    let (_, open) = get_json(&client, format!("{base}/api/alerts?state=open")).await;
+    for a in open["alerts"].as_array().unwrap() {
+        assert_eq!(a["state"], "open");
+    }
+    let (status, bad) = get_json(&client, format!("{base}/api/alerts?severity=extreme")).await;
+    assert_eq!(status, 400);
+    assert_eq!(bad["field"], "query.severity");
+
+    let (status, windows) = get_json(
+        &client,
+        format!("{base}/api/windows?key=room&final=true&measure=pm2_5&limit=5"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let windows = windows["windows"].as_array().unwrap();
+    assert!(!windows.is_empty() && windows.len() <= 5);
+    for w in windows {
+        assert_eq!(
+            (&w["key_kind"], &w["is_final"], &w["measure"]),
+            (&"room".into(), &true.into(), &"pm2_5".into())
+        );
+        assert!(w["count"].as_u64().unwrap() > 0);
+    }
+    daemon.stop().await;
+}
