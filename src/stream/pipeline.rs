@@ -92,8 +92,8 @@ pub fn spawn_with(
             &mut detect,
         ];
         for stage in stages {
-            if let Some(bytes) = cp.part(stage.name()) {
-                stage.restore(bytes)?;
+            if let Some(part) = cp.part(stage.name()) {
+                stage.restore(part)?;
             }
         }
         resume = Resume {

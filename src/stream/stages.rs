@@ -12,7 +12,7 @@ use super::message::{Batch, Item, Msg};
 use super::score::Scorer;
 use super::validate::Validator;
 use super::window::Windows;
-use crate::checkpoint::{CheckpointError, decode_part, encode_part};
+use crate::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
 use crate::sinks::{DeadLetter, LiveViews};
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
 use crate::telemetry::names;
@@ -33,12 +33,14 @@ pub trait Stage: Send + 'static {
     fn end_of_input(&mut self) -> Option<Batch> {
         None
     }
-    /// The state a checkpoint keeps (`None`: stateless).
-    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
-        Ok(None)
+    /// A copy of the state a checkpoint keeps (`None`: stateless), encoded
+    /// later by the checkpoint writer. It must be cheap: the stage holds
+    /// its records while taking it.
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        None
     }
     /// Restores the state from a checkpoint part.
-    fn restore(&mut self, _bytes: &[u8]) -> Result<(), CheckpointError> {
+    fn restore(&mut self, _part: StoredPart<'_>) -> Result<(), CheckpointError> {
         Ok(())
     }
     /// What it did, for the shutdown report.
@@ -103,8 +105,8 @@ pub async fn run_stage<S: Stage>(
                 send(Msg::EndOfInput).await?;
             }
             Msg::Barrier(mut barrier) => {
-                if let Some(bytes) = stage.snapshot()? {
-                    barrier.parts.push((name, bytes));
+                if let Some(state) = stage.snapshot() {
+                    barrier.parts.push((name, state));
                 }
                 send(Msg::Barrier(barrier)).await?;
             }
@@ -152,11 +154,11 @@ impl Stage for ValidateStage {
     fn process(&mut self, batch: &mut Batch) {
         self.0.process(batch);
     }
-    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
-        encode_part(self.name(), self.0.state()).map(Some)
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.0.state().clone()))
     }
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
-        self.0.restore(decode_part(self.name(), bytes)?);
+    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
+        self.0.restore(part.decode()?);
         Ok(())
     }
 }
@@ -189,11 +191,11 @@ impl Stage for CleanStage {
             }
         }
     }
-    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
-        encode_part(self.name(), &self.0).map(Some)
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.0.clone()))
     }
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
-        self.0 = decode_part(self.name(), bytes)?;
+    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
+        self.0 = part.decode()?;
         Ok(())
     }
 }
@@ -207,11 +209,11 @@ impl Stage for FeaturesStage {
     fn process(&mut self, batch: &mut Batch) {
         self.0.process(batch);
     }
-    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
-        encode_part(self.name(), self.0.state()).map(Some)
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.0.state().clone()))
     }
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
-        self.0.restore(decode_part(self.name(), bytes)?);
+    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
+        self.0.restore(part.decode()?);
         Ok(())
     }
     fn report(&self) -> String {
@@ -267,11 +269,11 @@ impl Stage for WindowsStage {
         self.0.finish(&mut batch.window_results);
         (!batch.window_results.is_empty()).then_some(batch)
     }
-    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
-        encode_part(self.name(), &self.0).map(Some)
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.0.clone()))
     }
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
-        self.0 = decode_part(self.name(), bytes)?;
+    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
+        self.0 = part.decode()?;
         Ok(())
     }
     fn report(&self) -> String {
@@ -327,11 +329,11 @@ impl Stage for DetectStage {
         }
         metrics::gauge!(names::OPEN_ALERTS).set(self.detector.open_alerts() as f64);
     }
-    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
-        encode_part(self.name(), self.detector.state()).map(Some)
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.detector.state().clone()))
     }
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
-        self.detector.restore(decode_part(self.name(), bytes)?);
+    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
+        self.detector.restore(part.decode()?);
         self.live
             .restore_open_alerts(self.detector.open_alert_list());
         self.live.update_rooms(self.detector.rooms());
