@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/test-deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo test --locked "$@"
+cargo test --locked --no-fail-fast "$@"

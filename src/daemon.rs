@@ -3,6 +3,7 @@
 //!
 //! See ARCHITECTURE.md for the task and channel diagram.
 
+use crate::batch::BatchStatus;
 use crate::config::Config;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
@@ -31,6 +32,8 @@ pub struct Shared {
     pub model: ModelHandle,
     /// Devices known to the fleet; the stream refuses others.
     pub devices: DeviceRegistry,
+    /// The batch job's history, last report and run trigger (for the web).
+    pub batch: BatchStatus,
     /// The stream's latest alerts, window results and room states (web UI).
     pub live: LiveViews,
     /// Every bounded channel between tasks, for the dashboard's queue depths.
@@ -55,6 +58,8 @@ pub enum DaemonError {
     Stream(#[from] stream::StreamError),
     #[error("simulator: {0}")]
     Simulate(#[from] crate::simulate::SimulateError),
+    #[error("batch: {0}")]
+    Batch(#[from] crate::batch::BatchError),
     #[error("shutdown did not finish within daemon.shutdown_timeout; aborted: {}", aborted.join(", "))]
     ShutdownIncomplete { aborted: Vec<String> },
 }
@@ -82,6 +87,7 @@ impl Daemon {
             transport: Transport::connect(&config.kafka).await?,
             model: ModelHandle::new(),
             devices: DeviceRegistry::new(),
+            batch: BatchStatus::new(),
             live: LiveViews::new(config.sinks.ring_capacity),
             queues: supervisor.queues().clone(),
         };
@@ -104,6 +110,10 @@ impl Daemon {
 
         if config.stream.enabled {
             stream::spawn(&mut supervisor, &shared)?;
+        }
+
+        if config.batch.enabled {
+            crate::batch::spawn(&mut supervisor, &shared)?;
         }
 
         if config.ml.enabled {

@@ -190,6 +190,10 @@ struct EwStats {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct ChannelState {
     last: Option<(i64, f64)>,
+    /// Event time (ms) of the first value of this history; the z-score
+    /// waits for half a span of it (see [`DeviceFeatures::update`]).
+    #[serde(default)]
+    first_ms: i64,
     delta: f64,
     stats: Vec<EwStats>,
 }
@@ -244,6 +248,7 @@ impl DeviceFeatures {
             let state = &mut self.channels[channel.index()];
             match state.last {
                 None => {
+                    state.first_ms = t;
                     state.delta = 0.0;
                     for s in &mut state.stats {
                         *s = EwStats {
@@ -256,9 +261,17 @@ impl DeviceFeatures {
                 Some((t0, x0)) => {
                     let dt = (t - t0) as f64 / 1000.0;
                     state.delta = if dt > 0.0 { (x - x0) / dt } else { state.delta };
+                    let history_ms = t - state.first_ms;
                     for (s, span) in state.stats.iter_mut().zip(&self.spans) {
                         let std = s.var.sqrt();
-                        s.z = if std > MIN_STD_FOR_Z {
+                        // The variance of the first few samples is a poor
+                        // estimate (after two samples it is one squared
+                        // difference), so every reading of a device that
+                        // just started would be a many-sigma "spike". A
+                        // z-score counts only once the stats have seen half
+                        // their span (the EW time constant).
+                        let warm = history_ms >= i64::from(*span) * 500;
+                        s.z = if warm && std > MIN_STD_FOR_Z {
                             (x - s.mean) / std
                         } else {
                             0.0
@@ -280,6 +293,7 @@ impl DeviceFeatures {
     pub fn reset(&mut self) {
         for c in &mut self.channels {
             c.last = None;
+            c.first_ms = 0;
             c.delta = 0.0;
             for s in &mut c.stats {
                 *s = EwStats::default();
@@ -407,6 +421,26 @@ mod tests {
         }
         d.update(EventTime::from_utc_seconds(120), &values(50.0));
         assert!(d.value(&feature("pm2_5__z_60s")) > 100.0);
+    }
+
+    #[test]
+    fn z_score_waits_for_half_a_span_of_history() {
+        // A device that just started: its third reading differs from the
+        // first two. Without a warm-up the variance of two samples makes
+        // that a many-sigma spike; with it the z-score stays 0 until the
+        // stats have seen 30 s (half the 60 s span), then counts.
+        let spec = FeatureSpec::engineered(&[60]);
+        let mut d = DeviceFeatures::new(&spec);
+        d.update(EventTime::from_utc_seconds(0), &values(2.0));
+        d.update(EventTime::from_utc_seconds(1), &values(2.1));
+        d.update(EventTime::from_utc_seconds(2), &values(5.0));
+        assert_eq!(d.value(&feature("pm2_5__z_60s")), 0.0);
+        for s in 3..40 {
+            let noise = if s % 2 == 0 { 0.1 } else { -0.1 };
+            d.update(EventTime::from_utc_seconds(s), &values(2.0 + noise));
+        }
+        d.update(EventTime::from_utc_seconds(40), &values(50.0));
+        assert!(d.value(&feature("pm2_5__z_60s")) > 8.0);
     }
 
     #[test]

@@ -207,6 +207,7 @@ async fn run(
         metrics: None,
         model: ModelHandle::new(),
         devices: DeviceRegistry::new(),
+        batch: crate::batch::BatchStatus::new(),
         live: LiveViews::new(100),
         queues: supervisor.queues().clone(),
     };

@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
 
+mod batch;
 pub mod bench;
 mod check_config;
 mod evaluate;
@@ -56,6 +57,8 @@ pub enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Predict fire for one JSON reading (argument) or JSON lines on stdin.
     Predict(predict::PredictArgs),
+    /// The batch layer without the daemon: run the job once, ingest the watched folder.
+    Batch(batch::BatchArgs),
 }
 
 /// Entry point of the binary.
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::train(&config, &args),
         Command::Evaluate(args) => evaluate::evaluate_command(&config, &args),
         Command::Predict(args) => predict::predict(&config, &args),
+        Command::Batch(args) => batch::batch(&config, &args),
     }
 }
 

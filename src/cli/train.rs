@@ -19,7 +19,9 @@ const TOP_IMPORTANCES: usize = 8;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Training data: a CSV in the Smoke Detection Dataset's format.
+    /// Training data: a CSV in the Smoke Detection Dataset's format, a
+    /// Parquet file in the readings schema, or a store directory
+    /// (date=YYYY-MM-DD/*.parquet, e.g. batch.store_dir).
     #[arg(long, value_name = "PATH")]
     pub data: PathBuf,
     /// Model to train (default: ml.model from the config).

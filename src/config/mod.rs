@@ -256,6 +256,7 @@ impl Config {
             &mut self.sinks.dir,
             &mut self.batch.incoming_dir,
             &mut self.batch.store_dir,
+            &mut self.batch.state_dir,
             &mut self.ml.model_dir,
         ] {
             if path.is_relative() {

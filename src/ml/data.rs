@@ -5,6 +5,7 @@
 
 use super::config::InitialTrainingConfig;
 use crate::model::csv::{CsvError, CsvReader, MissingCells};
+use crate::model::parquet::ReadingsReader;
 use crate::model::{ChannelValues, DeviceId, EventTime, HomeId, RoomId, SmokeReading};
 use crate::simulate::{HistoryGenerator, HistoryOptions, SimulatorConfig};
 use std::collections::HashMap;
@@ -28,10 +29,12 @@ pub enum DataError {
     #[error("{}: {source}", path.display())]
     Csv { path: PathBuf, source: CsvError },
     #[error(
-        "{}: unsupported file type (expected .csv; Parquet history is read once the batch layer's reader is available)",
+        "{}: unsupported file type (expected .csv, .parquet or a store directory partitioned by date=YYYY-MM-DD/)",
         path.display()
     )]
     UnsupportedFormat { path: PathBuf },
+    #[error("{}: {reason}", path.display())]
+    Parquet { path: PathBuf, reason: String },
     #[error("{origin}: no labelled readings ({} rows read, {} without label, {} refused)", report.rows_read, report.unlabelled, report.refused)]
     NoLabelledRows { origin: String, report: LoadReport },
 }
@@ -90,18 +93,63 @@ pub struct TrainingData {
 }
 
 impl TrainingData {
-    /// Loads a file, choosing the reader by extension.
+    /// Loads a file, choosing the reader by extension: the data set's
+    /// CSV, a Parquet file in the readings schema, or a directory holding
+    /// a Hive-partitioned store (`date=YYYY-MM-DD/*.parquet`, as the batch
+    /// layer writes it).
     pub fn load(path: &Path) -> Result<TrainingData, DataError> {
+        if path.is_dir() {
+            return Self::from_parquet_store(path);
+        }
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
         match ext.as_deref() {
             Some("csv") => Self::from_csv_file(path),
+            Some("parquet") => Self::from_parquet_file(path),
             _ => Err(DataError::UnsupportedFormat {
                 path: path.to_path_buf(),
             }),
         }
+    }
+
+    /// Reads one Parquet file in the readings schema.
+    pub fn from_parquet_file(path: &Path) -> Result<TrainingData, DataError> {
+        let parquet = |e: crate::model::parquet::ParquetError| DataError::Parquet {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let mut readings = Vec::new();
+        for batch in ReadingsReader::open(path).map_err(parquet)? {
+            readings.extend(batch.map_err(parquet)?);
+        }
+        Self::from_readings(path.display().to_string(), readings)
+    }
+
+    /// Reads every part file of a Hive-partitioned readings store.
+    pub fn from_parquet_store(dir: &Path) -> Result<TrainingData, DataError> {
+        let store = crate::batch::HistoryStore::new(dir);
+        let failed = |reason: String| DataError::Parquet {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let files = store.files().map_err(|e| failed(e.to_string()))?;
+        if files.is_empty() {
+            return Err(failed(
+                "no date=YYYY-MM-DD/*.parquet files in this directory".to_string(),
+            ));
+        }
+        let mut readings = Vec::new();
+        for file in &files {
+            for batch in store.read(file).map_err(|e| failed(e.to_string()))? {
+                readings.extend(batch.map_err(|e| failed(e.to_string()))?);
+            }
+        }
+        Self::from_readings(
+            format!("{} ({} part files)", dir.display(), files.len()),
+            readings,
+        )
     }
 
     /// Reads the data set's CSV as published (unnamed index column, CRLF
@@ -348,6 +396,40 @@ mod tests {
         assert_eq!(series.readings[1].values.get(Channel::Humidity), None);
         assert!(series.readings[2].fire);
         assert_eq!(data.time_range().unwrap().0.utc_seconds(), 1654733331);
+    }
+
+    #[test]
+    fn parquet_files_and_store_directories_load_like_readings() {
+        let dir = tempfile::tempdir().unwrap();
+        let reading = |device: &str, t: i64, fire: Option<bool>| SmokeReading {
+            device_id: DeviceId::from(device),
+            home: HomeId::from("h"),
+            room: RoomId::from("r"),
+            event_time: EventTime::from_utc_seconds(t),
+            seq: t as u64,
+            cnt: None,
+            values: ChannelValues::EMPTY,
+            fire_alarm: fire,
+        };
+        let readings = vec![
+            reading("a", 1_700_000_000, Some(true)),
+            reading("a", 1_700_100_000, Some(false)),
+            reading("b", 1_700_000_001, None),
+        ];
+        let store = crate::batch::HistoryStore::new(dir.path().join("store"));
+        store.append(&readings).unwrap();
+        let from_store = TrainingData::load(store.root()).unwrap();
+        assert_eq!(from_store.len(), 2);
+        assert_eq!(from_store.report.unlabelled, 1);
+        let file = store.files().unwrap()[0].path.clone();
+        let from_file = TrainingData::load(&file).unwrap();
+        assert_eq!(from_file.len(), 1);
+        let empty = dir.path().join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        assert!(matches!(
+            TrainingData::load(&empty),
+            Err(DataError::Parquet { .. })
+        ));
     }
 
     #[test]

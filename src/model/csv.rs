@@ -213,6 +213,12 @@ impl<R: Read> CsvReader<R> {
         }
     }
 
+    /// The 1-based line last read (the header is line 1): the line of the
+    /// row `next_row` just returned.
+    pub fn line_number(&self) -> u64 {
+        self.line_number
+    }
+
     /// The next row, `None` at the end of input.
     pub fn next_row(&mut self) -> Option<Result<CsvRow, CsvError>> {
         if !self.header_checked {
@@ -279,19 +285,33 @@ impl<R: Read> Iterator for CsvReader<R> {
     }
 }
 
-/// Splits one line into fields with `csv-core`, reusing its buffers.
+/// Splits one line into fields with `csv-core`, reusing its buffers and
+/// its parser (building a `csv_core::Reader` compiles its DFA, which costs
+/// more than parsing a line: it is built once and reset per line).
 /// Trailing `\r`/`\n` are not part of the last field.
-#[derive(Default)]
 struct FieldSplitter {
+    reader: csv_core::Reader,
     data: Vec<u8>,
     ends: Vec<usize>,
     count: usize,
 }
 
+impl Default for FieldSplitter {
+    fn default() -> Self {
+        Self {
+            reader: csv_core::Reader::new(),
+            data: Vec::new(),
+            ends: Vec::new(),
+            count: 0,
+        }
+    }
+}
+
 impl FieldSplitter {
     fn split(&mut self, line: &[u8]) {
         let line = line.trim_ascii_end();
-        let mut reader = csv_core::Reader::new();
+        let reader = &mut self.reader;
+        reader.reset();
         if self.data.len() < line.len() + 1 {
             self.data.resize(line.len() + 1, 0);
         }

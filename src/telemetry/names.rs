@@ -177,6 +177,24 @@ metric_names! {
     Gauge CHECKPOINT_SIZE = "smokewatch_checkpoint_size_bytes";
     /// Counter of part files published by the file sinks (label: sink).
     Counter SINK_FILES = "smokewatch_sink_files_total";
+
+    // --- batch (src/batch) ---
+
+    /// Counter of files the watched folder took (label: outcome = ingested,
+    /// failed or duplicate).
+    Counter BATCH_FILES = "smokewatch_batch_files_total";
+    /// Counter of rows written to the historical store (label: source = file or stream).
+    Counter BATCH_ROWS_STORED = "smokewatch_batch_rows_stored_total";
+    /// Counter of rows of ingested files put in quarantine (label: reason).
+    Counter BATCH_QUARANTINED_ROWS = "smokewatch_batch_quarantined_rows_total";
+    /// Counter of batch job runs (label: status = success or failed).
+    Counter BATCH_RUNS = "smokewatch_batch_runs_total";
+    /// Histogram of the time one batch job run takes.
+    Histogram BATCH_RUN_DURATION_SECONDS = "smokewatch_batch_run_duration_seconds";
+    /// Gauge: when the last successful batch run ended, seconds since the Unix epoch.
+    Gauge BATCH_LAST_SUCCESS_TIMESTAMP_SECONDS = "smokewatch_batch_last_success_timestamp_seconds";
+    /// Gauge: the 0-1 data-quality score of the last successful batch run's data.
+    Gauge DATA_QUALITY_SCORE = "smokewatch_data_quality_score";
 }
 
 #[cfg(test)]

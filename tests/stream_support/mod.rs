@@ -46,6 +46,7 @@ pub fn start(config: Config, devices: DeviceRegistry) -> Running {
         metrics: None,
         model: ModelHandle::new(),
         devices,
+        batch: smokewatch::batch::BatchStatus::new(),
         live: LiveViews::new(100),
         queues: supervisor.queues().clone(),
     };

@@ -32,6 +32,7 @@ pub fn app(admin_token: Option<&str>) -> App {
         metrics: Some(smokewatch::telemetry::metrics_handle()),
         model: ModelHandle::new(),
         devices: DeviceRegistry::new(),
+        batch: smokewatch::batch::BatchStatus::new(),
         queues: Queues::default(),
         live: smokewatch::sinks::LiveViews::default(),
     };
