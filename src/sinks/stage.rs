@@ -85,6 +85,7 @@ impl SinkStage {
             completed: Arc::new(completed),
             progress: progress.clone(),
             files_published: Arc::new(AtomicU64::new(0)),
+            running: Arc::default(),
         };
         Self {
             config,
@@ -105,14 +106,11 @@ impl SinkStage {
         let mut input = input.lock().await;
         ctx.health.running();
         let mut writer = Writer::start(self.writer.clone());
-        while let Some(msg) = input.recv().await {
-            match msg {
-                Msg::Data(batch) => self.on_batch(batch, &mut writer).await?,
-                Msg::Barrier(barrier) => self.on_barrier(barrier, &mut writer).await?,
-                Msg::Trigger | Msg::EndOfInput => {}
-            }
-        }
-        writer.finish().await?;
+        let pumped = self.pump(&mut input, &mut writer).await;
+        // Joined on every path: what was handed over is written (or has
+        // failed) before this stage ends or is restarted.
+        let finished = writer.finish().await;
+        pumped.and(finished)?;
         let last = self.progress.checkpoint.load(Ordering::Relaxed);
         Ok(TaskReport::new(format!(
             "sinks flushed: {} part files published, last checkpoint {}",
@@ -123,6 +121,21 @@ impl SinkStage {
                 last.to_string()
             }
         )))
+    }
+
+    async fn pump(
+        &mut self,
+        input: &mut tokio::sync::mpsc::Receiver<Msg>,
+        writer: &mut Writer,
+    ) -> Result<(), TaskError> {
+        while let Some(msg) = input.recv().await {
+            match msg {
+                Msg::Data(batch) => self.on_batch(batch, writer).await?,
+                Msg::Barrier(barrier) => self.on_barrier(barrier, writer).await?,
+                Msg::Trigger | Msg::EndOfInput => {}
+            }
+        }
+        Ok(())
     }
 
     async fn on_batch(&mut self, mut batch: Batch, writer: &mut Writer) -> Result<(), TaskError> {

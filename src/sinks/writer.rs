@@ -57,7 +57,10 @@ pub struct CheckpointJob {
 /// Work for the writer, done in the order sent.
 pub enum Job {
     /// Write `rows` as part files staged for checkpoint `id`.
-    Stage { id: CheckpointId, rows: Rows },
+    Stage {
+        id: CheckpointId,
+        rows: Rows,
+    },
     Checkpoint(CheckpointJob),
 }
 
@@ -72,12 +75,20 @@ pub struct WriterContext {
     pub progress: Arc<Progress>,
     /// Part files published so far (for the stage's report).
     pub files_published: Arc<AtomicU64>,
+    /// Held by the running writer thread for its whole life. A writer
+    /// started after a restart of the stage (perhaps after a panic that
+    /// could not join the old one) waits for it, so there is never more
+    /// than one writer and checkpoints are written in id order.
+    pub running: Arc<std::sync::Mutex<()>>,
 }
 
 /// Handle of a running writer thread.
 pub struct Writer {
     jobs: Option<mpsc::Sender<Job>>,
-    done: tokio::task::JoinHandle<Result<(), TaskError>>,
+    /// `None` once joined (a join handle must not be awaited twice).
+    done: Option<tokio::task::JoinHandle<Result<(), TaskError>>>,
+    /// The writer's error once joined, returned again by `finish`.
+    failed: Option<TaskError>,
 }
 
 /// Jobs queued at most; each can hold a file's worth of rows.
@@ -88,6 +99,7 @@ impl Writer {
     pub fn start(ctx: WriterContext) -> Self {
         let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
         let done = tokio::task::spawn_blocking(move || {
+            let _only_writer = ctx.running.lock().unwrap_or_else(|p| p.into_inner());
             while let Some(job) = rx.blocking_recv() {
                 match job {
                     Job::Stage { id, rows } => stage_rows(&ctx, id, rows)?,
@@ -98,34 +110,45 @@ impl Writer {
         });
         Self {
             jobs: Some(tx),
-            done,
+            done: Some(done),
+            failed: None,
         }
     }
 
     /// Queues a job (waits while the queue is full). Fails with the
     /// writer's own error when it has stopped on one.
     pub async fn send(&mut self, job: Job) -> Result<(), TaskError> {
-        let sent = match &self.jobs {
-            Some(jobs) => jobs.send(job).await.is_ok(),
-            None => false,
-        };
-        if sent {
+        if let Some(jobs) = &self.jobs
+            && jobs.send(job).await.is_ok()
+        {
             return Ok(());
         }
-        self.jobs = None;
-        match (&mut self.done).await {
-            Ok(Err(e)) => Err(e),
-            Ok(Ok(())) => Err(TaskError::new("the sink writer has stopped")),
-            Err(e) => Err(TaskError::new(format!("the sink writer failed: {e}"))),
-        }
+        let error = match self.join().await {
+            Err(e) => e,
+            Ok(()) => TaskError::new("the sink writer has stopped"),
+        };
+        self.failed = Some(TaskError::new(error.to_string()));
+        Err(error)
     }
 
     /// Waits until every queued job is done.
     pub async fn finish(mut self) -> Result<(), TaskError> {
+        self.join().await?;
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes the queue and waits for the thread (once).
+    async fn join(&mut self) -> Result<(), TaskError> {
         self.jobs = None;
-        (&mut self.done)
-            .await
-            .map_err(|e| TaskError::new(format!("the sink writer failed: {e}")))?
+        match self.done.take() {
+            Some(done) => done
+                .await
+                .map_err(|e| TaskError::new(format!("the sink writer failed: {e}")))?,
+            None => Ok(()),
+        }
     }
 }
 
@@ -134,9 +157,11 @@ fn stage_rows(ctx: &WriterContext, id: CheckpointId, rows: Rows) -> Result<(), T
     let Some(files) = &ctx.files else {
         return Ok(());
     };
-    let windows = by_folder(rows.windows, |w| w.start, |t| {
-        format!("window_results/{}", folder(t, "date=%Y-%m-%d/hour=%H"))
-    });
+    let windows = by_folder(
+        rows.windows,
+        |w| w.start,
+        |t| format!("window_results/{}", folder(t, "date=%Y-%m-%d/hour=%H")),
+    );
     for (folder, rows) in windows {
         if ctx.csv {
             files.stage(id, &folder, "csv", &encode::windows_csv(&rows)?)?;
@@ -145,9 +170,11 @@ fn stage_rows(ctx: &WriterContext, id: CheckpointId, rows: Rows) -> Result<(), T
             files.stage(id, &folder, "parquet", &encode::windows_parquet(&rows)?)?;
         }
     }
-    let alerts = by_folder(rows.alerts, |a| a.alert.event_time, |t| {
-        format!("alerts/{}", folder(t, "date=%Y-%m-%d"))
-    });
+    let alerts = by_folder(
+        rows.alerts,
+        |a| a.alert.event_time,
+        |t| format!("alerts/{}", folder(t, "date=%Y-%m-%d")),
+    );
     for (folder, rows) in alerts {
         if ctx.csv {
             files.stage(id, &folder, "csv", &encode::alerts_csv(&rows)?)?;
@@ -180,7 +207,9 @@ fn by_folder<T>(
         let t = time(&row);
         let folder = match &last {
             // Folders are at least an hour wide: same hour, same folder.
-            Some((lt, f)) if lt.millis().div_euclid(3_600_000) == t.millis().div_euclid(3_600_000) => {
+            Some((lt, f))
+                if lt.millis().div_euclid(3_600_000) == t.millis().div_euclid(3_600_000) =>
+            {
                 f.clone()
             }
             _ => {
