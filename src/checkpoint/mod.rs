@@ -295,7 +295,10 @@ mod tests {
         ciborium::into_writer(&old, &mut bytes).unwrap();
         std::fs::write(dir.path().join("checkpoint"), bytes).unwrap();
         let loaded = CheckpointStore::new(dir.path()).load().unwrap().unwrap();
-        assert_eq!((loaded.id, loaded.codec), (CheckpointId(3), PartCodec::Cbor));
+        assert_eq!(
+            (loaded.id, loaded.codec),
+            (CheckpointId(3), PartCodec::Cbor)
+        );
         let restored: BTreeMap<String, u64> = loaded.part("validate").unwrap().decode().unwrap();
         assert_eq!(restored, state);
     }
@@ -313,8 +316,14 @@ mod tests {
         let back: BTreeMap<String, Vec<f64>> = part.decode().unwrap();
         assert_eq!(back["dev-1"][0], 1.5);
         assert!(back["dev-1"][1].is_nan());
-        let err = StoredPart { bytes: &bytes[..3], ..part }.decode::<BTreeMap<String, Vec<f64>>>();
-        assert!(matches!(err, Err(CheckpointError::Decode { ref stage, .. }) if stage == "features"));
+        let err = StoredPart {
+            bytes: &bytes[..3],
+            ..part
+        }
+        .decode::<BTreeMap<String, Vec<f64>>>();
+        assert!(
+            matches!(err, Err(CheckpointError::Decode { ref stage, .. }) if stage == "features")
+        );
     }
 
     #[test]

@@ -12,8 +12,8 @@ pub mod rules;
 
 use crate::model::{Channel, EventTime, HomeId, RoomId};
 use crate::sinks::{AlertEvent, AlertKind, RoomState};
-use crate::stream::message::{Item, ReadingRecord};
 use crate::stream::cow_map::CowMap;
+use crate::stream::message::{Item, ReadingRecord};
 use crate::stream::{DetectConfig, FastMap, Severity, ThresholdLevels};
 use alerts::{AlertManager, Observed, Outcome, Slot, Subject};
 use rules::{Lookup, Operand, Rule, RuleError, Scope};
