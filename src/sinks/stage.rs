@@ -43,6 +43,9 @@ pub struct Progress {
     pub alert_events: AtomicU64,
     /// Id of the latest checkpoint written.
     pub checkpoint: AtomicU64,
+    /// Longest time (µs) from a barrier reaching the sinks stage to its
+    /// checkpoint being durable (the benchmark prints it).
+    pub checkpoint_max_us: AtomicU64,
 }
 
 /// Everything the sinks stage needs.

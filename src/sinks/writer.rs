@@ -247,7 +247,12 @@ fn complete_checkpoint(ctx: &WriterContext, job: CheckpointJob) -> Result<(), Ta
     metrics::counter!(names::SINK_FILES, "sink" => "all").increment(published as u64);
     metrics::counter!(names::CHECKPOINTS, "outcome" => "written").increment(1);
     metrics::gauge!(names::CHECKPOINT_SIZE).set(size as f64);
-    metrics::histogram!(names::CHECKPOINT_DURATION).record(job.started.elapsed().as_secs_f64());
+    let took = job.started.elapsed();
+    metrics::histogram!(names::CHECKPOINT_DURATION).record(took.as_secs_f64());
+    let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+    ctx.progress
+        .checkpoint_max_us
+        .fetch_max(took_us, Ordering::Relaxed);
     ctx.progress.checkpoint.store(job.id.0, Ordering::Relaxed);
     tracing::debug!(checkpoint = %job.id, bytes = size, files = published, "checkpoint written");
     ctx.completed.send_replace(Some(Completed {
