@@ -2,10 +2,18 @@
 //! taken at one consistent point (a barrier that flowed down the pipeline).
 //!
 //! File format: the magic line `SMOKEWATCH-CHECKPOINT\n`, a format version
-//! (u32, little-endian), then the [`Checkpoint`] as CBOR. Written to a temp
-//! file, fsynced, renamed over `checkpoint`, and the folder fsynced, so a
-//! crash at any moment leaves either the old or the new checkpoint, never
-//! half of one.
+//! (u32, little-endian), then the [`Checkpoint`] in postcard (a compact
+//! binary serde format: no field names, varint integers), its parts — each
+//! stage's state — in postcard too. Version 1 files (CBOR throughout) are
+//! still read, so an upgrade keeps its state. Written to a temp file,
+//! fsynced, renamed over `checkpoint`, and the folder fsynced, so a crash at
+//! any moment leaves either the old or the new checkpoint, never half of one.
+//!
+//! A large fleet's state is hundreds of megabytes; encoding it is the
+//! costly part of a checkpoint. Stages therefore hand over a
+//! [`StateSnapshot`] (a cheap copy of their state) and the sinks stage's
+//! writer thread encodes and writes it while the pipeline goes on, as
+//! Flink's asynchronous snapshots do.
 
 use crate::transport::TopicPartition;
 use serde::{Deserialize, Serialize};
@@ -13,8 +21,10 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes (it reads this one and version 1).
+pub const FORMAT_VERSION: u32 = 2;
+/// The first format: everything CBOR.
+const CBOR_VERSION: u32 = 1;
 const MAGIC: &[u8] = b"SMOKEWATCH-CHECKPOINT\n";
 const FILE_NAME: &str = "checkpoint";
 
@@ -40,11 +50,63 @@ pub struct Checkpoint {
     pub positions: BTreeMap<TopicPartition, i64>,
     /// Each stage's serialized state, by stage name.
     pub parts: BTreeMap<String, serde_bytes::ByteBuf>,
+    /// How the parts are encoded (from the file's version).
+    #[serde(skip)]
+    pub codec: PartCodec,
+}
+
+/// Encoding of a checkpoint's parts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PartCodec {
+    /// Format version 2 on.
+    #[default]
+    Postcard,
+    /// Format version 1.
+    Cbor,
+}
+
+/// One stage's state as stored in a checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredPart<'a> {
+    pub stage: &'a str,
+    pub bytes: &'a [u8],
+    pub codec: PartCodec,
+}
+
+impl StoredPart<'_> {
+    /// Decodes the state.
+    pub fn decode<T: for<'de> Deserialize<'de>>(&self) -> Result<T, CheckpointError> {
+        let err = |detail: String| CheckpointError::Decode {
+            stage: self.stage.to_string(),
+            detail,
+        };
+        match self.codec {
+            PartCodec::Postcard => postcard::from_bytes(self.bytes).map_err(|e| err(e.to_string())),
+            PartCodec::Cbor => ciborium::from_reader(self.bytes).map_err(|e| err(e.to_string())),
+        }
+    }
 }
 
 impl Checkpoint {
-    pub fn part(&self, stage: &str) -> Option<&[u8]> {
-        self.parts.get(stage).map(|b| b.as_slice())
+    pub fn part<'a>(&'a self, stage: &'a str) -> Option<StoredPart<'a>> {
+        self.parts.get(stage).map(|b| StoredPart {
+            stage,
+            bytes: b.as_slice(),
+            codec: self.codec,
+        })
+    }
+}
+
+/// A stage's state captured at a barrier: a copy that the checkpoint
+/// writer encodes off the pipeline, while the stage goes on.
+pub trait StateSnapshot: Send + 'static {
+    /// The state in the checkpoint's part encoding.
+    fn encode(&self, stage: &str) -> Result<Vec<u8>, CheckpointError>;
+}
+
+impl<T: Serialize + Send + 'static> StateSnapshot for T {
+    fn encode(&self, stage: &str) -> Result<Vec<u8>, CheckpointError> {
+        encode_part(stage, self)
     }
 }
 
@@ -69,21 +131,11 @@ pub enum CheckpointError {
 }
 
 /// Encodes one stage's state for a checkpoint part.
-pub fn encode_part<T: Serialize>(stage: &str, state: &T) -> Result<Vec<u8>, CheckpointError> {
-    let mut out = Vec::new();
-    ciborium::into_writer(state, &mut out).map_err(|e| CheckpointError::Encode {
-        stage: stage.to_string(),
-        detail: e.to_string(),
-    })?;
-    Ok(out)
-}
-
-/// Decodes one stage's state from a checkpoint part.
-pub fn decode_part<T: for<'de> Deserialize<'de>>(
+pub fn encode_part<T: Serialize + ?Sized>(
     stage: &str,
-    bytes: &[u8],
-) -> Result<T, CheckpointError> {
-    ciborium::from_reader(bytes).map_err(|e| CheckpointError::Decode {
+    state: &T,
+) -> Result<Vec<u8>, CheckpointError> {
+    postcard::to_stdvec(state).map_err(|e| CheckpointError::Encode {
         stage: stage.to_string(),
         detail: e.to_string(),
     })
@@ -132,40 +184,53 @@ impl CheckpointStore {
                 detail: "truncated header".into(),
             })?;
         let version = u32::from_le_bytes([version[0], version[1], version[2], version[3]]);
-        if version != FORMAT_VERSION {
-            return Err(CheckpointError::UnknownVersion {
-                path,
-                found: version,
-            });
-        }
-        ciborium::from_reader(body)
-            .map(Some)
-            .map_err(|e| CheckpointError::Corrupt {
-                path,
-                detail: e.to_string(),
-            })
+        let corrupt = |detail: String| CheckpointError::Corrupt {
+            path: path.clone(),
+            detail,
+        };
+        let checkpoint = match version {
+            FORMAT_VERSION => {
+                let (checkpoint, rest): (Checkpoint, _) =
+                    postcard::take_from_bytes(body).map_err(|e| corrupt(e.to_string()))?;
+                if !rest.is_empty() {
+                    return Err(corrupt(format!("{} bytes after the end", rest.len())));
+                }
+                checkpoint
+            }
+            CBOR_VERSION => Checkpoint {
+                codec: PartCodec::Cbor,
+                ..ciborium::from_reader(body).map_err(|e| corrupt(e.to_string()))?
+            },
+            found => return Err(CheckpointError::UnknownVersion { path, found }),
+        };
+        Ok(Some(checkpoint))
     }
 
     /// Writes `checkpoint` atomically; returns its size in bytes.
     pub fn write(&self, checkpoint: &Checkpoint) -> Result<u64, CheckpointError> {
         std::fs::create_dir_all(&self.dir).map_err(self.io(&self.dir))?;
         let tmp = self.dir.join(format!("{FILE_NAME}.tmp"));
-        let mut bytes = Vec::with_capacity(1 << 16);
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        ciborium::into_writer(checkpoint, &mut bytes).map_err(|e| CheckpointError::Encode {
-            stage: "checkpoint".into(),
-            detail: e.to_string(),
-        })?;
-        {
-            let mut file = std::fs::File::create(&tmp).map_err(self.io(&tmp))?;
-            file.write_all(&bytes).map_err(self.io(&tmp))?;
+        let size = {
+            let file = std::fs::File::create(&tmp).map_err(self.io(&tmp))?;
+            // Streamed: the parts are not copied into one more buffer.
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            out.write_all(MAGIC).map_err(self.io(&tmp))?;
+            out.write_all(&FORMAT_VERSION.to_le_bytes())
+                .map_err(self.io(&tmp))?;
+            let out = postcard::to_io(checkpoint, out).map_err(|e| CheckpointError::Encode {
+                stage: "checkpoint".into(),
+                detail: e.to_string(),
+            })?;
+            let file = out
+                .into_inner()
+                .map_err(|e| self.io(&tmp)(e.into_error()))?;
             file.sync_all().map_err(self.io(&tmp))?;
-        }
+            file.metadata().map_err(self.io(&tmp))?.len()
+        };
         let path = self.dir.join(FILE_NAME);
         std::fs::rename(&tmp, &path).map_err(self.io(&path))?;
         sync_dir(&self.dir).map_err(self.io(&self.dir))?;
-        Ok(bytes.len() as u64)
+        Ok(size)
     }
 }
 
@@ -202,6 +267,7 @@ mod tests {
                 "windows".to_string(),
                 serde_bytes::ByteBuf::from(vec![1, 2, 3]),
             )]),
+            codec: PartCodec::Postcard,
         }
     }
 
@@ -214,6 +280,50 @@ mod tests {
         store.write(&sample(2)).unwrap();
         assert_eq!(store.load().unwrap(), Some(sample(2)));
         assert!(!dir.path().join("checkpoint.tmp").exists());
+    }
+
+    #[test]
+    fn version_1_files_in_cbor_are_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = BTreeMap::from([("dev-1".to_string(), 42u64)]);
+        let mut part = Vec::new();
+        ciborium::into_writer(&state, &mut part).unwrap();
+        let mut old = sample(3);
+        old.parts = BTreeMap::from([("validate".to_string(), serde_bytes::ByteBuf::from(part))]);
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        ciborium::into_writer(&old, &mut bytes).unwrap();
+        std::fs::write(dir.path().join("checkpoint"), bytes).unwrap();
+        let loaded = CheckpointStore::new(dir.path()).load().unwrap().unwrap();
+        assert_eq!(
+            (loaded.id, loaded.codec),
+            (CheckpointId(3), PartCodec::Cbor)
+        );
+        let restored: BTreeMap<String, u64> = loaded.part("validate").unwrap().decode().unwrap();
+        assert_eq!(restored, state);
+    }
+
+    #[test]
+    fn snapshots_encode_to_parts_that_decode_back() {
+        let state = BTreeMap::from([("dev-1".to_string(), vec![1.5f64, f64::NAN])]);
+        let snapshot: Box<dyn StateSnapshot> = Box::new(state.clone());
+        let bytes = snapshot.encode("features").unwrap();
+        let part = StoredPart {
+            stage: "features",
+            bytes: &bytes,
+            codec: PartCodec::Postcard,
+        };
+        let back: BTreeMap<String, Vec<f64>> = part.decode().unwrap();
+        assert_eq!(back["dev-1"][0], 1.5);
+        assert!(back["dev-1"][1].is_nan());
+        let err = StoredPart {
+            bytes: &bytes[..3],
+            ..part
+        }
+        .decode::<BTreeMap<String, Vec<f64>>>();
+        assert!(
+            matches!(err, Err(CheckpointError::Decode { ref stage, .. }) if stage == "features")
+        );
     }
 
     #[test]

@@ -39,13 +39,14 @@ pub struct StreamBenchArgs {
     /// Offered rate (readings/s) of the latency run.
     #[arg(long, default_value_t = 20_000)]
     pub rate: u64,
-    /// Length of the latency run.
-    #[arg(long, default_value_t = 10)]
+    /// Length of the latency run (long enough to include checkpoints).
+    #[arg(long, default_value_t = 30)]
     pub seconds: u64,
     /// Time between checkpoints (every stage's state is serialized then).
     #[arg(long, default_value = "10s")]
     pub checkpoint_interval: ConfigDuration,
-    /// One reading in this many (per device) crosses the PM2.5 threshold.
+    /// One reading in this many (per device, staggered across devices)
+    /// crosses the PM2.5 threshold.
     #[arg(long, default_value_t = 50)]
     pub alert_every: u64,
 }
@@ -71,8 +72,18 @@ pub fn bench(command: BenchCommand) -> ExitCode {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "{:>8} {:>10} {:>14} | {:>9} {:>8} {:>10} {:>10} {:>10}",
-        "devices", "readings", "readings/s", "offered/s", "alerts", "p50 ms", "p99 ms", "max ms"
+        "{:>8} {:>10} {:>14} {:>12} | {:>9} {:>8} {:>6} {:>12} {:>10} {:>10} {:>10}",
+        "devices",
+        "readings",
+        "readings/s",
+        "ckpt max ms",
+        "offered/s",
+        "alerts",
+        "ckpts",
+        "ckpt max ms",
+        "p50 ms",
+        "p99 ms",
+        "max ms"
     );
     for (i, &devices) in args.devices.iter().enumerate() {
         let result = rt.block_on(async {
@@ -83,12 +94,15 @@ pub fn bench(command: BenchCommand) -> ExitCode {
         });
         match result {
             Ok((t, l)) => println!(
-                "{:>8} {:>10} {:>14.0} | {:>9} {:>8} {:>10.2} {:>10.2} {:>10.2}",
+                "{:>8} {:>10} {:>14.0} {:>12.1} | {:>9} {:>8} {:>6} {:>12.1} {:>10.2} {:>10.2} {:>10.2}",
                 devices,
                 args.readings,
                 t.readings_per_sec,
+                t.checkpoint_max_ms,
                 args.rate,
                 l.latencies.len(),
+                l.checkpoints,
+                l.checkpoint_max_ms,
                 l.percentile(0.50),
                 l.percentile(0.99),
                 l.percentile(1.0)
@@ -104,6 +118,11 @@ pub fn bench(command: BenchCommand) -> ExitCode {
 
 struct Outcome {
     readings_per_sec: f64,
+    /// Checkpoints completed while readings were processed.
+    checkpoints: u64,
+    /// Longest barrier-at-sinks → checkpoint-durable time, in ms, the
+    /// final checkpoint at shutdown included.
+    checkpoint_max_ms: f64,
     /// Reading→alert latencies in ms.
     latencies: Vec<f64>,
 }
@@ -134,8 +153,18 @@ fn bench_config(dir: &std::path::Path, args: &StreamBenchArgs) -> Config {
     config
 }
 
+/// Whether a device's reading `seq` crosses the threshold. Staggered by
+/// device, so every fleet size raises alerts at the same rate from the
+/// start (a large fleet sends each device's first readings late).
+fn fires(device: usize, seq: u64, alert_every: u64) -> bool {
+    (seq + device as u64).is_multiple_of(alert_every)
+}
+
+/// A pre-encoded record: device, sequence number, key and value.
+type Payload = (usize, u64, Bytes, Bytes);
+
 /// The `n`-th reading of the fleet: devices in turn, one second apart per device.
-fn reading(devices: usize, n: usize, alert_every: u64) -> (usize, u64, Bytes) {
+fn reading(devices: usize, n: usize, alert_every: u64) -> Payload {
     let device = n % devices;
     let seq = (n / devices) as u64 + 1;
     let mut values = ChannelValues::EMPTY;
@@ -146,7 +175,7 @@ fn reading(devices: usize, n: usize, alert_every: u64) -> (usize, u64, Bytes) {
         );
     }
     values.set(Channel::Temperature, Some(21.0 + (seq % 3) as f64 * 0.01));
-    let fire = seq.is_multiple_of(alert_every);
+    let fire = fires(device, seq, alert_every);
     values.set(Channel::Pm2_5, Some(if fire { 60.0 } else { 2.0 }));
     let r = SmokeReading {
         device_id: format!("dev-{device}").into(),
@@ -158,7 +187,8 @@ fn reading(devices: usize, n: usize, alert_every: u64) -> (usize, u64, Bytes) {
         values,
         fire_alarm: None,
     };
-    (device, seq, Bytes::from(encode_reading(&r)))
+    let key = Bytes::from(r.device_id.to_string());
+    (device, seq, key, Bytes::from(encode_reading(&r)))
 }
 
 async fn run(
@@ -172,7 +202,7 @@ async fn run(
         std::env::temp_dir().join(format!("smokewatch-bench-{}-{run_no}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let config = Arc::new(bench_config(&dir, args));
-    let payloads: Vec<(usize, u64, Bytes)> = (0..readings)
+    let payloads: Vec<Payload> = (0..readings)
         .map(|n| reading(devices, n, args.alert_every))
         .collect();
     let health = Health::new();
@@ -201,17 +231,16 @@ async fn run(
     let started = Instant::now();
     let mut sent_at: HashMap<(usize, u64), Instant> = HashMap::new();
     let burst = rate.map(|r| (r / 1000).max(1) as usize);
-    for (i, (device, seq, payload)) in payloads.into_iter().enumerate() {
+    for (i, (device, seq, key, payload)) in payloads.into_iter().enumerate() {
         if let (Some(rate), Some(burst)) = (rate, burst)
             && i % burst == 0
         {
             let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
             tokio::time::sleep_until(due.into()).await;
         }
-        if rate.is_some() && seq.is_multiple_of(args.alert_every) {
+        if rate.is_some() && fires(device, seq, args.alert_every) {
             sent_at.insert((device, seq), Instant::now());
         }
-        let key = format!("dev-{device}");
         producer
             .send(TopicKind::Readings, OutgoingRecord::json(key, payload, 0))
             .await
@@ -225,6 +254,7 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let elapsed = started.elapsed();
+    let checkpoints = progress.checkpoint.load(Ordering::Relaxed);
     let mut latencies = Vec::new();
     while let Ok((at, event)) = tap_rx.try_recv() {
         if event.change != AlertChange::Opened {
@@ -242,12 +272,16 @@ async fn run(
     }
     latencies.sort_by(f64::total_cmp);
     let summary = supervisor.shutdown(Duration::from_secs(60)).await;
+    // After shutdown: includes the final checkpoint of the whole state.
+    let checkpoint_max_ms = progress.checkpoint_max_us.load(Ordering::Relaxed) as f64 / 1000.0;
     let _ = std::fs::remove_dir_all(&dir);
     if !summary.is_clean() {
         return Err(format!("shutdown aborted {:?}", summary.aborted));
     }
     Ok(Outcome {
         readings_per_sec: readings as f64 / elapsed.as_secs_f64(),
+        checkpoints,
+        checkpoint_max_ms,
         latencies,
     })
 }

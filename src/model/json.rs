@@ -21,6 +21,7 @@ use super::{
 };
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why a JSON payload was refused.
@@ -74,14 +75,52 @@ impl DecodeError {
     }
 }
 
+/// Text of a payload: borrowed from the bytes when it has no escapes (the
+/// stream decodes hundreds of thousands of readings a second and should not
+/// copy every id), owned when it has.
+#[derive(Debug, Default, Serialize)]
+#[serde(transparent)]
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        de.deserialize_str(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+impl Text<'_> {
+    fn as_deref<'b>(text: &'b Option<Text<'_>>) -> Option<&'b str> {
+        text.as_ref().map(|t| t.0.as_ref())
+    }
+}
+
 /// Wire shape of a reading. Every field is optional here so that a missing
 /// one is reported by name rather than as serde's generic message.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct ReadingWire {
+struct ReadingWire<'a> {
     schema_version: Option<u32>,
-    device_id: Option<String>,
-    home: Option<String>,
-    room: Option<String>,
+    #[serde(borrow)]
+    device_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    home: Option<Text<'a>>,
+    #[serde(borrow)]
+    room: Option<Text<'a>>,
     event_time_ms: Option<i64>,
     seq: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,7 +158,7 @@ struct ReadingWire {
     fire_alarm: Option<bool>,
 }
 
-impl ReadingWire {
+impl ReadingWire<'_> {
     fn channels(&self) -> [Option<f64>; 12] {
         [
             self.temperature_c,
@@ -140,11 +179,14 @@ impl ReadingWire {
 
 /// Wire shape of a room event.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct RoomEventWire {
+struct RoomEventWire<'a> {
     schema_version: Option<u32>,
-    home: Option<String>,
-    room: Option<String>,
-    sensor_id: Option<String>,
+    #[serde(borrow)]
+    home: Option<Text<'a>>,
+    #[serde(borrow)]
+    room: Option<Text<'a>>,
+    #[serde(borrow)]
+    sensor_id: Option<Text<'a>>,
     kind: Option<RoomSensorKind>,
     #[serde(default, deserialize_with = "lenient_number")]
     value: Option<f64>,
@@ -157,9 +199,9 @@ pub fn encode_reading(reading: &SmokeReading) -> Vec<u8> {
     let v = &reading.values;
     let wire = ReadingWire {
         schema_version: Some(SCHEMA_VERSION),
-        device_id: Some(reading.device_id.to_string()),
-        home: Some(reading.home.to_string()),
-        room: Some(reading.room.to_string()),
+        device_id: Some(Text(reading.device_id.as_str().into())),
+        home: Some(Text(reading.home.as_str().into())),
+        room: Some(Text(reading.room.as_str().into())),
         event_time_ms: Some(reading.event_time.millis()),
         seq: Some(reading.seq),
         cnt: reading.cnt,
@@ -182,13 +224,55 @@ pub fn encode_reading(reading: &SmokeReading) -> Vec<u8> {
     serde_json::to_vec(&wire).unwrap_or_default()
 }
 
+/// A validated reading whose ids are still text of the payload, so the
+/// caller can map them to ids it already holds (the stream interns them)
+/// instead of allocating three strings per reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedReading<'a> {
+    pub device_id: Cow<'a, str>,
+    pub home: Cow<'a, str>,
+    pub room: Cow<'a, str>,
+    pub event_time: EventTime,
+    pub seq: u64,
+    pub cnt: Option<u64>,
+    pub values: ChannelValues,
+    pub fire_alarm: Option<bool>,
+}
+
+impl DecodedReading<'_> {
+    /// The reading with the given ids (which the caller derived from the text).
+    pub fn into_reading(self, device_id: DeviceId, home: HomeId, room: RoomId) -> SmokeReading {
+        SmokeReading {
+            device_id,
+            home,
+            room,
+            event_time: self.event_time,
+            seq: self.seq,
+            cnt: self.cnt,
+            values: self.values,
+            fire_alarm: self.fire_alarm,
+        }
+    }
+}
+
 /// Decodes and validates one reading.
 pub fn decode_reading(bytes: &[u8]) -> Result<SmokeReading, DecodeError> {
-    let wire: ReadingWire = parse(bytes)?;
+    let d = decode_reading_text(bytes)?;
+    let ids = (
+        DeviceId::from(d.device_id.as_ref()),
+        HomeId::from(d.home.as_ref()),
+        RoomId::from(d.room.as_ref()),
+    );
+    Ok(d.into_reading(ids.0, ids.1, ids.2))
+}
+
+/// Decodes and validates one reading, leaving its ids as text.
+pub fn decode_reading_text(bytes: &[u8]) -> Result<DecodedReading<'_>, DecodeError> {
+    let wire: ReadingWire = parse(bytes, |b| parse_typed::<ReadingWire>(b).map(drop))?;
     check_version(wire.schema_version)?;
-    let device_id = required_text(wire.device_id.as_deref(), "device_id")?;
-    let home = required_text(wire.home.as_deref(), "home")?;
-    let room = required_text(wire.room.as_deref(), "room")?;
+    required_text(Text::as_deref(&wire.device_id), "device_id")?;
+    required_text(Text::as_deref(&wire.home), "home")?;
+    required_text(Text::as_deref(&wire.room), "room")?;
     let event_time = check_event_time(wire.event_time_ms)?;
     let seq = wire.seq.ok_or(DecodeError::MissingField { field: "seq" })?;
     let mut values = ChannelValues::EMPTY;
@@ -198,10 +282,10 @@ pub fn decode_reading(bytes: &[u8]) -> Result<SmokeReading, DecodeError> {
         }
         values.set(channel, value);
     }
-    Ok(SmokeReading {
-        device_id: DeviceId::from(device_id),
-        home: HomeId::from(home),
-        room: RoomId::from(room),
+    Ok(DecodedReading {
+        device_id: wire.device_id.map(|t| t.0).unwrap_or_default(),
+        home: wire.home.map(|t| t.0).unwrap_or_default(),
+        room: wire.room.map(|t| t.0).unwrap_or_default(),
         event_time,
         seq,
         cnt: wire.cnt,
@@ -214,9 +298,9 @@ pub fn decode_reading(bytes: &[u8]) -> Result<SmokeReading, DecodeError> {
 pub fn encode_room_event(event: &RoomEvent) -> Vec<u8> {
     let wire = RoomEventWire {
         schema_version: Some(SCHEMA_VERSION),
-        home: Some(event.home.to_string()),
-        room: Some(event.room.to_string()),
-        sensor_id: Some(event.sensor_id.to_string()),
+        home: Some(Text(event.home.as_str().into())),
+        room: Some(Text(event.room.as_str().into())),
+        sensor_id: Some(Text(event.sensor_id.as_str().into())),
         kind: Some(event.kind),
         value: Some(event.value),
         event_time_ms: Some(event.event_time.millis()),
@@ -227,11 +311,11 @@ pub fn encode_room_event(event: &RoomEvent) -> Vec<u8> {
 
 /// Decodes and validates one room event.
 pub fn decode_room_event(bytes: &[u8]) -> Result<RoomEvent, DecodeError> {
-    let wire: RoomEventWire = parse(bytes)?;
+    let wire: RoomEventWire = parse(bytes, |b| parse_typed::<RoomEventWire>(b).map(drop))?;
     check_version(wire.schema_version)?;
-    let home = required_text(wire.home.as_deref(), "home")?;
-    let room = required_text(wire.room.as_deref(), "room")?;
-    let sensor_id = required_text(wire.sensor_id.as_deref(), "sensor_id")?;
+    let home = required_text(Text::as_deref(&wire.home), "home")?;
+    let room = required_text(Text::as_deref(&wire.room), "room")?;
+    let sensor_id = required_text(Text::as_deref(&wire.sensor_id), "sensor_id")?;
     let kind = wire
         .kind
         .ok_or(DecodeError::MissingField { field: "kind" })?;
@@ -264,12 +348,23 @@ pub fn decode_room_event(bytes: &[u8]) -> Result<RoomEvent, DecodeError> {
 /// because a producer wrote bare `NaN`/`Infinity` (Python's `json.dumps`
 /// does) is parsed once more with those tokens quoted, so the error can
 /// name the field instead of a byte offset.
-fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> {
-    match parse_typed(bytes) {
+///
+/// `typed` parses a payload into the same type as `T` (for the second
+/// attempt, whose bytes do not live as long as `bytes`).
+fn parse<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+    typed: impl FnOnce(&[u8]) -> Result<(), DecodeError>,
+) -> Result<T, DecodeError> {
+    // Valid payloads take the direct path; only a refused one is parsed
+    // again with field paths tracked, for the error message.
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
+    match parse_typed::<T>(bytes) {
         Err(DecodeError::Malformed { detail }) => match quote_non_finite_tokens(bytes) {
             // Only the non-finite verdict is worth reporting; a payload that
             // still fails, or now parses, was broken JSON all the same.
-            Some(quoted) => match parse_typed::<T>(&quoted) {
+            Some(quoted) => match typed(&quoted) {
                 Err(e @ DecodeError::NotFinite { .. }) => Err(e),
                 _ => Err(DecodeError::Malformed { detail }),
             },
@@ -279,7 +374,7 @@ fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> {
     }
 }
 
-fn parse_typed<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> {
+fn parse_typed<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();

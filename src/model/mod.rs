@@ -50,6 +50,14 @@ macro_rules! string_id {
             }
         }
 
+        /// Hashes and compares as its text, so maps keyed by the id can
+        /// be searched with a `&str` (no allocation per lookup).
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
                 Self(Arc::from(s))

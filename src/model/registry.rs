@@ -51,6 +51,12 @@ impl DeviceRegistry {
         devices.is_empty() || devices.contains_key(device)
     }
 
+    /// [`DeviceRegistry::accepts`] for a device id still in text form.
+    pub fn accepts_text(&self, device: &str) -> bool {
+        let devices = self.devices.read().unwrap_or_else(|p| p.into_inner());
+        devices.is_empty() || devices.contains_key(device)
+    }
+
     pub fn len(&self) -> usize {
         self.devices.read().unwrap_or_else(|p| p.into_inner()).len()
     }
@@ -84,6 +90,7 @@ mod tests {
         registry.register("h1-kitchen-smoke".into(), "h1".into(), "kitchen".into());
         assert!(registry.accepts(&"h1-kitchen-smoke".into()));
         assert!(!registry.accepts(&"intruder".into()));
+        assert!(registry.accepts_text("h1-kitchen-smoke") && !registry.accepts_text("intruder"));
         assert_eq!(
             registry
                 .get(&"h1-kitchen-smoke".into())

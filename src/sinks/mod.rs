@@ -8,6 +8,7 @@ pub mod files;
 pub mod live;
 pub mod records;
 pub mod stage;
+pub mod writer;
 
 pub use config::SinksConfig;
 pub use live::{LiveViews, RoomState};

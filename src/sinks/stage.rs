@@ -3,22 +3,22 @@
 //!
 //! * Alerts, window results and dead letters go to the web rings and (with
 //!   the Kafka transport) their topics at once; file rows are buffered.
-//! * At a barrier the buffered rows are staged as part files, the
-//!   checkpoint (positions + every stage's state) is written atomically,
-//!   the staged files are published, and the source is told it may commit
-//!   the positions — Flink's two-phase commit, so each row lands in the
-//!   final folders exactly once even across a crash.
+//! * Full buffers, and everything buffered at a barrier, go to the
+//!   [`Writer`] thread, which stages them as part files; at a barrier it
+//!   then writes the checkpoint (positions + every stage's state snapshot)
+//!   atomically, publishes the staged files, and lets the source commit the
+//!   positions — Flink's two-phase commit, so each row lands in the final
+//!   folders exactly once even across a crash.
 
 use super::files::PartFiles;
-use super::{AlertEvent, DeadLetter, LiveViews, SinksConfig, WindowResult, encode};
-use crate::checkpoint::{Checkpoint, CheckpointId, CheckpointStore};
-use crate::model::EventTime;
+use super::writer::{CheckpointJob, Job, Rows, Writer, WriterContext};
+use super::{AlertEvent, LiveViews, SinksConfig};
+use crate::checkpoint::{CheckpointId, CheckpointStore};
 use crate::stream::message::{Barrier, Batch, Item, Msg};
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
 use crate::telemetry::names;
 use crate::transport::{OutgoingRecord, Producer, TopicKind, TopicPartition};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -43,28 +43,28 @@ pub struct Progress {
     pub alert_events: AtomicU64,
     /// Id of the latest checkpoint written.
     pub checkpoint: AtomicU64,
+    /// Longest time (µs) from a barrier reaching the sinks stage to its
+    /// checkpoint being durable (the benchmark prints it).
+    pub checkpoint_max_us: AtomicU64,
 }
 
 /// Everything the sinks stage needs.
 pub struct SinkStage {
     pub config: SinksConfig,
     pub files: Option<PartFiles>,
-    pub store: CheckpointStore,
     pub live: LiveViews,
     /// Set when results also go to Kafka topics.
     pub producer: Option<Producer>,
-    pub completed: watch::Sender<Option<Completed>>,
     pub progress: Arc<Progress>,
     /// Copies of alert events (benchmarks measure latency with it).
     pub alert_tap: Option<mpsc::UnboundedSender<(Instant, AlertEvent)>>,
     /// `transport` or `replay`, the label of processed-reading counts.
     pub source_label: &'static str,
-    /// The id the next barrier carries (the last one written + 1).
+    /// The id the next barrier carries (the last one handed to the writer + 1).
     pub next_id: CheckpointId,
-    windows: BTreeMap<PathBuf, Vec<WindowResult>>,
-    alerts: BTreeMap<PathBuf, Vec<AlertEvent>>,
-    dead: BTreeMap<PathBuf, Vec<DeadLetter>>,
-    files_published: u64,
+    /// File rows not yet handed to the writer.
+    rows: Rows,
+    writer: WriterContext,
 }
 
 impl SinkStage {
@@ -80,21 +80,27 @@ impl SinkStage {
         next_id: CheckpointId,
     ) -> Self {
         let files = config.enabled.then(|| PartFiles::new(config.dir.clone()));
+        let writer = WriterContext {
+            store,
+            files: files.clone(),
+            csv: config.csv,
+            parquet: config.parquet,
+            completed: Arc::new(completed),
+            progress: progress.clone(),
+            files_published: Arc::new(AtomicU64::new(0)),
+            running: Arc::default(),
+        };
         Self {
             config,
             files,
-            store,
             live,
             producer,
-            completed,
             progress,
             alert_tap: None,
             source_label,
             next_id,
-            windows: BTreeMap::new(),
-            alerts: BTreeMap::new(),
-            dead: BTreeMap::new(),
-            files_published: 0,
+            rows: Rows::default(),
+            writer,
         }
     }
 
@@ -102,26 +108,40 @@ impl SinkStage {
     pub async fn run(&mut self, ctx: TaskContext, input: SharedReceiver<Msg>) -> TaskResult {
         let mut input = input.lock().await;
         ctx.health.running();
-        let mut last_written = None;
-        while let Some(msg) = input.recv().await {
-            match msg {
-                Msg::Data(batch) => self.on_batch(batch).await?,
-                Msg::Barrier(barrier) => {
-                    let id = barrier.id;
-                    self.on_barrier(barrier).await?;
-                    last_written = Some(id);
-                }
-                Msg::Trigger | Msg::EndOfInput => {}
-            }
-        }
+        let mut writer = Writer::start(self.writer.clone());
+        let pumped = self.pump(&mut input, &mut writer).await;
+        // Joined on every path: what was handed over is written (or has
+        // failed) before this stage ends or is restarted.
+        let finished = writer.finish().await;
+        pumped.and(finished)?;
+        let last = self.progress.checkpoint.load(Ordering::Relaxed);
         Ok(TaskReport::new(format!(
             "sinks flushed: {} part files published, last checkpoint {}",
-            self.files_published,
-            last_written.map_or("none".to_string(), |id| id.to_string())
+            self.writer.files_published.load(Ordering::Relaxed),
+            if last == 0 {
+                "none".to_string()
+            } else {
+                last.to_string()
+            }
         )))
     }
 
-    async fn on_batch(&mut self, batch: Batch) -> Result<(), TaskError> {
+    async fn pump(
+        &mut self,
+        input: &mut tokio::sync::mpsc::Receiver<Msg>,
+        writer: &mut Writer,
+    ) -> Result<(), TaskError> {
+        while let Some(msg) = input.recv().await {
+            match msg {
+                Msg::Data(batch) => self.on_batch(batch, writer).await?,
+                Msg::Barrier(barrier) => self.on_barrier(barrier, writer).await?,
+                Msg::Trigger | Msg::EndOfInput => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_batch(&mut self, mut batch: Batch, writer: &mut Writer) -> Result<(), TaskError> {
         let readings = batch
             .items
             .iter()
@@ -166,31 +186,6 @@ impl SinkStage {
             }
         }
         self.send_to_kafka(&batch).await?;
-        if self.files.is_some() {
-            // Results of one batch mostly share an hour: format its folder once.
-            let mut cached: Option<(i64, PathBuf)> = None;
-            for w in &batch.window_results {
-                let hour = w.start.millis().div_euclid(3_600_000);
-                let folder = match &cached {
-                    Some((h, f)) if *h == hour => f.clone(),
-                    _ => {
-                        let f = PathBuf::from(format!("window_results/{}", hour_folder(w.start)));
-                        cached = Some((hour, f.clone()));
-                        f
-                    }
-                };
-                self.windows.entry(folder).or_default().push(w.clone());
-            }
-            for a in &batch.alerts {
-                let folder = PathBuf::from(format!("alerts/{}", day_folder(a.alert.event_time)));
-                self.alerts.entry(folder).or_default().push(a.clone());
-            }
-            for d in &batch.dead_letters {
-                let folder = PathBuf::from(format!("dead_letters/topic={}", d.topic.as_str()));
-                self.dead.entry(folder).or_default().push(d.clone());
-            }
-            self.stage_full_buffers()?;
-        }
         let p = &self.progress;
         p.dead_letters
             .fetch_add(batch.dead_letters.len() as u64, Ordering::Relaxed);
@@ -198,6 +193,18 @@ impl SinkStage {
             .fetch_add(batch.window_results.len() as u64, Ordering::Relaxed);
         p.alert_events
             .fetch_add(batch.alerts.len() as u64, Ordering::Relaxed);
+        if self.files.is_some() {
+            self.rows.windows.append(&mut batch.window_results);
+            self.rows.alerts.append(&mut batch.alerts);
+            self.rows.dead.append(&mut batch.dead_letters);
+            // Bounded memory: a file's worth of rows goes to the writer.
+            if self.rows.len() >= self.config.max_rows_per_file {
+                let rows = std::mem::take(&mut self.rows);
+                let id = self.next_id;
+                writer.send(Job::Stage { id, rows }).await?;
+            }
+        }
+        let p = &self.progress;
         p.room_events.fetch_add(events, Ordering::Relaxed);
         p.readings.fetch_add(readings, Ordering::Relaxed);
         metrics::histogram!(names::END_TO_END_LATENCY)
@@ -237,96 +244,29 @@ impl SinkStage {
         Ok(())
     }
 
-    /// Stages buffers that reached `max_rows_per_file` (bounded memory).
-    fn stage_full_buffers(&mut self) -> Result<(), TaskError> {
-        let limit = self.config.max_rows_per_file;
-        let full = self.windows.values().any(|v| v.len() >= limit)
-            || self.alerts.values().any(|v| v.len() >= limit)
-            || self.dead.values().any(|v| v.len() >= limit);
-        if full {
-            self.stage_all(self.next_id)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Writes every buffered row as part files staged for checkpoint `id`.
-    fn stage_all(&mut self, id: CheckpointId) -> Result<(), TaskError> {
-        let Some(files) = &self.files else {
-            return Ok(());
-        };
-        let (csv, parquet) = (self.config.csv, self.config.parquet);
-        for (folder, rows) in std::mem::take(&mut self.windows) {
-            if csv {
-                files.stage(id, &folder, "csv", &encode::windows_csv(&rows)?)?;
-            }
-            if parquet {
-                files.stage(id, &folder, "parquet", &encode::windows_parquet(&rows)?)?;
-            }
-        }
-        for (folder, rows) in std::mem::take(&mut self.alerts) {
-            if csv {
-                files.stage(id, &folder, "csv", &encode::alerts_csv(&rows)?)?;
-            }
-            if parquet {
-                files.stage(id, &folder, "parquet", &encode::alerts_parquet(&rows)?)?;
-            }
-        }
-        for (folder, rows) in std::mem::take(&mut self.dead) {
-            files.stage(id, &folder, "jsonl", &encode::dead_letters_jsonl(&rows)?)?;
-        }
-        Ok(())
-    }
-
-    async fn on_barrier(&mut self, barrier: Barrier) -> Result<(), TaskError> {
+    /// Hands everything buffered and the checkpoint to the writer. The
+    /// stage goes on with the next batch while the writer encodes and
+    /// writes; the source learns of the checkpoint from the writer.
+    async fn on_barrier(&mut self, barrier: Barrier, writer: &mut Writer) -> Result<(), TaskError> {
         let started = Instant::now();
         let id = barrier.id;
-        self.stage_all(id)?;
+        if !self.rows.is_empty() {
+            let rows = std::mem::take(&mut self.rows);
+            writer.send(Job::Stage { id, rows }).await?;
+        }
         if let Some(producer) = &self.producer {
             producer.flush().await?;
         }
-        let checkpoint = Checkpoint {
-            id,
-            created_ms: chrono::Utc::now().timestamp_millis(),
-            positions: barrier.positions.clone(),
-            parts: barrier
-                .parts
-                .into_iter()
-                .map(|(stage, bytes)| (stage.to_string(), serde_bytes::ByteBuf::from(bytes)))
-                .collect(),
-        };
-        let store = self.store.clone();
-        let files = self.files.clone();
-        let written = tokio::task::spawn_blocking(move || -> Result<(u64, usize), TaskError> {
-            let size = store.write(&checkpoint)?;
-            let published = match files {
-                Some(f) => f.publish_upto(id)?,
-                None => 0,
-            };
-            Ok((size, published))
-        })
-        .await
-        .map_err(|e| TaskError::new(format!("checkpoint writer: {e}")));
-        let (size, published) = match written.and_then(|r| r) {
-            Ok(v) => v,
-            Err(e) => {
-                metrics::counter!(names::CHECKPOINTS, "outcome" => "failed").increment(1);
-                return Err(e);
-            }
-        };
-        self.files_published += published as u64;
-        metrics::counter!(names::SINK_FILES, "sink" => "all").increment(published as u64);
-        metrics::counter!(names::CHECKPOINTS, "outcome" => "written").increment(1);
-        metrics::gauge!(names::CHECKPOINT_SIZE).set(size as f64);
-        metrics::histogram!(names::CHECKPOINT_DURATION).record(started.elapsed().as_secs_f64());
-        self.progress.checkpoint.store(id.0, Ordering::Relaxed);
+        writer
+            .send(Job::Checkpoint(CheckpointJob {
+                id,
+                positions: barrier.positions,
+                parts: barrier.parts,
+                is_final: barrier.is_final,
+                started,
+            }))
+            .await?;
         self.next_id = CheckpointId(id.0 + 1);
-        tracing::debug!(checkpoint = %id, bytes = size, files = published, "checkpoint written");
-        self.completed.send_replace(Some(Completed {
-            id,
-            positions: barrier.positions,
-            is_final: barrier.is_final,
-        }));
         Ok(())
     }
 }
@@ -347,19 +287,5 @@ fn count_by<'a, T, L: Ord + Copy + 'a>(
     }
     for (l, n) in counts {
         report(l, n);
-    }
-}
-
-fn hour_folder(t: EventTime) -> String {
-    match t.to_datetime() {
-        Some(d) => d.format("date=%Y-%m-%d/hour=%H").to_string(),
-        None => "date=unknown".to_string(),
-    }
-}
-
-fn day_folder(t: EventTime) -> String {
-    match t.to_datetime() {
-        Some(d) => d.format("date=%Y-%m-%d").to_string(),
-        None => "date=unknown".to_string(),
     }
 }

@@ -6,7 +6,8 @@
 
 use super::message::{Item, Quality};
 use crate::model::{CHANNEL_COUNT, Channel, DeviceId, SmokeReading};
-use crate::stream::{CleanConfig, FastMap, MissingPolicy};
+use crate::stream::cow_map::CowMap;
+use crate::stream::{CleanConfig, MissingPolicy};
 use serde::{Deserialize, Serialize};
 
 /// Slow EW mean of one channel and the baseline it is compared with.
@@ -36,7 +37,7 @@ pub struct Cleaner {
     stuck_after_ms: i64,
     drift_limits: [Option<f64>; CHANNEL_COUNT],
     drift_span_ms: i64,
-    devices: FastMap<DeviceId, DeviceClean>,
+    devices: CowMap<DeviceId, DeviceClean>,
 }
 
 impl Cleaner {
@@ -59,7 +60,7 @@ impl Cleaner {
             stuck_after_ms: config.stuck_after.as_millis_i64(),
             drift_limits,
             drift_span_ms: config.drift_span.as_millis_i64().max(1),
-            devices: FastMap::default(),
+            devices: CowMap::default(),
         }
     }
 
@@ -75,10 +76,9 @@ impl Cleaner {
     /// Fills and flags one reading.
     pub fn clean(&mut self, reading: &mut SmokeReading) -> Quality {
         let t = reading.event_time.millis();
-        let device = match self.devices.get_mut(&reading.device_id) {
-            Some(d) => d,
-            None => self.devices.entry(reading.device_id.clone()).or_default(),
-        };
+        let device = self
+            .devices
+            .get_or_insert_with(&reading.device_id, DeviceClean::default);
         let mut q = Quality::default();
         for c in Channel::ALL {
             let i = c.index();

@@ -3,7 +3,7 @@
 //! numbers, the way IPsec and DTLS detect replays.
 
 use crate::model::DeviceId;
-use crate::stream::FastMap;
+use crate::stream::cow_map::CowMap;
 use serde::{Deserialize, Serialize};
 
 /// Verdict on one sequence number.
@@ -27,7 +27,7 @@ struct SeqWindow {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Dedupe {
     window: u64,
-    senders: FastMap<DeviceId, SeqWindow>,
+    senders: CowMap<DeviceId, SeqWindow>,
 }
 
 impl Dedupe {
@@ -35,7 +35,7 @@ impl Dedupe {
     pub fn new(window: u32) -> Self {
         Self {
             window: u64::from(window.max(1)).div_ceil(64) * 64,
-            senders: FastMap::default(),
+            senders: CowMap::default(),
         }
     }
 

@@ -12,7 +12,7 @@ use super::message::{Batch, Item, Vectors};
 use crate::features::{DeviceFeatures, Feature, FeatureKind, FeatureSpec};
 use crate::ml::ModelHandle;
 use crate::model::{Channel, DeviceId};
-use crate::stream::FastMap;
+use crate::stream::cow_map::CowMap;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeatureState {
     spec: FeatureSpec,
-    devices: FastMap<DeviceId, DeviceFeatures>,
+    devices: CowMap<DeviceId, DeviceFeatures>,
 }
 
 /// Per-device features.
@@ -51,7 +51,7 @@ impl FeatureStage {
         Self {
             state: FeatureState {
                 spec,
-                devices: FastMap::default(),
+                devices: CowMap::default(),
             },
             spike_span,
             config_spans: all_spans,
@@ -98,14 +98,11 @@ impl FeatureStage {
         for item in &mut batch.items {
             let Item::Reading(r) = item else { continue };
             let reading = &r.reading;
-            let features = match self.state.devices.get_mut(&reading.device_id) {
-                Some(f) => f,
-                None => self
-                    .state
-                    .devices
-                    .entry(reading.device_id.clone())
-                    .or_insert_with(|| DeviceFeatures::new(&self.state.spec)),
-            };
+            let spec = &self.state.spec;
+            let features = self
+                .state
+                .devices
+                .get_or_insert_with(&reading.device_id, || DeviceFeatures::new(spec));
             features.update(reading.event_time, &reading.values);
             for c in Channel::ALL {
                 r.signals.delta[c.index()] = features.value(&delta(c));

@@ -7,7 +7,7 @@
 //! it is in the snapshot, nothing after it), [`Msg::Trigger`] (update-mode
 //! window output) and [`Msg::EndOfInput`] (a bounded source is exhausted).
 
-use crate::checkpoint::CheckpointId;
+use crate::checkpoint::{CheckpointId, StateSnapshot};
 use crate::features::FeatureSpec;
 use crate::ml::FireModel;
 use crate::model::{CHANNEL_COUNT, EventTime, RoomEvent, SmokeReading};
@@ -177,18 +177,28 @@ impl Batch {
     }
 }
 
-/// A stage's serialized state inside a barrier.
-pub type StatePart = (&'static str, Vec<u8>);
+/// A stage's state inside a barrier, by stage name.
+pub type StatePart = (&'static str, Box<dyn StateSnapshot>);
 
 /// "Snapshot now": the source's read positions plus each stage's state,
 /// collected as the barrier passes.
-#[derive(Debug)]
 pub struct Barrier {
     pub id: CheckpointId,
     pub positions: BTreeMap<TopicPartition, i64>,
     pub parts: Vec<StatePart>,
     /// The last barrier (shutdown or end of input): sinks flush everything.
     pub is_final: bool,
+}
+
+impl std::fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Barrier")
+            .field("id", &self.id)
+            .field("positions", &self.positions)
+            .field("parts", &self.parts.iter().map(|p| p.0).collect::<Vec<_>>())
+            .field("is_final", &self.is_final)
+            .finish()
+    }
 }
 
 /// A message between two stages.

@@ -17,9 +17,11 @@
 
 mod clean;
 mod config;
+pub mod cow_map;
 pub mod dedupe;
 pub mod detect;
 pub mod enrich;
+pub mod intern;
 pub mod message;
 mod pipeline;
 pub mod replay;

@@ -24,7 +24,7 @@ use crate::sinks::AlertEvent;
 use crate::sinks::files::PartFiles;
 use crate::sinks::stage::{Progress, SinkStage};
 use crate::supervisor::{Role, SharedReceiver, Supervisor, queue};
-use crate::transport::Transport;
+use crate::transport::{Subscription, TopicKind, Transport};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{Mutex, mpsc, watch};
@@ -92,8 +92,8 @@ pub fn spawn_with(
             &mut detect,
         ];
         for stage in stages {
-            if let Some(bytes) = cp.part(stage.name()) {
-                stage.restore(bytes)?;
+            if let Some(part) = cp.part(stage.name()) {
+                stage.restore(part)?;
             }
         }
         resume = Resume {
@@ -116,7 +116,16 @@ pub fn spawn_with(
     let (completed_tx, completed_rx) = watch::channel(None);
     let progress = Arc::new(Progress::default());
     let (input, label) = match sc.source.kind {
-        SourceKind::Transport => (Input::Transport(shared.transport.clone()), "transport"),
+        SourceKind::Transport => (
+            Input::Transport {
+                transport: shared.transport.clone(),
+                subscription: Subscription::configured(
+                    &[TopicKind::Readings, TopicKind::RoomEvents],
+                    &shared.config.kafka,
+                ),
+            },
+            "transport",
+        ),
         SourceKind::Replay => (
             Input::Replay {
                 path: sc.source.replay_path.clone(),

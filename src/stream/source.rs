@@ -11,9 +11,7 @@ use super::replay::ReplayReader;
 use crate::checkpoint::CheckpointId;
 use crate::sinks::stage::Completed;
 use crate::supervisor::{TaskContext, TaskError, TaskReport, TaskResult};
-use crate::transport::{
-    ConsumedRecord, Consumer, Subscription, TopicKind, TopicPartition, Transport,
-};
+use crate::transport::{ConsumedRecord, Consumer, Subscription, TopicPartition, Transport};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,8 +20,16 @@ use tokio::sync::{mpsc, watch};
 
 /// Where the records come from.
 pub enum Input {
-    Transport(Transport),
-    Replay { path: PathBuf, rate: u64 },
+    /// The transport, read as `subscription` says (built from
+    /// `kafka.consumer`: start offsets where no checkpoint gives a position).
+    Transport {
+        transport: Transport,
+        subscription: Subscription,
+    },
+    Replay {
+        path: PathBuf,
+        rate: u64,
+    },
 }
 
 /// What the source needs, shared across its restarts.
@@ -97,9 +103,11 @@ pub async fn run_source(
         .clone()
         .unwrap_or(resume);
     let mut reader = match &settings.input {
-        Input::Transport(transport) => {
-            let mut sub =
-                Subscription::from_earliest(&[TopicKind::Readings, TopicKind::RoomEvents]);
+        Input::Transport {
+            transport,
+            subscription,
+        } => {
+            let mut sub = subscription.clone();
             sub.positions = resume.positions.clone();
             sub.max_batch = settings.batch_size;
             Reader::Consumer(transport.consumer(sub).await?)

@@ -12,7 +12,7 @@ use super::message::{Batch, Item, Msg};
 use super::score::Scorer;
 use super::validate::Validator;
 use super::window::Windows;
-use crate::checkpoint::{CheckpointError, decode_part, encode_part};
+use crate::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
 use crate::sinks::{DeadLetter, LiveViews};
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
 use crate::telemetry::names;
@@ -33,12 +33,14 @@ pub trait Stage: Send + 'static {
     fn end_of_input(&mut self) -> Option<Batch> {
         None
     }
-    /// The state a checkpoint keeps (`None`: stateless).
-    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
-        Ok(None)
+    /// A copy of the state a checkpoint keeps (`None`: stateless), encoded
+    /// later by the checkpoint writer. It must be cheap: the stage holds
+    /// its records while taking it.
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        None
     }
     /// Restores the state from a checkpoint part.
-    fn restore(&mut self, _bytes: &[u8]) -> Result<(), CheckpointError> {
+    fn restore(&mut self, _part: StoredPart<'_>) -> Result<(), CheckpointError> {
         Ok(())
     }
     /// What it did, for the shutdown report.
@@ -103,8 +105,8 @@ pub async fn run_stage<S: Stage>(
                 send(Msg::EndOfInput).await?;
             }
             Msg::Barrier(mut barrier) => {
-                if let Some(bytes) = stage.snapshot()? {
-                    barrier.parts.push((name, bytes));
+                if let Some(state) = stage.snapshot() {
+                    barrier.parts.push((name, state));
                 }
                 send(Msg::Barrier(barrier)).await?;
             }
@@ -152,11 +154,11 @@ impl Stage for ValidateStage {
     fn process(&mut self, batch: &mut Batch) {
         self.0.process(batch);
     }
-    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
-        encode_part(self.name(), self.0.state()).map(Some)
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.0.state().clone()))
     }
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
-        self.0.restore(decode_part(self.name(), bytes)?);
+    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
+        self.0.restore(part.decode()?);
         Ok(())
     }
 }
@@ -189,11 +191,11 @@ impl Stage for CleanStage {
             }
         }
     }
-    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
-        encode_part(self.name(), &self.0).map(Some)
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.0.clone()))
     }
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
-        self.0 = decode_part(self.name(), bytes)?;
+    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
+        self.0 = part.decode()?;
         Ok(())
     }
 }
@@ -207,11 +209,11 @@ impl Stage for FeaturesStage {
     fn process(&mut self, batch: &mut Batch) {
         self.0.process(batch);
     }
-    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
-        encode_part(self.name(), self.0.state()).map(Some)
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.0.state().clone()))
     }
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
-        self.0.restore(decode_part(self.name(), bytes)?);
+    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
+        self.0.restore(part.decode()?);
         Ok(())
     }
     fn report(&self) -> String {
@@ -267,11 +269,11 @@ impl Stage for WindowsStage {
         self.0.finish(&mut batch.window_results);
         (!batch.window_results.is_empty()).then_some(batch)
     }
-    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
-        encode_part(self.name(), &self.0).map(Some)
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.0.clone()))
     }
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
-        self.0 = decode_part(self.name(), bytes)?;
+    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
+        self.0 = part.decode()?;
         Ok(())
     }
     fn report(&self) -> String {
@@ -327,11 +329,11 @@ impl Stage for DetectStage {
         }
         metrics::gauge!(names::OPEN_ALERTS).set(self.detector.open_alerts() as f64);
     }
-    fn snapshot(&self) -> Result<Option<Vec<u8>>, CheckpointError> {
-        encode_part(self.name(), self.detector.state()).map(Some)
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.detector.state().clone()))
     }
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
-        self.detector.restore(decode_part(self.name(), bytes)?);
+    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
+        self.detector.restore(part.decode()?);
         self.live
             .restore_open_alerts(self.detector.open_alert_list());
         self.live.update_rooms(self.detector.rooms());
@@ -384,5 +386,153 @@ mod tests {
             .collect();
         assert_eq!(order, (0..20_000).collect::<Vec<_>>());
         assert!(split_results(&mut batch).is_empty());
+    }
+
+    /// A reading of device `dev-<device>` as the transport hands it over.
+    fn record(device: u32, seq: u64, offset: i64) -> crate::transport::ConsumedRecord {
+        use crate::model::{ChannelValues, SmokeReading};
+        let mut values = ChannelValues::EMPTY;
+        values.set(crate::model::Channel::Temperature, Some(20.0 + seq as f64));
+        let reading = SmokeReading {
+            device_id: format!("dev-{device}").as_str().into(),
+            home: "h1".into(),
+            room: "kitchen".into(),
+            event_time: EventTime(1_700_000_000_000 + seq as i64 * 1000),
+            seq,
+            cnt: None,
+            values,
+            fire_alarm: None,
+        };
+        crate::transport::ConsumedRecord {
+            topic: crate::transport::TopicKind::Readings,
+            partition: 0,
+            offset,
+            key: None,
+            value: crate::model::json::encode_reading(&reading).into(),
+            headers: crate::transport::json_headers(),
+            timestamp_ms: 0,
+        }
+    }
+
+    fn batch(records: Vec<crate::transport::ConsumedRecord>) -> Batch {
+        let mut batch = Batch::new(Instant::now());
+        batch.input = records;
+        batch
+    }
+
+    /// Runs validate then windows over `records`; the windows' results and
+    /// the reasons of everything dead-lettered.
+    fn run(
+        validate: &mut ValidateStage,
+        windows: &mut WindowsStage,
+        records: Vec<crate::transport::ConsumedRecord>,
+        close: bool,
+    ) -> (Vec<WindowResult>, Vec<String>) {
+        let mut b = batch(records);
+        validate.process(&mut b);
+        windows.process(&mut b);
+        let mut results = std::mem::take(&mut b.window_results);
+        if close && let Some(end) = windows.end_of_input() {
+            results.extend(end.window_results);
+        }
+        let dead = b
+            .dead_letters
+            .iter()
+            .map(|d| d.reason.to_string())
+            .collect();
+        (results, dead)
+    }
+
+    /// A checkpoint written by the first format (CBOR file, CBOR parts of
+    /// the same state types) restores real stage state: a restored
+    /// validator still knows which readings it has seen, restored windows
+    /// still hold their open panes.
+    #[test]
+    fn stage_state_from_a_version_1_checkpoint_is_restored() {
+        use crate::checkpoint::{CheckpointId, CheckpointStore};
+        use crate::stream::WindowConfig;
+        use std::collections::BTreeMap;
+        let fresh = || {
+            (
+                ValidateStage(Validator::new(64, Default::default())),
+                WindowsStage(Windows::new(&WindowConfig::default())),
+            )
+        };
+        let (mut validate, mut windows) = fresh();
+        let first: Vec<_> = (0..3u32)
+            .flat_map(|d| (1..=5).map(move |s| record(d, s, 0)))
+            .collect();
+        let (_, dead) = run(&mut validate, &mut windows, first, false);
+        assert!(dead.is_empty(), "{dead:?}");
+
+        // What format version 1 wrote: parts and file in CBOR.
+        let cbor = |state: &dyn erased::Cbor| state.cbor();
+        let parts = BTreeMap::from([
+            ("validate".to_string(), cbor(validate.0.state())),
+            ("windows".to_string(), cbor(&windows.0)),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = b"SMOKEWATCH-CHECKPOINT\n".to_vec();
+        file.extend_from_slice(&1u32.to_le_bytes());
+        ciborium::into_writer(
+            &erased::V1 {
+                id: CheckpointId(7),
+                created_ms: 0,
+                positions: BTreeMap::new(),
+                parts: parts
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_bytes::ByteBuf::from(v)))
+                    .collect(),
+            },
+            &mut file,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("checkpoint"), file).unwrap();
+
+        let cp = CheckpointStore::new(dir.path()).load().unwrap().unwrap();
+        let (mut restored_validate, mut restored_windows) = fresh();
+        restored_validate
+            .restore(cp.part("validate").unwrap())
+            .unwrap();
+        restored_windows
+            .restore(cp.part("windows").unwrap())
+            .unwrap();
+
+        // The same continuation (one replayed reading, then new ones) gives
+        // the same verdicts and window results as the uninterrupted stages.
+        let next = || vec![record(0, 5, 1), record(0, 6, 2), record(1, 6, 3)];
+        let uninterrupted = run(&mut validate, &mut windows, next(), true);
+        let after_restore = run(&mut restored_validate, &mut restored_windows, next(), true);
+        assert_eq!(uninterrupted.1, vec!["duplicate".to_string()]);
+        assert!(!uninterrupted.0.is_empty());
+        assert_eq!(after_restore, uninterrupted);
+    }
+
+    /// Test-only encoders of the version 1 format.
+    mod erased {
+        use crate::checkpoint::CheckpointId;
+        use crate::transport::TopicPartition;
+        use std::collections::BTreeMap;
+
+        pub trait Cbor {
+            fn cbor(&self) -> Vec<u8>;
+        }
+
+        impl<T: serde::Serialize> Cbor for T {
+            fn cbor(&self) -> Vec<u8> {
+                let mut out = Vec::new();
+                ciborium::into_writer(self, &mut out).unwrap();
+                out
+            }
+        }
+
+        /// The version 1 checkpoint's fields, as it wrote them.
+        #[derive(serde::Serialize)]
+        pub struct V1 {
+            pub id: CheckpointId,
+            pub created_ms: i64,
+            pub positions: BTreeMap<TopicPartition, i64>,
+            pub parts: BTreeMap<String, serde_bytes::ByteBuf>,
+        }
     }
 }

@@ -4,9 +4,11 @@
 //! with the reason, the original bytes and the source position.
 
 use super::dedupe::{Dedupe, Seen};
+use super::intern::Interner;
 use super::message::{Batch, Item, Origin, Quality, ReadingRecord, RoomEventRecord, Signals};
-use crate::model::json::{decode_reading, decode_room_event};
+use crate::model::json::{decode_reading_text, decode_room_event};
 use crate::model::registry::DeviceRegistry;
+use crate::model::{DeviceId, HomeId, RoomId};
 use crate::sinks::DeadLetter;
 use crate::transport::{ConsumedRecord, TopicKind};
 use serde::{Deserialize, Serialize};
@@ -22,6 +24,9 @@ pub struct ValidateState {
 pub struct Validator {
     state: ValidateState,
     registry: DeviceRegistry,
+    devices: Interner<DeviceId>,
+    homes: Interner<HomeId>,
+    rooms: Interner<RoomId>,
 }
 
 impl Validator {
@@ -32,6 +37,9 @@ impl Validator {
                 room_events: Dedupe::new(dedupe_window),
             },
             registry,
+            devices: Interner::default(),
+            homes: Interner::default(),
+            rooms: Interner::default(),
         }
     }
 
@@ -66,21 +74,25 @@ impl Validator {
         };
         match record.topic {
             TopicKind::Readings => {
-                let reading =
-                    decode_reading(&record.value).map_err(|e| refuse(e.reason(), e.to_string()))?;
-                if !self.registry.accepts(&reading.device_id) {
+                let decoded = decode_reading_text(&record.value)
+                    .map_err(|e| refuse(e.reason(), e.to_string()))?;
+                if !self.registry.accepts_text(&decoded.device_id) {
                     return Err(refuse(
                         "unknown_device",
                         format!(
                             "device {:?} is not in the fleet registry",
-                            reading.device_id.as_str()
+                            decoded.device_id.as_ref()
                         ),
                     ));
                 }
-                match self.state.readings.check(&reading.device_id, reading.seq) {
+                let device = self.devices.get(&decoded.device_id);
+                match self.state.readings.check(&device, decoded.seq) {
                     Seen::New => {}
-                    seen => return Err(refuse("duplicate", duplicate_detail(seen, reading.seq))),
+                    seen => return Err(refuse("duplicate", duplicate_detail(seen, decoded.seq))),
                 }
+                let home = self.homes.get(&decoded.home);
+                let room = self.rooms.get(&decoded.room);
+                let reading = decoded.into_reading(device, home, room);
                 Ok(Item::Reading(Box::new(ReadingRecord {
                     origin,
                     raw: record.value,

@@ -12,6 +12,7 @@ pub mod rules;
 
 use crate::model::{Channel, EventTime, HomeId, RoomId};
 use crate::sinks::{AlertEvent, AlertKind, RoomState};
+use crate::stream::cow_map::CowMap;
 use crate::stream::message::{Item, ReadingRecord};
 use crate::stream::{DetectConfig, FastMap, Severity, ThresholdLevels};
 use alerts::{AlertManager, Observed, Outcome, Slot, Subject};
@@ -41,7 +42,7 @@ struct RuleSlot {
 /// Detector state that a checkpoint keeps.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DetectState {
-    rooms: FastMap<(HomeId, RoomId), RoomState>,
+    rooms: CowMap<(HomeId, RoomId), RoomState>,
     /// Event time since which a held rule's condition has been true.
     holds: FastMap<(Subject, usize), i64>,
     alerts: AlertManager,
@@ -200,8 +201,7 @@ impl Detector {
                 let room = self
                     .state
                     .rooms
-                    .entry(key.clone())
-                    .or_insert_with(|| RoomState::new(e.home.clone(), e.room.clone()));
+                    .get_or_insert_with(&key, || RoomState::new(e.home.clone(), e.room.clone()));
                 if room.apply(e.kind, e.value, e.event_time) && !self.changed_rooms.contains(&key) {
                     self.changed_rooms.insert(key.clone());
                 }

@@ -13,7 +13,7 @@
 //! watermark has reached.
 
 use super::agg::Agg;
-use crate::stream::FastMap;
+use crate::stream::cow_map::CowMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::Hash;
@@ -95,7 +95,7 @@ struct KeyState {
 pub struct WindowOperator<K: Eq + Hash> {
     spec: WindowSpec,
     measures: usize,
-    keys: FastMap<K, KeyState>,
+    keys: CowMap<K, KeyState>,
     /// Keys with dirty panes, each once.
     dirty_keys: Vec<K>,
     /// Every window ending at or before this has been emitted as final.
@@ -107,7 +107,7 @@ impl<K: Eq + Hash + Clone + Ord> WindowOperator<K> {
         Self {
             spec,
             measures,
-            keys: FastMap::default(),
+            keys: CowMap::default(),
             dirty_keys: Vec::new(),
             closed_upto: i64::MIN,
         }
@@ -133,10 +133,7 @@ impl<K: Eq + Hash + Clone + Ord> WindowOperator<K> {
     pub fn add(&mut self, key: &K, t: i64, values: impl IntoIterator<Item = (usize, f64)>) {
         let pane_ms = self.spec.pane_ms();
         let pane_start = t.div_euclid(pane_ms) * pane_ms;
-        let state = match self.keys.get_mut(key) {
-            Some(s) => s,
-            None => self.keys.entry(key.clone()).or_default(),
-        };
+        let state = self.keys.get_or_insert_with(key, KeyState::default);
         let pane = pane_mut(&mut state.panes, pane_start, self.measures);
         let mut any = false;
         for (measure, value) in values {
