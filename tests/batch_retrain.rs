@@ -108,6 +108,18 @@ async fn enough_new_labelled_data_retrains_and_the_daemon_serves_the_winner_with
     assert!(metrics.contains(&new_info), "{new_info} in\n{metrics}");
     assert!(metrics.contains(&old_info), "{old_info} in\n{metrics}");
 
+    // And the web API says the same: GET /api/model serves the winner.
+    let app = smokewatch::web::App::new(shared.clone(), CancellationToken::new()).unwrap();
+    let answer = warp::test::request()
+        .method("GET")
+        .path("/api/model")
+        .reply(&smokewatch::web::routes(app))
+        .await;
+    assert_eq!(answer.status(), 200);
+    let model: serde_json::Value = serde_json::from_slice(answer.body()).unwrap();
+    assert_eq!(model["version"], outcome.version.as_str(), "{model}");
+    assert_eq!(model["current"]["metrics"]["f1"].as_f64(), Some(outcome.f1));
+
     // Nothing new: the next run does not retrain.
     let again = shared
         .batch
