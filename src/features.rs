@@ -162,7 +162,7 @@ impl FeatureSpec {
     }
 
     /// Distinct spans used by any feature, ascending.
-    fn spans(&self) -> Vec<u32> {
+    pub fn spans(&self) -> Vec<u32> {
         let mut spans: Vec<u32> = self
             .features
             .iter()

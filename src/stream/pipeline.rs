@@ -63,8 +63,19 @@ pub fn spawn_with(
         sc.alerts.cooldown.as_millis_i64(),
         config.ml.enabled,
     )?;
+    // Keep, from the first reading on, the spans the models will need (the
+    // configured spec of the next trained model, and the served one's):
+    // otherwise the first model to arrive finds spans the stream did not
+    // keep and every device's history restarts.
+    let mut spans = sc.features.spans.clone();
+    if config.ml.enabled {
+        spans.extend(config.ml.features.spec().spans());
+        if let Some(model) = shared.model.current() {
+            spans.extend(model.feature_spec().spans());
+        }
+    }
     let features = FeatureStage::new(
-        &sc.features.spans,
+        &spans,
         u32::try_from(sc.features.max_gap.get().as_secs()).unwrap_or(u32::MAX),
         sc.detect.spike.span,
         detector.rule_features().to_vec(),
