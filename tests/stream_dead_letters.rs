@@ -169,6 +169,10 @@ async fn every_malformed_kind_reaches_the_dead_letter_sink_with_its_reason() {
             sent += 1;
         }
     }
+    // The watermark is the minimum over partitions: until every partition's
+    // readings are through, a partition consumed ahead of the others does
+    // not make the late reading late (it would land in a window instead).
+    running.wait_for(sent).await;
     let duplicate = encode_reading(&reading("d1", 300, T0 + 290_000));
     let late = encode_reading(&reading("d1", 5, T0 + 1000));
     for payload in [&duplicate, &late] {
