@@ -23,6 +23,28 @@ pub struct SinksConfig {
     pub max_rows_per_file: usize,
     /// Alerts and window results the web UI's in-memory rings keep.
     pub ring_capacity: usize,
+    /// What a dead letter keeps of the record it refuses.
+    pub dead_letters: DeadLetterConfig,
+}
+
+/// Dead letters keep the refused record for people to inspect, but a huge
+/// malformed record must not turn into a huge dead letter (a 1 MB record
+/// used to cost 2.4 MB: base64 plus text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// Most bytes one dead letter takes when written (JSON, payload as
+    /// base64). The payload keeps as much of the original as fits; its
+    /// full size and SHA-256 are always kept. At least 4096.
+    pub max_payload_bytes: usize,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        Self {
+            max_payload_bytes: 64 * 1024,
+        }
+    }
 }
 
 impl Default for SinksConfig {
@@ -35,6 +57,7 @@ impl Default for SinksConfig {
             kafka: true,
             max_rows_per_file: 100_000,
             ring_capacity: 1000,
+            dead_letters: DeadLetterConfig::default(),
         }
     }
 }
@@ -45,6 +68,15 @@ impl Validate for SinksConfig {
             issues.push(ConfigIssue::new(
                 format!("{section}.dir"),
                 "must not be empty",
+            ));
+        }
+        if self.dead_letters.max_payload_bytes < crate::sinks::MIN_DEAD_LETTER_BYTES {
+            issues.push(ConfigIssue::new(
+                format!("{section}.dead_letters.max_payload_bytes"),
+                format!(
+                    "must be at least {} (a dead letter's fields besides the payload need room)",
+                    crate::sinks::MIN_DEAD_LETTER_BYTES
+                ),
             ));
         }
         if self.max_rows_per_file == 0 {

@@ -10,9 +10,9 @@ pub mod records;
 pub mod stage;
 pub mod writer;
 
-pub use config::SinksConfig;
+pub use config::{DeadLetterConfig, SinksConfig};
 pub use live::{LiveViews, RoomState};
 pub use records::{
-    Alert, AlertChange, AlertEvent, AlertKind, AlertState, DeadLetter, Measure, WindowName,
-    WindowResult, derived_id,
+    Alert, AlertChange, AlertEvent, AlertKind, AlertState, DeadLetter, MIN_DEAD_LETTER_BYTES, Measure,
+    PayloadLimit, WindowName, WindowResult, derived_id,
 };

@@ -187,20 +187,66 @@ impl AlertEvent {
     }
 }
 
+/// Smallest allowed `sinks.dead_letters.max_payload_bytes`.
+pub const MIN_DEAD_LETTER_BYTES: usize = 4096;
+
+/// Room kept for a dead letter's fields besides the payload.
+const DEAD_LETTER_FIELDS_BYTES: usize = 2048;
+
+/// Longest detail a dead letter keeps (a detail may quote the input, e.g.
+/// an unknown device id, which a hostile record can make megabytes long).
+const MAX_DETAIL_BYTES: usize = 1024;
+
+/// How much of a refused record a dead letter keeps, from
+/// `sinks.dead_letters.max_payload_bytes`: the most a whole dead letter
+/// may take when written, so the payload keeps the base64 of as many of
+/// the original bytes as fit beside the other fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadLimit {
+    /// Original bytes kept at most.
+    kept: usize,
+}
+
+impl PayloadLimit {
+    pub fn new(max_dead_letter_bytes: usize) -> Self {
+        let room = max_dead_letter_bytes.saturating_sub(DEAD_LETTER_FIELDS_BYTES);
+        Self {
+            kept: room / 4 * 3,
+        }
+    }
+
+    /// Original bytes a dead letter keeps at most.
+    pub fn kept_bytes(self) -> usize {
+        self.kept
+    }
+}
+
+impl Default for PayloadLimit {
+    fn default() -> Self {
+        Self::new(super::config::DeadLetterConfig::default().max_payload_bytes)
+    }
+}
+
 /// A record the stream refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// Short stable label: `malformed_json`, `duplicate`, `late`, …
     pub reason: String,
-    /// What exactly was wrong.
+    /// What exactly was wrong (at most 1 KiB).
     pub detail: String,
     pub topic: TopicKind,
     pub partition: i32,
     pub offset: i64,
-    /// The original bytes, base64.
+    /// The original bytes, base64: all of them, or the first ones when
+    /// `payload_truncated` (see [`PayloadLimit`]).
     pub payload_base64: String,
-    /// The original bytes as text when they are UTF-8 (for people).
-    pub payload_text: Option<String>,
+    /// Size of the original record in bytes.
+    pub payload_bytes: u64,
+    /// SHA-256 of the whole original record (hex), so a cut payload still
+    /// identifies the record.
+    pub payload_sha256: String,
+    /// True when `payload_base64` holds only the first bytes.
+    pub payload_truncated: bool,
 }
 
 impl DeadLetter {
@@ -209,24 +255,78 @@ impl DeadLetter {
         detail: impl Into<String>,
         origin: crate::stream::Origin,
         payload: &[u8],
+        limit: PayloadLimit,
     ) -> Self {
         use base64::Engine;
+        use sha2::Digest;
+        let kept = &payload[..payload.len().min(limit.kept)];
+        let mut detail = detail.into();
+        if detail.len() > MAX_DETAIL_BYTES {
+            let mut cut = MAX_DETAIL_BYTES;
+            while !detail.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            detail.truncate(cut);
+            detail.push('…');
+        }
         Self {
             reason: reason.to_string(),
-            detail: detail.into(),
+            detail,
             topic: origin.topic,
             partition: origin.partition,
             offset: origin.offset,
-            payload_base64: base64::engine::general_purpose::STANDARD.encode(payload),
-            payload_text: std::str::from_utf8(payload).ok().map(str::to_string),
+            payload_base64: base64::engine::general_purpose::STANDARD.encode(kept),
+            payload_bytes: payload.len() as u64,
+            payload_sha256: hex::encode(sha2::Sha256::digest(payload)),
+            payload_truncated: kept.len() < payload.len(),
         }
     }
 
-    /// The original bytes.
+    /// The bytes kept of the original (all of them unless `payload_truncated`).
     pub fn payload(&self) -> Option<Vec<u8>> {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD
             .decode(&self.payload_base64)
             .ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::Origin;
+    use crate::transport::TopicKind;
+
+    fn origin() -> Origin {
+        Origin {
+            topic: TopicKind::Readings,
+            partition: 0,
+            offset: 7,
+        }
+    }
+
+    #[test]
+    fn a_huge_record_costs_at_most_the_configured_dead_letter_size() {
+        let record = vec![b'{'; 1_000_000];
+        let limit = PayloadLimit::new(64 * 1024);
+        let detail = "x".repeat(100_000);
+        let dead = DeadLetter::new("malformed_json", detail, origin(), &record, limit);
+        let written = serde_json::to_vec(&dead).unwrap();
+        assert!(written.len() <= 64 * 1024, "{} bytes written", written.len());
+        assert!(dead.payload_truncated);
+        assert_eq!(dead.payload_bytes, 1_000_000);
+        let kept = dead.payload().unwrap();
+        assert_eq!(kept.len(), limit.kept_bytes());
+        assert!(kept.len() > 40_000, "keeps as much as fits: {}", kept.len());
+        assert_eq!(dead.payload_sha256.len(), 64);
+    }
+
+    #[test]
+    fn a_small_record_is_kept_whole() {
+        let record = br#"{"schema_version":1,"device_id":"#;
+        let dead = DeadLetter::new("malformed_json", "eof", origin(), record, PayloadLimit::default());
+        assert!(!dead.payload_truncated);
+        assert_eq!(dead.payload().unwrap(), record.to_vec());
+        assert_eq!(dead.payload_bytes, record.len() as u64);
     }
 }

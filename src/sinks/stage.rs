@@ -135,7 +135,7 @@ impl SinkStage {
             match msg {
                 Msg::Data(batch) => self.on_batch(batch, writer).await?,
                 Msg::Barrier(barrier) => self.on_barrier(barrier, writer).await?,
-                Msg::Trigger | Msg::EndOfInput => {}
+                Msg::Trigger | Msg::EndOfInput | Msg::Progress(_) => {}
             }
         }
         Ok(())

@@ -20,6 +20,10 @@ pub struct StreamConfig {
     pub enabled: bool,
     /// Where the stream reads from.
     pub source: SourceConfig,
+    /// Records dated further ahead of the daemon's clock than this are
+    /// dead-lettered `future_event_time`: one device with a bad clock must
+    /// not drag the watermark ahead and make every other reading late.
+    pub max_future_skew: Duration,
     /// Most records carried by one message between stages.
     pub batch_size: usize,
     /// Messages (batches) a channel between two stages holds.
@@ -60,6 +64,11 @@ pub struct SourceConfig {
     pub replay_path: PathBuf,
     /// Replay only: lines per second; 0 reads as fast as the stream goes.
     pub replay_rate: u64,
+    /// Transport only: read what the topics hold when the stream starts,
+    /// then end the input (every window closes, a checkpoint is written)
+    /// and wait for shutdown, instead of waiting for more records. For
+    /// backfills and reproducible runs over a fixed input.
+    pub stop_at_end: bool,
 }
 
 /// Validation of incoming records.
@@ -69,6 +78,9 @@ pub struct ValidateConfig {
     /// Sequence numbers remembered per device to drop duplicates; a
     /// sequence number further back than this counts as a duplicate.
     pub dedupe_window: u32,
+    /// Records larger than this (bytes) are dead-lettered `too_large` as
+    /// they arrive, before any stage parses them. A reading is about 350 bytes.
+    pub max_record_bytes: usize,
 }
 
 /// What to do about a channel's missing value.
@@ -287,6 +299,7 @@ impl Default for StreamConfig {
         Self {
             enabled: true,
             source: SourceConfig::default(),
+            max_future_skew: Duration::from_secs(300),
             batch_size: 1024,
             channel_capacity: Capacity::new(16),
             validate: ValidateConfig::default(),
@@ -306,6 +319,7 @@ impl Default for SourceConfig {
             kind: SourceKind::Transport,
             replay_path: PathBuf::from("data/replay.jsonl"),
             replay_rate: 0,
+            stop_at_end: false,
         }
     }
 }
@@ -314,6 +328,7 @@ impl Default for ValidateConfig {
     fn default() -> Self {
         Self {
             dedupe_window: 1024,
+            max_record_bytes: 256 * 1024,
         }
     }
 }
@@ -466,6 +481,21 @@ impl Validate for StreamConfig {
         let mut issue = |key: &str, reason: String| {
             issues.push(ConfigIssue::new(format!("{section}.{key}"), reason));
         };
+        if self.validate.max_record_bytes < 1024 {
+            issue(
+                "validate.max_record_bytes",
+                format!(
+                    "{} bytes would refuse ordinary readings (about 350 bytes each); use at least 1024",
+                    self.validate.max_record_bytes
+                ),
+            );
+        }
+        if self.source.stop_at_end && self.source.kind == SourceKind::Replay {
+            issue(
+                "source.stop_at_end",
+                "applies to the transport source; a replay always ends at the end of its file".into(),
+            );
+        }
         let w = &self.window;
         if w.size.get() < std::time::Duration::from_secs(1) {
             issue(

@@ -156,8 +156,6 @@ pub struct Batch {
     /// Alert events raised while processing this batch.
     pub alerts: Vec<AlertEvent>,
     pub vectors: Vectors,
-    /// The partitions the source reads (empty for a replay).
-    pub assigned: Arc<[TopicPartition]>,
     /// When the source handed the batch over (for end-to-end latency).
     pub received: Instant,
 }
@@ -171,7 +169,6 @@ impl Batch {
             window_results: Vec::new(),
             alerts: Vec::new(),
             vectors: Vectors::default(),
-            assigned: Arc::from(Vec::new()),
             received,
         }
     }
@@ -201,10 +198,26 @@ impl std::fmt::Debug for Barrier {
     }
 }
 
+/// The source's partitions and whether each has caught up with its log's
+/// end. Sent before the first batch, whenever it changes, and on a timer, so
+/// the windows stage knows every partition from the start (one that has not
+/// delivered yet holds the watermark back), can tell a partition with a
+/// backlog (never idle) from one with nothing left to read, and re-evaluates
+/// idleness without waiting for the next record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceProgress {
+    /// Every assigned partition with its "caught up" flag; `None` when the
+    /// source cannot tell (a replay file, Kafka before the cluster
+    /// answered): partitions are then known as they deliver.
+    pub partitions: Option<BTreeMap<TopicPartition, bool>>,
+}
+
 /// A message between two stages.
 #[derive(Debug)]
 pub enum Msg {
     Data(Batch),
+    /// The source's partitions and their progress (for the watermark).
+    Progress(SourceProgress),
     /// Update-mode trigger (processing time), emitted by the source.
     Trigger,
     /// Take a snapshot.

@@ -20,7 +20,7 @@ use super::window::Windows;
 use super::{OutputMode, SourceKind, StreamError};
 use crate::checkpoint::{CheckpointId, CheckpointStore};
 use crate::daemon::Shared;
-use crate::sinks::AlertEvent;
+use crate::sinks::{AlertEvent, PayloadLimit};
 use crate::sinks::files::PartFiles;
 use crate::sinks::stage::{Progress, SinkStage};
 use crate::supervisor::{Role, SharedReceiver, Supervisor, queue};
@@ -81,13 +81,15 @@ pub fn spawn_with(
         detector.rule_features().to_vec(),
         config.ml.enabled.then(|| shared.model.clone()),
     );
-    let mut validate = ValidateStage(Validator::new(
-        sc.validate.dedupe_window,
-        shared.devices.clone(),
-    ));
+    let payload_limit = PayloadLimit::new(config.sinks.dead_letters.max_payload_bytes);
+    let mut validate = ValidateStage(
+        Validator::new(sc.validate.dedupe_window, shared.devices.clone())
+            .with_payload_limit(payload_limit)
+            .with_max_future_skew(sc.max_future_skew.get()),
+    );
     let mut clean = CleanStage(Cleaner::new(&sc.clean));
     let mut features = FeaturesStage(features);
-    let mut windows = WindowsStage(Windows::new(&sc.window));
+    let mut windows = WindowsStage::new(Windows::new(&sc.window), payload_limit);
     let mut detect = DetectStage {
         detector,
         live: shared.live.clone(),
@@ -151,6 +153,10 @@ pub fn spawn_with(
         checkpoint_interval: sc.checkpoint.interval.get(),
         trigger_interval: (sc.window.output_mode == OutputMode::Update)
             .then(|| sc.window.trigger_interval.get()),
+        progress_interval: progress_interval(sc.window.idle_timeout.get()),
+        stop_at_end: sc.source.stop_at_end,
+        max_record_bytes: sc.validate.max_record_bytes,
+        payload_limit,
         sent: std::sync::Mutex::new(None),
     });
     supervisor.spawn("stream", "stream/consume", Role::Source, move |ctx| {
@@ -207,6 +213,16 @@ pub fn spawn_with(
         async move { sink.lock().await.run(ctx, input).await }
     });
     Ok(progress)
+}
+
+/// How often the source reports progress: often enough that an idle
+/// partition is noticed soon after `idle_timeout`, rarely enough to cost
+/// nothing (a few messages a second at most).
+fn progress_interval(idle_timeout: std::time::Duration) -> std::time::Duration {
+    (idle_timeout / 4).clamp(
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(1),
+    )
 }
 
 fn spawn_stage<S: Stage>(

@@ -8,12 +8,12 @@
 use super::clean::Cleaner;
 use super::detect::Detector;
 use super::enrich::FeatureStage;
-use super::message::{Batch, Item, Msg};
+use super::message::{Batch, Item, Msg, SourceProgress};
 use super::score::Scorer;
 use super::validate::Validator;
 use super::window::Windows;
 use crate::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
-use crate::sinks::{DeadLetter, LiveViews};
+use crate::sinks::{DeadLetter, LiveViews, PayloadLimit};
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
 use crate::telemetry::names;
 use std::sync::Arc;
@@ -27,6 +27,10 @@ pub trait Stage: Send + 'static {
     fn process(&mut self, batch: &mut Batch);
     /// Update-mode trigger: results to send down, if any.
     fn trigger(&mut self) -> Option<Batch> {
+        None
+    }
+    /// The source's progress (for the watermark): results to send down, if any.
+    fn progress(&mut self, _progress: &SourceProgress) -> Option<Batch> {
         None
     }
     /// End of a bounded input: results to send down, if any.
@@ -94,6 +98,15 @@ pub async fn run_stage<S: Stage>(
                     send(Msg::Data(batch)).await?;
                 }
                 send(Msg::Trigger).await?;
+            }
+            Msg::Progress(progress) => {
+                if let Some(mut batch) = stage.progress(&progress) {
+                    for extra in split_results(&mut batch) {
+                        send(Msg::Data(extra)).await?;
+                    }
+                    send(Msg::Data(batch)).await?;
+                }
+                send(Msg::Progress(progress)).await?;
             }
             Msg::EndOfInput => {
                 if let Some(mut batch) = stage.end_of_input() {
@@ -221,15 +234,35 @@ impl Stage for FeaturesStage {
     }
 }
 
-pub struct WindowsStage(pub Windows);
+pub struct WindowsStage {
+    pub windows: Windows,
+    /// How much of a late record its dead letter keeps.
+    pub payload_limit: PayloadLimit,
+}
+
+impl WindowsStage {
+    pub fn new(windows: Windows, payload_limit: PayloadLimit) -> Self {
+        Self {
+            windows,
+            payload_limit,
+        }
+    }
+
+    fn publish_watermark(&self) {
+        let wm = self.windows.watermark();
+        if wm > i64::MIN && wm < i64::MAX {
+            metrics::gauge!(names::WATERMARK).set(wm as f64 / 1000.0);
+        }
+    }
+}
 
 impl Stage for WindowsStage {
     fn name(&self) -> &'static str {
         "windows"
     }
     fn process(&mut self, batch: &mut Batch) {
-        let windows = &mut self.0;
-        windows.assign(&batch.assigned);
+        let limit = self.payload_limit;
+        let windows = &mut self.windows;
         let dead = &mut batch.dead_letters;
         let results = &mut batch.window_results;
         let before = windows.late;
@@ -246,6 +279,7 @@ impl Stage for WindowsStage {
                 ),
                 item.origin(),
                 item.raw(),
+                limit,
             ));
             false
         });
@@ -254,33 +288,36 @@ impl Stage for WindowsStage {
             metrics::counter!(names::LATE_EVENTS).increment(late);
         }
         windows.advance(&mut batch.window_results);
-        let wm = windows.watermark();
-        if wm > i64::MIN && wm < i64::MAX {
-            metrics::gauge!(names::WATERMARK).set(wm as f64 / 1000.0);
-        }
+        self.publish_watermark();
+    }
+    fn progress(&mut self, progress: &SourceProgress) -> Option<Batch> {
+        let mut batch = Batch::new(Instant::now());
+        self.windows.sync(progress, &mut batch.window_results);
+        self.publish_watermark();
+        (!batch.window_results.is_empty()).then_some(batch)
     }
     fn trigger(&mut self) -> Option<Batch> {
         let mut batch = Batch::new(Instant::now());
-        self.0.trigger(&mut batch.window_results);
+        self.windows.trigger(&mut batch.window_results);
         (!batch.window_results.is_empty()).then_some(batch)
     }
     fn end_of_input(&mut self) -> Option<Batch> {
         let mut batch = Batch::new(Instant::now());
-        self.0.finish(&mut batch.window_results);
+        self.windows.finish(&mut batch.window_results);
         (!batch.window_results.is_empty()).then_some(batch)
     }
     fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
-        Some(Box::new(self.0.clone()))
+        Some(Box::new(self.windows.clone()))
     }
     fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
-        self.0 = part.decode()?;
+        self.windows.restore(part.decode()?);
         Ok(())
     }
     fn report(&self) -> String {
         format!(
             "{} late, {} keys with open windows",
-            self.0.late,
-            self.0.key_count()
+            self.windows.late,
+            self.windows.key_count()
         )
     }
 }
@@ -455,7 +492,10 @@ mod tests {
         let fresh = || {
             (
                 ValidateStage(Validator::new(64, Default::default())),
-                WindowsStage(Windows::new(&WindowConfig::default())),
+                WindowsStage::new(
+                    Windows::new(&WindowConfig::default()),
+                    PayloadLimit::default(),
+                ),
             )
         };
         let (mut validate, mut windows) = fresh();
@@ -469,7 +509,7 @@ mod tests {
         let cbor = |state: &dyn erased::Cbor| state.cbor();
         let parts = BTreeMap::from([
             ("validate".to_string(), cbor(validate.0.state())),
-            ("windows".to_string(), cbor(&windows.0)),
+            ("windows".to_string(), cbor(&windows.windows)),
         ]);
         let dir = tempfile::tempdir().unwrap();
         let mut file = b"SMOKEWATCH-CHECKPOINT\n".to_vec();

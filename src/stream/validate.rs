@@ -1,7 +1,10 @@
 //! The validate stage: decodes raw records (readings and room events) and
 //! refuses malformed, wrong-typed, non-finite, out-of-range, unknown-schema,
-//! unknown-device and duplicate ones. Every refusal becomes a dead letter
-//! with the reason, the original bytes and the source position.
+//! unknown-device and duplicate ones, and those dated further ahead of the
+//! daemon's clock than `stream.max_future_skew` (one device with a bad
+//! clock must not push the watermark years ahead and make every other
+//! reading late). Every refusal becomes a dead letter with the reason, the
+//! original bytes (bounded, see [`PayloadLimit`]) and the source position.
 
 use super::dedupe::{Dedupe, Seen};
 use super::intern::Interner;
@@ -9,7 +12,7 @@ use super::message::{Batch, Item, Origin, Quality, ReadingRecord, RoomEventRecor
 use crate::model::json::{decode_reading_text, decode_room_event};
 use crate::model::registry::DeviceRegistry;
 use crate::model::{DeviceId, HomeId, RoomId};
-use crate::sinks::DeadLetter;
+use crate::sinks::{DeadLetter, PayloadLimit};
 use crate::transport::{ConsumedRecord, TopicKind};
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +30,13 @@ pub struct Validator {
     devices: Interner<DeviceId>,
     homes: Interner<HomeId>,
     rooms: Interner<RoomId>,
+    payload_limit: PayloadLimit,
+    /// Event times more than this ahead of the clock are refused.
+    max_future_skew_ms: i64,
 }
+
+/// Default of `stream.max_future_skew`.
+pub const DEFAULT_MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
 
 impl Validator {
     pub fn new(dedupe_window: u32, registry: DeviceRegistry) -> Self {
@@ -40,7 +49,21 @@ impl Validator {
             devices: Interner::default(),
             homes: Interner::default(),
             rooms: Interner::default(),
+            payload_limit: PayloadLimit::default(),
+            max_future_skew_ms: DEFAULT_MAX_FUTURE_SKEW_MS,
         }
+    }
+
+    /// How much of a refused record its dead letter keeps.
+    pub fn with_payload_limit(mut self, limit: PayloadLimit) -> Self {
+        self.payload_limit = limit;
+        self
+    }
+
+    /// Refuse event times more than `skew` ahead of the daemon's clock.
+    pub fn with_max_future_skew(mut self, skew: std::time::Duration) -> Self {
+        self.max_future_skew_ms = i64::try_from(skew.as_millis()).unwrap_or(i64::MAX);
+        self
     }
 
     pub fn state(&self) -> &ValidateState {
@@ -53,24 +76,47 @@ impl Validator {
 
     /// Moves `batch.input` into `batch.items` or `batch.dead_letters`.
     pub fn process(&mut self, batch: &mut Batch) {
+        self.process_at(batch, chrono::Utc::now().timestamp_millis());
+    }
+
+    /// [`Validator::process`] with the clock reading `now_ms`.
+    pub fn process_at(&mut self, batch: &mut Batch, now_ms: i64) {
+        let latest_allowed = now_ms.saturating_add(self.max_future_skew_ms);
         let input = std::mem::take(&mut batch.input);
         batch.items.reserve(input.len());
         for record in input {
-            match self.validate(record) {
+            match self.validate(record, latest_allowed) {
                 Ok(item) => batch.items.push(item),
                 Err(dead) => batch.dead_letters.push(*dead),
             }
         }
     }
 
-    fn validate(&mut self, record: ConsumedRecord) -> Result<Item, Box<DeadLetter>> {
+    fn validate(
+        &mut self,
+        record: ConsumedRecord,
+        latest_allowed: i64,
+    ) -> Result<Item, Box<DeadLetter>> {
         let origin = Origin {
             topic: record.topic,
             partition: record.partition,
             offset: record.offset,
         };
+        let limit = self.payload_limit;
         let refuse = |reason: &str, detail: String| {
-            Box::new(DeadLetter::new(reason, detail, origin, &record.value))
+            Box::new(DeadLetter::new(reason, detail, origin, &record.value, limit))
+        };
+        let future = |t: crate::model::EventTime| {
+            Box::new(DeadLetter::new(
+                "future_event_time",
+                format!(
+                    "event time {t} is more than stream.max_future_skew ahead of the daemon's clock (latest accepted now: {})",
+                    crate::model::EventTime(latest_allowed)
+                ),
+                origin,
+                &record.value,
+                limit,
+            ))
         };
         match record.topic {
             TopicKind::Readings => {
@@ -84,6 +130,9 @@ impl Validator {
                             decoded.device_id.as_ref()
                         ),
                     ));
+                }
+                if decoded.event_time.millis() > latest_allowed {
+                    return Err(future(decoded.event_time));
                 }
                 let device = self.devices.get(&decoded.device_id);
                 match self.state.readings.check(&device, decoded.seq) {
@@ -107,6 +156,9 @@ impl Validator {
             TopicKind::RoomEvents => {
                 let event = decode_room_event(&record.value)
                     .map_err(|e| refuse(e.reason(), e.to_string()))?;
+                if event.event_time.millis() > latest_allowed {
+                    return Err(future(event.event_time));
+                }
                 match self.state.room_events.check(&event.sensor_id, event.seq) {
                     Seen::New => {}
                     seen => return Err(refuse("duplicate", duplicate_detail(seen, event.seq))),
@@ -131,5 +183,67 @@ fn duplicate_detail(seen: Seen, seq: u64) -> String {
             format!("sequence number {seq} is older than the duplicate filter remembers")
         }
         _ => format!("sequence number {seq} was already received from this sender"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ChannelValues, EventTime, SmokeReading};
+    use std::time::Instant;
+
+    const NOW_MS: i64 = 1_764_000_000_000;
+
+    fn record(seq: u64, event_time_ms: i64) -> ConsumedRecord {
+        let reading = SmokeReading {
+            device_id: "h1-kitchen-smoke".into(),
+            home: "h1".into(),
+            room: "kitchen".into(),
+            event_time: EventTime(event_time_ms),
+            seq,
+            cnt: None,
+            values: ChannelValues::EMPTY,
+            fire_alarm: None,
+        };
+        ConsumedRecord {
+            topic: TopicKind::Readings,
+            partition: 0,
+            offset: seq as i64,
+            key: None,
+            value: crate::model::json::encode_reading(&reading).into(),
+            headers: crate::transport::json_headers(),
+            timestamp_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_reading_dated_2099_is_refused_and_the_readings_after_it_are_processed() {
+        let in_2099 = 4_070_908_800_000;
+        let mut validator = Validator::new(64, DeviceRegistry::new())
+            .with_max_future_skew(std::time::Duration::from_secs(300));
+        let mut batch = Batch::new(Instant::now());
+        batch.input = vec![
+            record(1, NOW_MS - 2000),
+            record(2, in_2099),
+            record(3, NOW_MS - 1000),
+            record(4, NOW_MS + 299_000),
+        ];
+        validator.process_at(&mut batch, NOW_MS);
+        let reasons: Vec<&str> = batch
+            .dead_letters
+            .iter()
+            .map(|d| d.reason.as_str())
+            .collect();
+        assert_eq!(reasons, ["future_event_time"]);
+        assert_eq!(batch.dead_letters[0].offset, 2);
+        let seqs: Vec<u64> = batch
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Reading(r) => Some(r.reading.seq),
+                Item::RoomEvent(_) => None,
+            })
+            .collect();
+        assert_eq!(seqs, [1, 3, 4], "within the skew is accepted");
     }
 }

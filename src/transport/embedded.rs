@@ -12,7 +12,7 @@
 use super::metrics::{FlowCounters, count_offset_reset, lag_gauge, record_bytes};
 use super::partitioner::partition_for;
 use super::{
-    ConsumedRecord, Headers, OutgoingRecord, StartFrom, Subscription, TopicKind, TopicPartition,
+    ConsumedRecord, Headers, OutgoingRecord, PartitionProgress, StartFrom, Subscription, TopicKind, TopicPartition,
     TransportError,
 };
 use bytes::Bytes;
@@ -311,12 +311,19 @@ impl EmbeddedConsumer {
         }
     }
 
-    pub fn lag(&self) -> BTreeMap<TopicPartition, i64> {
+    /// Every assigned partition with its position and the log's end now.
+    pub fn progress(&self) -> BTreeMap<TopicPartition, PartitionProgress> {
         self.positions
             .iter()
-            .filter_map(|(tp, position)| {
-                let (_, end) = self.broker.offsets(*tp).ok()?;
-                Some((*tp, (end - position).max(0)))
+            .map(|(tp, position)| {
+                let end = self.broker.offsets(*tp).ok().map(|(_, end)| end);
+                (
+                    *tp,
+                    PartitionProgress {
+                        position: Some(*position),
+                        end,
+                    },
+                )
             })
             .collect()
     }
@@ -367,7 +374,7 @@ mod tests {
             let key = r.key.as_ref().unwrap();
             assert_eq!(r.partition, partition_for(key, 3), "key on its partition");
         }
-        assert!(consumer.lag().values().all(|l| *l == 0));
+        assert!(consumer.progress().values().all(PartitionProgress::caught_up));
     }
 
     #[tokio::test]

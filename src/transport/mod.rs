@@ -23,7 +23,7 @@ mod record;
 pub use config::{CompressionCodec, ConsumerConfig, KafkaConfig, ProducerConfig, TopicNames};
 pub use record::{
     CONTENT_TYPE_JSON, ConsumedRecord, HEADER_CONTENT_TYPE, HEADER_SCHEMA_VERSION, Headers,
-    OutgoingRecord, StartFrom, Subscription, TopicKind, TopicPartition, json_headers,
+    OutgoingRecord, PartitionProgress, StartFrom, Subscription, TopicKind, TopicPartition, json_headers,
 };
 
 use crate::daemon::Shared;
@@ -189,6 +189,17 @@ impl Consumer {
         }
     }
 
+    /// Every assigned partition with how far it has been read; `None` while
+    /// the assignment is not known yet (Kafka before the cluster answered).
+    /// Known before the first record of any partition is handed out, so the
+    /// stream never mistakes "not heard from yet" for "not assigned".
+    pub fn progress(&self) -> Option<BTreeMap<TopicPartition, PartitionProgress>> {
+        match self {
+            Consumer::Embedded(c) => Some(c.progress()),
+            Consumer::Kafka(c) => c.progress(),
+        }
+    }
+
     /// A checkpoint has made everything before these offsets durable. The
     /// embedded log frees them; Kafka keeps records by its own retention
     /// (smokewatch commits no offsets to Kafka), so there it does nothing.
@@ -200,10 +211,12 @@ impl Consumer {
     }
 
     /// Records between each partition's position and its end.
+    /// (Partitions whose end is not known yet are left out.)
     pub fn lag(&self) -> BTreeMap<TopicPartition, i64> {
-        match self {
-            Consumer::Embedded(c) => c.lag(),
-            Consumer::Kafka(c) => c.lag(),
-        }
+        self.progress()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(tp, p)| Some((tp, (p.end? - p.position?).max(0))))
+            .collect()
     }
 }

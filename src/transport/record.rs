@@ -108,6 +108,26 @@ pub struct TopicPartition {
     pub partition: i32,
 }
 
+/// How far a consumer has read one assigned partition: what the stream's
+/// watermark needs to tell a partition with a backlog (it must hold the
+/// watermark back) from one that has nothing more to give (it may go idle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionProgress {
+    /// Next offset to hand out; `None` until the partition's reader started.
+    pub position: Option<i64>,
+    /// The log end (Kafka's high watermark) as last seen; `None` until the
+    /// broker first answered for this partition.
+    pub end: Option<i64>,
+}
+
+impl PartitionProgress {
+    /// Everything the partition held when last asked has been handed out.
+    /// Unknown counts as behind: a partition not heard of yet may hold a backlog.
+    pub fn caught_up(&self) -> bool {
+        matches!((self.position, self.end), (Some(p), Some(e)) if p >= e)
+    }
+}
+
 /// A record to send. The partition is derived from the key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutgoingRecord {

@@ -185,6 +185,23 @@ pub async fn serve(
         .incoming(listener)
         .graceful(async move { shutdown.cancelled().await })
         .run();
-    tokio::join!(server, sampler);
-    Ok(TaskReport::new(format!("web server on {addr} closed")))
+    // A graceful close waits for every connection, and a browser keeps
+    // its connection alive for as long as it likes: give connections a
+    // short grace, then drop them, so an open tab can never use up
+    // `daemon.shutdown_timeout` (the pipeline's final checkpoint needs it).
+    let grace = async {
+        ctx.shutdown.cancelled().await;
+        tokio::time::sleep(CONNECTION_CLOSE_GRACE).await;
+    };
+    let closed = async {
+        tokio::select! {
+            _ = server => "closed",
+            _ = grace => "closed (connections still open after the grace were dropped)",
+        }
+    };
+    let (closed, _) = tokio::join!(closed, sampler);
+    Ok(TaskReport::new(format!("web server on {addr} {closed}")))
 }
+
+/// How long open connections may take to finish at shutdown.
+const CONNECTION_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);

@@ -15,7 +15,7 @@ pub mod operator;
 
 use crate::model::{Channel, DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
 use crate::sinks::{Measure, WindowName, WindowResult};
-use crate::stream::message::Item;
+use crate::stream::message::{Item, SourceProgress};
 use crate::stream::{KeyKind, OutputMode, WindowConfig};
 use crate::transport::TopicPartition;
 use operator::{Emitted, WindowOperator, WindowSpec};
@@ -38,20 +38,62 @@ pub enum WindowKey {
 /// Event-time progress of one source partition.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct PartitionClock {
-    /// `None` for an assigned partition that has not delivered yet: it
-    /// holds the watermark back until it delivers or goes idle.
+    /// Largest event time delivered; `None` for an assigned partition that
+    /// has not delivered yet: it holds the watermark back until it delivers
+    /// or, having nothing to read, goes idle.
     max_seen: Option<i64>,
-    /// Processing time of its latest record (not checkpointed: a restored
+    /// Processing time of its latest sign of life: a record, or the source
+    /// reporting it behind its log's end (not checkpointed: a restored
     /// partition counts as active).
     #[serde(skip, default = "Instant::now")]
-    last_record: Instant,
+    last_active: Instant,
+    /// The source reported every record it held as read. A partition the
+    /// source does not report on (a replay) counts as caught up, so it goes
+    /// idle after `idle_timeout` without records, as before sources
+    /// reported progress. Not checkpointed: the source reports again before
+    /// the first record after a restart.
+    #[serde(skip, default = "caught_up_by_default")]
+    caught_up: bool,
 }
 
-/// The watermark, Flink-style: per source partition the largest event time
-/// seen minus the allowed lateness; overall the minimum over partitions
-/// that delivered records within `idle_timeout`, and never moving back.
-/// One partition running ahead (a backlog read partition by partition)
-/// therefore does not make the others late.
+fn caught_up_by_default() -> bool {
+    true
+}
+
+impl PartitionClock {
+    fn new(max_seen: Option<i64>, caught_up: bool, now: Instant) -> Self {
+        Self {
+            max_seen,
+            last_active: now,
+            caught_up,
+        }
+    }
+
+    /// Idle partitions do not hold the watermark back. A partition with a
+    /// backlog is never idle, however long it takes to deliver; one with
+    /// nothing left to read is idle at once if it never delivered (an empty
+    /// topic), else after `idle_timeout` without records.
+    fn is_idle(&self, now: Instant, idle_timeout: Duration) -> bool {
+        self.caught_up
+            && (self.max_seen.is_none() || now.duration_since(self.last_active) > idle_timeout)
+    }
+}
+
+/// The watermark, as Flink's per-split watermarks with idleness and Kafka
+/// Streams' stream time: per source partition the largest event time seen
+/// minus the allowed lateness; overall the minimum over partitions that are
+/// not idle, never moving back. Every assigned partition is known from the
+/// source's first [`SourceProgress`] (before its first record), so one
+/// running ahead (a backlog read partition by partition) does not make the
+/// others late; idleness is re-evaluated on the source's progress timer,
+/// not only when a record arrives.
+///
+/// A record is late when every window it belongs to has ended by the
+/// larger of the overall watermark and its own partition's watermark. As
+/// long as no partition went idle and came back, the overall watermark is
+/// at most every partition's own, so whether a record is late depends only
+/// on its partition's order — not on how partitions interleave, nor on
+/// where a run was killed and restarted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Watermark {
     partitions: BTreeMap<TopicPartition, PartitionClock>,
@@ -82,43 +124,57 @@ impl Watermark {
 
     /// Notes a record of `partition` at `t`.
     pub fn observe(&mut self, partition: TopicPartition, t: EventTime) {
-        let t = t.millis();
-        let now = Instant::now();
-        match self.partitions.get_mut(&partition) {
-            Some(c) => {
-                c.max_seen = Some(c.max_seen.map_or(t, |m| m.max(t)));
-                c.last_record = now;
-            }
-            None => {
-                self.partitions.insert(
-                    partition,
-                    PartitionClock {
-                        max_seen: Some(t),
-                        last_record: now,
-                    },
-                );
-            }
-        }
-        let active = self
-            .partitions
-            .values()
-            .filter(|c| now.duration_since(c.last_record) <= self.idle_timeout)
-            .map(|c| c.max_seen)
-            .min();
-        if let Some(Some(min)) = active {
-            self.current = self.current.max(min.saturating_sub(self.lateness_ms));
-        }
+        self.observe_at(partition, t, Instant::now());
     }
 
-    /// Registers the partitions the source reads, so one that has not
-    /// delivered yet holds the watermark back (for `idle_timeout`) instead
-    /// of finding everything it holds already late.
-    pub fn assign(&mut self, partitions: &[TopicPartition]) {
-        for p in partitions {
-            self.partitions.entry(*p).or_insert_with(|| PartitionClock {
-                max_seen: None,
-                last_record: Instant::now(),
-            });
+    fn observe_at(&mut self, partition: TopicPartition, t: EventTime, now: Instant) {
+        let t = t.millis();
+        let clock = self
+            .partitions
+            .entry(partition)
+            .or_insert_with(|| PartitionClock::new(None, true, now));
+        clock.max_seen = Some(clock.max_seen.map_or(t, |m| m.max(t)));
+        clock.last_active = now;
+        self.recompute(now);
+    }
+
+    /// Takes the source's view of its partitions: registers every assigned
+    /// one (a new one holds the watermark back until it delivers or is
+    /// found to have nothing to read), forgets partitions no longer
+    /// assigned, notes which are caught up, and re-evaluates idleness.
+    pub fn sync(&mut self, progress: &SourceProgress) {
+        self.sync_at(progress, Instant::now());
+    }
+
+    fn sync_at(&mut self, progress: &SourceProgress, now: Instant) {
+        if let Some(assigned) = &progress.partitions {
+            self.partitions.retain(|tp, _| assigned.contains_key(tp));
+            for (tp, caught_up) in assigned {
+                let clock = self
+                    .partitions
+                    .entry(*tp)
+                    .or_insert_with(|| PartitionClock::new(None, *caught_up, now));
+                clock.caught_up = *caught_up;
+                if !caught_up {
+                    clock.last_active = now;
+                }
+            }
+        }
+        self.recompute(now);
+    }
+
+    fn recompute(&mut self, now: Instant) {
+        let mut active = self
+            .partitions
+            .values()
+            .filter(|c| !c.is_idle(now, self.idle_timeout))
+            .map(|c| c.max_seen)
+            .peekable();
+        if active.peek().is_none() {
+            return;
+        }
+        if let Some(min) = active.min().flatten() {
+            self.current = self.current.max(min.saturating_sub(self.lateness_ms));
         }
     }
 
@@ -129,6 +185,18 @@ impl Watermark {
         } else {
             self.current
         }
+    }
+
+    /// What decides whether a record of `partition` is late: the larger of
+    /// the watermark and the partition's own (its newest event time minus
+    /// the allowed lateness).
+    pub fn for_partition(&self, partition: &TopicPartition) -> i64 {
+        let own = self
+            .partitions
+            .get(partition)
+            .and_then(|c| c.max_seen)
+            .map_or(i64::MIN, |m| m.saturating_sub(self.lateness_ms));
+        self.get().max(own)
     }
 
     /// End of input: the watermark jumps to the end of time.
@@ -203,9 +271,11 @@ impl Windows {
         self.watermark.get()
     }
 
-    /// Registers the source's assigned partitions (see [`Watermark::assign`]).
-    pub fn assign(&mut self, partitions: &[TopicPartition]) {
-        self.watermark.assign(partitions);
+    /// Takes the source's progress (see [`Watermark::sync`]) and closes the
+    /// windows the watermark has passed since.
+    pub fn sync(&mut self, progress: &SourceProgress, out: &mut Vec<WindowResult>) {
+        self.watermark.sync(progress);
+        self.advance(out);
     }
 
     /// Takes over restored state, keeping this instance's settings that
@@ -234,7 +304,12 @@ impl Windows {
     pub fn add(&mut self, item: &Item, out: &mut Vec<WindowResult>) -> bool {
         let t = item.event_time();
         self.advance(out);
-        let wm = self.watermark.get();
+        let origin = item.origin();
+        let partition = TopicPartition {
+            topic: origin.topic,
+            partition: origin.partition,
+        };
+        let wm = self.watermark.for_partition(&partition);
         let is_reading = matches!(item, Item::Reading(_));
         let mut applicable = false;
         let mut accepted = false;
@@ -253,14 +328,7 @@ impl Windows {
             self.late += 1;
             return false;
         }
-        let origin = item.origin();
-        self.watermark.observe(
-            TopicPartition {
-                topic: origin.topic,
-                partition: origin.partition,
-            },
-            t,
-        );
+        self.watermark.observe(partition, t);
         let t = t.millis();
         let channels = &self.channels;
         for spec in &mut self.specs {
@@ -401,18 +469,25 @@ mod tests {
         }
     }
 
+    fn progress(partitions: &[(i32, bool)]) -> SourceProgress {
+        SourceProgress {
+            partitions: Some(partitions.iter().map(|(n, c)| (p(*n), *c)).collect()),
+        }
+    }
+
     #[test]
     fn watermark_is_the_minimum_over_partitions_and_never_moves_back() {
+        let now = Instant::now();
         let mut wm = Watermark::new(10, Duration::from_secs(3600));
         assert_eq!(wm.get(), i64::MIN);
-        wm.assign(&[p(0), p(1)]);
-        wm.observe(p(0), EventTime(1000));
+        wm.sync_at(&progress(&[(0, false), (1, false)]), now);
+        wm.observe_at(p(0), EventTime(1000), now);
         assert_eq!(wm.get(), i64::MIN, "partition 1 has not delivered yet");
-        wm.observe(p(1), EventTime(200));
+        wm.observe_at(p(1), EventTime(200), now);
         assert_eq!(wm.get(), 190, "partition 1 is behind");
-        wm.observe(p(1), EventTime(5000));
+        wm.observe_at(p(1), EventTime(5000), now);
         assert_eq!(wm.get(), 990);
-        wm.observe(p(2), EventTime(100));
+        wm.observe_at(p(2), EventTime(100), now);
         assert_eq!(
             wm.get(),
             990,
@@ -423,13 +498,58 @@ mod tests {
     }
 
     #[test]
-    fn idle_partitions_stop_holding_the_watermark_back() {
+    fn a_partition_with_a_backlog_holds_the_watermark_however_long_it_is_silent() {
+        let start = Instant::now();
         let mut wm = Watermark::new(0, Duration::from_millis(20));
-        wm.assign(&[p(0), p(1)]);
-        wm.observe(p(0), EventTime(1000));
-        assert_eq!(wm.get(), i64::MIN);
-        std::thread::sleep(std::time::Duration::from_millis(40));
-        wm.observe(p(0), EventTime(2000));
-        assert_eq!(wm.get(), 2000, "partition 1 never delivered and went idle");
+        wm.sync_at(&progress(&[(0, false), (1, false)]), start);
+        wm.observe_at(p(0), EventTime(1000), start);
+        let later = start + Duration::from_secs(600);
+        wm.sync_at(&progress(&[(0, true), (1, false)]), later);
+        assert_eq!(wm.get(), i64::MIN, "partition 1 is behind its log's end");
+        wm.observe_at(p(1), EventTime(400), later);
+        assert_eq!(wm.get(), 400);
+    }
+
+    #[test]
+    fn a_partition_that_never_delivers_goes_idle_on_the_timer_without_a_record() {
+        let start = Instant::now();
+        let mut wm = Watermark::new(0, Duration::from_secs(30));
+        // Partition 1 is an empty topic: caught up, nothing ever delivered.
+        wm.sync_at(&progress(&[(0, false), (1, true)]), start);
+        wm.observe_at(p(0), EventTime(1000), start);
+        assert_eq!(wm.get(), 1000, "an empty partition holds nothing back");
+        // Partition 0 caught up after delivering: it holds the watermark
+        // for the idle timeout, then the timer (a progress message, no
+        // record) lets a busy partition 2 lead.
+        wm.sync_at(&progress(&[(0, true), (1, true), (2, false)]), start);
+        wm.observe_at(p(2), EventTime(9000), start);
+        assert_eq!(wm.get(), 1000);
+        wm.sync_at(
+            &progress(&[(0, true), (1, true), (2, false)]),
+            start + Duration::from_secs(31),
+        );
+        assert_eq!(wm.get(), 9000, "partition 0 went idle");
+    }
+
+    #[test]
+    fn partitions_no_longer_assigned_are_forgotten() {
+        let now = Instant::now();
+        let mut wm = Watermark::new(0, Duration::from_secs(3600));
+        wm.sync_at(&progress(&[(0, false), (1, false)]), now);
+        wm.observe_at(p(0), EventTime(1000), now);
+        wm.sync_at(&progress(&[(0, false)]), now);
+        assert_eq!(wm.get(), 1000);
+    }
+
+    #[test]
+    fn lateness_is_decided_by_the_records_own_partition() {
+        let now = Instant::now();
+        let mut wm = Watermark::new(100, Duration::from_secs(3600));
+        wm.sync_at(&progress(&[(0, false), (1, false)]), now);
+        wm.observe_at(p(0), EventTime(10_000), now);
+        wm.observe_at(p(1), EventTime(2_000), now);
+        assert_eq!(wm.get(), 1_900);
+        assert_eq!(wm.for_partition(&p(0)), 9_900);
+        assert_eq!(wm.for_partition(&p(1)), 1_900);
     }
 }

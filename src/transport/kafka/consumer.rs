@@ -13,9 +13,11 @@
 
 use super::super::assignment::assigned_partitions;
 use super::super::metrics::{FlowCounters, lag_gauge, record_bytes};
-use super::super::{ConsumedRecord, Subscription, TopicPartition, TransportError};
+use super::super::{
+    ConsumedRecord, PartitionProgress, Subscription, TopicPartition, TransportError,
+};
 use super::KafkaContext;
-use super::fetch::{Fetched, run_fetch_loops};
+use super::fetch::{Fetched, UNKNOWN_END, run_fetch_loops};
 use bytes::Bytes;
 use metrics::Gauge;
 use std::collections::{BTreeMap, VecDeque};
@@ -37,6 +39,8 @@ pub struct KafkaConsumer {
     _keepalive: mpsc::Sender<Fetched>,
     pending: VecDeque<Pending>,
     pending_records: usize,
+    /// Every assigned partition, once the fetch loops know them.
+    assignment: Option<Vec<TopicPartition>>,
     positions: BTreeMap<TopicPartition, i64>,
     watermarks: BTreeMap<TopicPartition, (Arc<AtomicI64>, Gauge)>,
     consumed: FlowCounters,
@@ -78,6 +82,7 @@ impl KafkaConsumer {
             _keepalive: tx,
             pending: VecDeque::new(),
             pending_records: 0,
+            assignment: None,
             positions,
             watermarks: BTreeMap::new(),
             consumed: FlowCounters::consumed(),
@@ -109,6 +114,7 @@ impl KafkaConsumer {
 
     fn accept(&mut self, fetched: Fetched) {
         match fetched {
+            Fetched::Assignment(partitions) => self.assignment = Some(partitions),
             Fetched::Assigned {
                 tp,
                 position,
@@ -177,16 +183,27 @@ impl KafkaConsumer {
         self.positions.clone()
     }
 
-    /// Records between each partition's position and its high watermark
-    /// (as of the last fetch).
-    pub fn lag(&self) -> BTreeMap<TopicPartition, i64> {
-        self.watermarks
-            .iter()
-            .filter_map(|(tp, (watermark, _))| {
-                let position = self.positions.get(tp)?;
-                Some((*tp, (watermark.load(Ordering::Acquire) - position).max(0)))
-            })
-            .collect()
+    /// Every assigned partition with its position and high watermark as of
+    /// its loop's last fetch; `None` until the fetch loops have started.
+    pub fn progress(&self) -> Option<BTreeMap<TopicPartition, PartitionProgress>> {
+        let assignment = self.assignment.as_ref()?;
+        Some(
+            assignment
+                .iter()
+                .map(|tp| {
+                    let end = self
+                        .watermarks
+                        .get(tp)
+                        .map(|(w, _)| w.load(Ordering::Acquire))
+                        .filter(|end| *end != UNKNOWN_END);
+                    let progress = PartitionProgress {
+                        position: self.positions.get(tp).copied(),
+                        end,
+                    };
+                    (*tp, progress)
+                })
+                .collect(),
+        )
     }
 }
 
@@ -214,6 +231,7 @@ mod tests {
             _keepalive: tx,
             pending: VecDeque::new(),
             pending_records: 0,
+            assignment: None,
             positions: BTreeMap::new(),
             watermarks: BTreeMap::new(),
             consumed: FlowCounters::consumed(),
@@ -229,6 +247,8 @@ mod tests {
             topic: TopicKind::Readings,
             partition: 0,
         };
+        assert_eq!(c.progress(), None, "assignment not known yet");
+        c.accept(Fetched::Assignment(vec![tp]));
         c.accept(Fetched::Assigned {
             tp,
             position: 10,
@@ -243,7 +263,9 @@ mod tests {
             [10, 11, 12]
         );
         assert_eq!(c.positions()[&tp], 13, "only what was handed out");
-        assert_eq!(c.lag()[&tp], 7);
+        let progress = c.progress().expect("assignment known")[&tp];
+        assert_eq!((progress.position, progress.end), (Some(13), Some(20)));
+        assert!(!progress.caught_up());
         let second = c.take_batch();
         assert_eq!(second.iter().map(|r| r.offset).collect::<Vec<_>>(), [13, 2]);
         assert_eq!(

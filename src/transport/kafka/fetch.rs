@@ -27,6 +27,9 @@ use tokio::task::JoinSet;
 
 /// What a fetch loop tells the consumer, in partition order.
 pub(super) enum Fetched {
+    /// Every partition this consumer reads, sent once before any loop
+    /// starts, so the consumer knows them all before the first record.
+    Assignment(Vec<TopicPartition>),
     /// The loop starts reading `tp` at `position`.
     Assigned {
         tp: TopicPartition,
@@ -42,6 +45,9 @@ pub(super) enum Fetched {
     },
 }
 
+/// A high watermark not fetched yet.
+pub(super) const UNKNOWN_END: i64 = -1;
+
 /// Waits for the cluster, then runs one fetch loop per assigned partition
 /// until the consumer goes away.
 pub(super) async fn run_fetch_loops(
@@ -52,7 +58,7 @@ pub(super) async fn run_fetch_loops(
     let Ok(cluster) = shared.cluster().await else {
         return;
     };
-    let mut loops = JoinSet::new();
+    let mut assignment = Vec::new();
     for topic in &subscription.topics {
         let partitions = match assigned_partitions(
             *topic,
@@ -68,28 +74,37 @@ pub(super) async fn run_fetch_loops(
                 continue;
             }
         };
-        for partition in partitions {
-            let tp = TopicPartition {
-                topic: *topic,
-                partition,
-            };
-            let fetch = FetchLoop {
-                tp,
-                topic_name: topic.name(&shared.config.topics).to_string(),
-                cluster: cluster.clone(),
-                shared: shared.clone(),
-                tx: tx.clone(),
-                watermark: Arc::new(AtomicI64::new(0)),
-                streak: FailureStreak::new(shared.status.clone()),
-                backoff: Backoff::new(
-                    shared.config.reconnect_backoff.get(),
-                    shared.config.reconnect_backoff_max.get(),
-                ),
-                errors: metrics::counter!(names::CONSUMER_FETCH_ERRORS, "topic" => topic.as_str()),
-            };
-            let start = subscription.positions.get(&tp).copied();
-            loops.spawn(fetch.run(start, subscription.default_start));
-        }
+        assignment.extend(partitions.into_iter().map(|partition| TopicPartition {
+            topic: *topic,
+            partition,
+        }));
+    }
+    if tx
+        .send(Fetched::Assignment(assignment.clone()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut loops = JoinSet::new();
+    for tp in assignment {
+        let topic = tp.topic;
+        let fetch = FetchLoop {
+            tp,
+            topic_name: topic.name(&shared.config.topics).to_string(),
+            cluster: cluster.clone(),
+            shared: shared.clone(),
+            tx: tx.clone(),
+            watermark: Arc::new(AtomicI64::new(UNKNOWN_END)),
+            streak: FailureStreak::new(shared.status.clone()),
+            backoff: Backoff::new(
+                shared.config.reconnect_backoff.get(),
+                shared.config.reconnect_backoff_max.get(),
+            ),
+            errors: metrics::counter!(names::CONSUMER_FETCH_ERRORS, "topic" => topic.as_str()),
+        };
+        let start = subscription.positions.get(&tp).copied();
+        loops.spawn(fetch.run(start, subscription.default_start));
     }
     drop(tx);
     while loops.join_next().await.is_some() {}
