@@ -210,9 +210,7 @@ pub struct PayloadLimit {
 impl PayloadLimit {
     pub fn new(max_dead_letter_bytes: usize) -> Self {
         let room = max_dead_letter_bytes.saturating_sub(DEAD_LETTER_FIELDS_BYTES);
-        Self {
-            kept: room / 4 * 3,
-        }
+        Self { kept: room / 4 * 3 }
     }
 
     /// Original bytes a dead letter keeps at most.
@@ -312,7 +310,11 @@ mod tests {
         let detail = "x".repeat(100_000);
         let dead = DeadLetter::new("malformed_json", detail, origin(), &record, limit);
         let written = serde_json::to_vec(&dead).unwrap();
-        assert!(written.len() <= 64 * 1024, "{} bytes written", written.len());
+        assert!(
+            written.len() <= 64 * 1024,
+            "{} bytes written",
+            written.len()
+        );
         assert!(dead.payload_truncated);
         assert_eq!(dead.payload_bytes, 1_000_000);
         let kept = dead.payload().unwrap();
@@ -324,7 +326,13 @@ mod tests {
     #[test]
     fn a_small_record_is_kept_whole() {
         let record = br#"{"schema_version":1,"device_id":"#;
-        let dead = DeadLetter::new("malformed_json", "eof", origin(), record, PayloadLimit::default());
+        let dead = DeadLetter::new(
+            "malformed_json",
+            "eof",
+            origin(),
+            record,
+            PayloadLimit::default(),
+        );
         assert!(!dead.payload_truncated);
         assert_eq!(dead.payload().unwrap(), record.to_vec());
         assert_eq!(dead.payload_bytes, record.len() as u64);

@@ -493,7 +493,8 @@ impl Validate for StreamConfig {
         if self.source.stop_at_end && self.source.kind == SourceKind::Replay {
             issue(
                 "source.stop_at_end",
-                "applies to the transport source; a replay always ends at the end of its file".into(),
+                "applies to the transport source; a replay always ends at the end of its file"
+                    .into(),
             );
         }
         let w = &self.window;

@@ -20,9 +20,9 @@ use super::window::Windows;
 use super::{OutputMode, SourceKind, StreamError};
 use crate::checkpoint::{CheckpointId, CheckpointStore};
 use crate::daemon::Shared;
-use crate::sinks::{AlertEvent, PayloadLimit};
 use crate::sinks::files::PartFiles;
 use crate::sinks::stage::{Progress, SinkStage};
+use crate::sinks::{AlertEvent, PayloadLimit};
 use crate::supervisor::{Role, SharedReceiver, Supervisor, queue};
 use crate::transport::{Subscription, TopicKind, Transport};
 use std::sync::Arc;
@@ -113,7 +113,7 @@ pub fn spawn_with(
             last_id: cp.id,
             positions: cp.positions.clone(),
         };
-        tracing::info!(checkpoint = %cp.id, "stream state restored; resuming from the stored positions");
+        tracing::info!(checkpoint = %cp.id, positions = ?cp.positions, "stream state restored; resuming from the stored positions");
     }
 
     let queues = supervisor.queues().clone();

@@ -94,11 +94,9 @@ impl Reader {
     /// yet report none.
     fn progress(&self) -> SourceProgress {
         let partitions = match self {
-            Reader::Consumer(c) => c.progress().map(|all| {
-                all.into_iter()
-                    .map(|(tp, p)| (tp, p.caught_up()))
-                    .collect()
-            }),
+            Reader::Consumer(c) => c
+                .progress()
+                .map(|all| all.into_iter().map(|(tp, p)| (tp, p.caught_up())).collect()),
             Reader::Replay(_) => None,
         };
         SourceProgress { partitions }
@@ -378,6 +376,9 @@ mod tests {
         let before = progress_before(progress, &[record(5, 10)]);
         let partitions = before.partitions.unwrap();
         assert!(partitions[&tp(1)], "no records of partition 1 in the batch");
-        assert!(!partitions[&tp(2)], "partition 2's records are not through yet");
+        assert!(
+            !partitions[&tp(2)],
+            "partition 2's records are not through yet"
+        );
     }
 }

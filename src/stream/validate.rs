@@ -104,7 +104,13 @@ impl Validator {
         };
         let limit = self.payload_limit;
         let refuse = |reason: &str, detail: String| {
-            Box::new(DeadLetter::new(reason, detail, origin, &record.value, limit))
+            Box::new(DeadLetter::new(
+                reason,
+                detail,
+                origin,
+                &record.value,
+                limit,
+            ))
         };
         let future = |t: crate::model::EventTime| {
             Box::new(DeadLetter::new(

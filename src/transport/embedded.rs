@@ -12,8 +12,8 @@
 use super::metrics::{FlowCounters, count_offset_reset, lag_gauge, record_bytes};
 use super::partitioner::partition_for;
 use super::{
-    ConsumedRecord, Headers, OutgoingRecord, PartitionProgress, StartFrom, Subscription, TopicKind, TopicPartition,
-    TransportError,
+    ConsumedRecord, Headers, OutgoingRecord, PartitionProgress, StartFrom, Subscription, TopicKind,
+    TopicPartition, TransportError,
 };
 use bytes::Bytes;
 use metrics::Gauge;
@@ -374,7 +374,12 @@ mod tests {
             let key = r.key.as_ref().unwrap();
             assert_eq!(r.partition, partition_for(key, 3), "key on its partition");
         }
-        assert!(consumer.progress().values().all(PartitionProgress::caught_up));
+        assert!(
+            consumer
+                .progress()
+                .values()
+                .all(PartitionProgress::caught_up)
+        );
     }
 
     #[tokio::test]

@@ -23,7 +23,8 @@ mod record;
 pub use config::{CompressionCodec, ConsumerConfig, KafkaConfig, ProducerConfig, TopicNames};
 pub use record::{
     CONTENT_TYPE_JSON, ConsumedRecord, HEADER_CONTENT_TYPE, HEADER_SCHEMA_VERSION, Headers,
-    OutgoingRecord, PartitionProgress, StartFrom, Subscription, TopicKind, TopicPartition, json_headers,
+    OutgoingRecord, PartitionProgress, StartFrom, Subscription, TopicKind, TopicPartition,
+    json_headers,
 };
 
 use crate::daemon::Shared;
