@@ -6,6 +6,7 @@
 //! daily aggregates on disk match the reference per device and day.
 
 mod batch_common;
+mod web_support;
 
 use arrow::array::{Array, Float64Array, StringArray, UInt64Array};
 use batch_common::*;
@@ -346,5 +347,42 @@ fn quality_and_kpis_equal_an_independent_reference_and_new_scope_sees_only_new_d
         file_names(&config.batch.state_dir.join("reports")).len(),
         3,
         "a report per run"
+    );
+}
+
+/// The Batch page's "Devices" figure counts devices, not the days of the
+/// report's day → device table.
+#[tokio::test]
+async fn batch_page_counts_devices_not_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    // 4 devices, one reading a minute each, over more than two days.
+    let readings = history(16_000, 4, 3, 60);
+    let devices: HashSet<&str> = readings.iter().map(|r| r.device_id.as_str()).collect();
+    let days: HashSet<String> = readings.iter().map(day).collect();
+    assert_eq!(devices.len(), 4);
+    assert_ne!(days.len(), devices.len(), "the test needs days != devices");
+    HistoryStore::new(&config.batch.store_dir)
+        .append(&readings)
+        .unwrap();
+    let status = attach(&config);
+    let status_for_run = status.clone();
+    tokio::task::spawn_blocking(move || run(&status_for_run))
+        .await
+        .unwrap();
+
+    let app = web_support::app_with_batch(config, status);
+    let routes = smokewatch::web::routes(app);
+    let page = warp::test::request()
+        .method("GET")
+        .path("/batch")
+        .reply(&routes)
+        .await;
+    assert_eq!(page.status(), 200);
+    let html = String::from_utf8_lossy(page.body());
+    assert!(
+        html.contains(&format!("id=\"kpi-devices\">{}<", devices.len())),
+        "{}",
+        html.split("id=\"kpis\"").nth(1).unwrap_or(&html)
     );
 }

@@ -215,6 +215,29 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_file_is_taken_once_it_stayed_empty_for_the_grace_listings() {
+        let mut r = Readiness::default();
+        let empty = PathBuf::from("e.csv");
+        let mut taken_after = None;
+        for listing in 1..=EMPTY_GRACE_LISTINGS + 1 {
+            if !r.observe(vec![(empty.clone(), snap(0, 1))]).is_empty() {
+                taken_after = Some(listing);
+                break;
+            }
+        }
+        assert_eq!(
+            taken_after,
+            Some(EMPTY_GRACE_LISTINGS + 1),
+            "an empty file waits for a writer, then is taken (and refused)"
+        );
+        let growing = PathBuf::from("g.csv");
+        r.observe(vec![(growing.clone(), snap(0, 1))]);
+        r.observe(vec![(growing.clone(), snap(0, 1))]);
+        assert!(r.observe(vec![(growing.clone(), snap(5, 2))]).is_empty());
+        assert_eq!(r.observe(vec![(growing.clone(), snap(5, 2))]), vec![growing]);
+    }
+
+    #[test]
     fn names_being_written_are_never_candidates() {
         for name in ["a.csv", "data.parquet", "notes.txt"] {
             assert!(is_candidate(name), "{name}");

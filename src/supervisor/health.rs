@@ -245,7 +245,8 @@ mod tests {
         assert_eq!(report.status, Overall::Degraded);
         assert_eq!(
             report.reasons,
-            vec!["stream/stream/windows is degraded: broker unreachable"]
+            vec!["stream/windows is degraded: broker unreachable"],
+            "the task name already carries its subsystem"
         );
         b.set(TaskState::Failed, Some("boom".into()));
         assert_eq!(health.report().status, Overall::Failed);

@@ -351,6 +351,27 @@ mod tests {
         }
     }
 
+    /// Many of our errors say their cause in their own message ("store
+    /// /x: Permission denied (os error 13)") and also return it as
+    /// `source()`; the chain must not say it twice.
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let source = std::fs::read_dir("/nonexistent/smokewatch-test").unwrap_err();
+        let os = source.to_string();
+        let error = crate::batch::store::StoreError::Io {
+            path: "/nonexistent/smokewatch-test".into(),
+            source,
+        };
+        let message = TaskError::from(error).to_string();
+        assert_eq!(message.matches(&os).count(), 1, "{message}");
+
+        #[derive(Debug, thiserror::Error)]
+        #[error("writing checkpoint")]
+        struct Outer(#[source] std::io::Error);
+        let message = TaskError::from(Outer(std::io::Error::other("disk full"))).to_string();
+        assert_eq!(message, "writing checkpoint: disk full", "a cause not in the message is kept");
+    }
+
     #[tokio::test]
     async fn failing_task_is_restarted_until_it_succeeds() {
         let health = Health::new();
