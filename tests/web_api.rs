@@ -35,7 +35,11 @@ async fn send(app: &App, request: warp::test::RequestBuilder) -> Answer {
 /// The body of a GET as text (pages, assets).
 async fn get_text(app: &App, path: &str) -> String {
     let routes = web::routes(app.clone());
-    let response = warp::test::request().method("GET").path(path).reply(&routes).await;
+    let response = warp::test::request()
+        .method("GET")
+        .path(path)
+        .reply(&routes)
+        .await;
     assert_eq!(response.status(), 200, "GET {path}");
     String::from_utf8_lossy(response.body()).into_owned()
 }
@@ -397,7 +401,7 @@ async fn health_keeps_its_200_and_503_semantics() {
         assert_eq!(a.status, 503);
         assert_eq!(
             a.body["reasons"][0],
-            "stream/stream/validate is failed: input closed"
+            "stream/validate is failed: input closed"
         );
     }
 }

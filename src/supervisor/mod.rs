@@ -83,11 +83,17 @@ impl fmt::Display for TaskError {
 impl<E: std::error::Error> From<E> for TaskError {
     fn from(e: E) -> Self {
         // Keep the whole cause chain: "writing checkpoint: disk full".
+        // Many errors already end their message with their cause ("store
+        // /x: Permission denied (os error 13)"); such a cause is not
+        // repeated.
         let mut message = e.to_string();
         let mut source = e.source();
         while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
+            let cause = s.to_string();
+            if !message.ends_with(&cause) {
+                message.push_str(": ");
+                message.push_str(&cause);
+            }
             source = s.source();
         }
         Self(message)
@@ -369,7 +375,10 @@ mod tests {
         #[error("writing checkpoint")]
         struct Outer(#[source] std::io::Error);
         let message = TaskError::from(Outer(std::io::Error::other("disk full"))).to_string();
-        assert_eq!(message, "writing checkpoint: disk full", "a cause not in the message is kept");
+        assert_eq!(
+            message, "writing checkpoint: disk full",
+            "a cause not in the message is kept"
+        );
     }
 
     #[tokio::test]

@@ -24,12 +24,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// Our INFO lines, and only the warnings and errors of rskafka: it logs
+/// every broker connection at INFO, which drowned everything else (175 of
+/// a Kafka daemon's first 189 lines).
+pub const DEFAULT_LOG_LEVEL: &str = "info,rskafka=warn";
+
 impl Default for TelemetryConfig {
     fn default() -> Self {
         Self {
             enabled: true,
             log_format: LogFormat::Text,
-            log_level: "info".into(),
+            log_level: DEFAULT_LOG_LEVEL.into(),
         }
     }
 }

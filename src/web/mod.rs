@@ -24,6 +24,7 @@ pub mod predict;
 pub mod presets;
 pub mod routes;
 pub mod scrape;
+mod server;
 pub mod sse;
 pub mod stats;
 
@@ -180,11 +181,7 @@ pub async fn serve(
         .set(app.stats.counts().sse_clients as f64);
     let sampler = app.sampler().run(ctx.shutdown.clone());
     ctx.health.running();
-    let shutdown = ctx.shutdown.clone();
-    let server = warp::serve(routes(app))
-        .incoming(listener)
-        .graceful(async move { shutdown.cancelled().await })
-        .run();
+    let server = server::serve(listener, app, ctx.shutdown.clone());
     tokio::join!(server, sampler);
     Ok(TaskReport::new(format!("web server on {addr} closed")))
 }

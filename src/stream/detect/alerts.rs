@@ -156,6 +156,11 @@ impl AlertManager {
                         cleared_since: None,
                     });
                 }
+                // Records arrive in arrival order: a clear one older than
+                // the last activity (out of order) tells nothing about the
+                // time after it, so it does not start the cooldown.
+                (Outcome::Clear, Some(index))
+                    if t <= list[index].alert.last_event_time.millis() => {}
                 (Outcome::Clear, Some(index)) => {
                     let since = *list[index].cleared_since.get_or_insert(t);
                     if t - since >= self.cooldown_ms {
