@@ -142,7 +142,11 @@ fn batch_ingest_exits_1_when_a_file_is_refused() {
     std::fs::write(dir.path().join("config.yaml"), CONFIG).unwrap();
     let incoming = dir.path().join("incoming");
     std::fs::create_dir_all(&incoming).unwrap();
-    std::fs::write(incoming.join("h001-kitchen-smoke.csv"), "not,the,header\n1,2,3\n").unwrap();
+    std::fs::write(
+        incoming.join("h001-kitchen-smoke.csv"),
+        "not,the,header\n1,2,3\n",
+    )
+    .unwrap();
 
     let ingest = smokewatch(dir.path(), &["batch", "ingest"]);
     let said = String::from_utf8_lossy(&ingest.stderr);

@@ -356,8 +356,9 @@ fn quality_and_kpis_equal_an_independent_reference_and_new_scope_sees_only_new_d
 async fn batch_page_counts_devices_not_days() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
-    // 4 devices, one reading a minute each, over more than two days.
-    let readings = history(16_000, 4, 3, 60);
+    // 4 devices, one reading a minute each, over a day and a half: two
+    // or three calendar days, never four.
+    let readings = history(8_000, 4, 3, 60);
     let devices: HashSet<&str> = readings.iter().map(|r| r.device_id.as_str()).collect();
     let days: HashSet<String> = readings.iter().map(day).collect();
     assert_eq!(devices.len(), 4);

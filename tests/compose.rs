@@ -231,7 +231,11 @@ fn dockerfile_creates_and_chowns_the_data_volume_before_declaring_it() {
         "and gives it to the smokewatch user:\n{prepared}"
     );
     let config = smokewatch_container_config(&load("docker-compose.yml"));
-    assert_eq!(config.daemon.data_dir, PathBuf::from(data), "the container keeps its state there");
+    assert_eq!(
+        config.daemon.data_dir,
+        PathBuf::from(data),
+        "the container keeps its state there"
+    );
 }
 
 /// Kafka's volume must be mounted where Kafka writes its logs, or its
@@ -250,11 +254,17 @@ fn kafka_volume_is_mounted_where_kafka_writes() {
         .as_sequence()
         .unwrap()
         .iter()
-        .filter_map(|v| v.as_str().and_then(|m| m.split(':').nth(1)).map(str::to_string))
+        .filter_map(|v| {
+            v.as_str()
+                .and_then(|m| m.split(':').nth(1))
+                .map(str::to_string)
+        })
         .collect();
     for dir in log_dirs.split(',') {
         assert!(
-            mounts.iter().any(|m| dir == m || dir.starts_with(&format!("{m}/"))),
+            mounts
+                .iter()
+                .any(|m| dir == m || dir.starts_with(&format!("{m}/"))),
             "{dir} is on a volume: {mounts:?}"
         );
     }

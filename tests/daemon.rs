@@ -141,7 +141,12 @@ fn switched_off_subsystems_are_reported_off() {
     }
     assert_eq!(body["subsystems"]["stream"]["state"], "running", "{body}");
     assert_eq!(body["status"], "ok", "off is not a problem: {body}");
-    let html = client.get(daemon.url("/status")).send().unwrap().text().unwrap();
+    let html = client
+        .get(daemon.url("/status"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(html.contains("data-subsystem-off=\"ml\""), "{html}");
     let line = daemon
         .wait_for_log("subsystems:", Duration::from_secs(5))
@@ -151,7 +156,9 @@ fn switched_off_subsystems_are_reported_off() {
     }
     daemon.terminate();
     assert_eq!(
-        daemon.wait_exit(Duration::from_secs(10)).and_then(|s| s.code()),
+        daemon
+            .wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
         Some(0)
     );
 }
