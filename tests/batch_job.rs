@@ -387,3 +387,78 @@ async fn batch_page_counts_devices_not_days() {
         html.split("id=\"kpis\"").nth(1).unwrap_or(&html)
     );
 }
+
+/// The Batch page shows the last report per device (readings, days) and
+/// per channel (values, mean, min, max over the analysed days), and a run
+/// button when admin endpoints are on.
+#[tokio::test]
+async fn batch_page_tables_per_device_and_channel_and_the_run_button() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.web.admin_token = smokewatch::config::Secret::new(web_support::TOKEN);
+    let readings = history(3_000, 3, 11, 60);
+    HistoryStore::new(&config.batch.store_dir)
+        .append(&readings)
+        .unwrap();
+    let status = attach(&config);
+    let status_for_run = status.clone();
+    tokio::task::spawn_blocking(move || run(&status_for_run))
+        .await
+        .unwrap();
+
+    let page = |config: Config, status: BatchStatus| async move {
+        let routes = smokewatch::web::routes(web_support::app_with_batch(config, status));
+        let page = warp::test::request()
+            .method("GET")
+            .path("/batch")
+            .reply(&routes)
+            .await;
+        assert_eq!(page.status(), 200);
+        String::from_utf8_lossy(page.body()).into_owned()
+    };
+    let html = page(config.clone(), status.clone()).await;
+
+    let mut per_device: BTreeMap<&str, (u64, HashSet<String>)> = BTreeMap::new();
+    for r in &readings {
+        let entry = per_device.entry(r.device_id.as_str()).or_default();
+        entry.0 += 1;
+        entry.1.insert(day(r));
+    }
+    for (device, (count, days)) in &per_device {
+        let row = format!(
+            "<tr data-device=\"{device}\"><td class=\"mono\">{device}</td><td class=\"num\">{count}</td><td class=\"num\">{}</td></tr>",
+            days.len()
+        );
+        assert!(html.contains(&row), "{row} in {html}");
+    }
+    let pm: Vec<f64> = readings
+        .iter()
+        .filter_map(|r| r.values.get(Channel::Pm2_5))
+        .collect();
+    let mean = pm.iter().sum::<f64>() / pm.len() as f64;
+    let max = pm.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let row = html
+        .split("<tr data-channel=\"pm2_5\">")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .expect("a pm2_5 row");
+    for figure in [
+        pm.len().to_string(),
+        format!("{mean:.3}"),
+        format!("{max:.3}"),
+    ] {
+        assert!(row.contains(&format!(">{figure}<")), "{figure} in {row}");
+    }
+
+    assert!(
+        html.contains("id=\"batch-run-form\""),
+        "run button with a token"
+    );
+    assert!(html.contains("/static/batch.js"));
+    config.web.admin_token = smokewatch::config::Secret::default();
+    let without = page(config, status).await;
+    assert!(
+        !without.contains("id=\"batch-run-form\""),
+        "no button without a token"
+    );
+}
