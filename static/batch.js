@@ -56,7 +56,8 @@
       })
       .then(function (answer) {
         if (answer.status === 202) {
-          form.dataset.runId = answer.body.run_id;
+          // Kept across the reload that shows the result.
+          sessionStorage.setItem("smokewatch-batch-run", answer.body.run_id);
           say("Run " + answer.body.run_id + " started; the report appears when it ends.");
           waitFor(answer.body.run_id);
         } else {
