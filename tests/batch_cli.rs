@@ -147,6 +147,7 @@ fn batch_ingest_exits_1_when_a_file_is_refused() {
         "not,the,header\n1,2,3\n",
     )
     .unwrap();
+    std::fs::write(incoming.join("h002-hall-smoke.csv"), "").unwrap();
 
     let ingest = smokewatch(dir.path(), &["batch", "ingest"]);
     let said = String::from_utf8_lossy(&ingest.stderr);
@@ -154,7 +155,18 @@ fn batch_ingest_exits_1_when_a_file_is_refused() {
     assert_eq!(ingest.status.code(), Some(1), "{said}");
     assert_eq!(
         file_names(&incoming.join("failed")),
-        ["h001-kitchen-smoke.csv", "h001-kitchen-smoke.csv.error.txt"]
+        [
+            "h001-kitchen-smoke.csv",
+            "h001-kitchen-smoke.csv.error.txt",
+            "h002-hall-smoke.csv",
+            "h002-hall-smoke.csv.error.txt"
+        ]
+    );
+    let note =
+        std::fs::read_to_string(incoming.join("failed/h002-hall-smoke.csv.error.txt")).unwrap();
+    assert!(
+        note.contains("empty"),
+        "an empty file is refused as such: {note}"
     );
 }
 
