@@ -462,3 +462,43 @@ async fn batch_page_tables_per_device_and_channel_and_the_run_button() {
         "no button without a token"
     );
 }
+
+/// Live data is mostly quiet air: labelled rows of one class only cannot
+/// train a classifier. That is a fact about the data, reported as the
+/// reason for not retraining, not a failure of the whole run (which would
+/// also leave its quality report and KPIs unsaved).
+#[tokio::test]
+async fn one_class_data_skips_retraining_without_failing_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.batch.retrain.enabled = true;
+    config.batch.retrain.min_new_labelled_rows = 1_000;
+    config.batch.retrain.min_quality = 0.0;
+    config.ml.model_dir = dir.path().join("models");
+    let mut quiet = history(2_000, 2, 5, 1);
+    for r in &mut quiet {
+        r.fire_alarm = Some(false);
+    }
+    HistoryStore::new(&config.batch.store_dir)
+        .append(&quiet)
+        .unwrap();
+    let status = attach(&config);
+    let record = tokio::task::spawn_blocking(move || {
+        status
+            .run_blocking(Trigger::Cli)
+            .map(|r| (r, status.last_report()))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let (record, report) = record;
+    assert_eq!(record.status, RunStatus::Success, "{:?}", record.error);
+    let report = report.expect("the run's report");
+    assert!(!report.retrain.attempted, "{:?}", report.retrain);
+    assert!(
+        report.retrain.reason.contains("no-fire"),
+        "{}",
+        report.retrain.reason
+    );
+    assert_eq!(report.input.rows, 2_000);
+}
