@@ -18,11 +18,16 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/smokewatch --create-home smokewatch
+# A fresh named volume takes the owner of the folder it is mounted on:
+# create it, owned by the non-root user, before VOLUME declares it.
+RUN mkdir -p /var/lib/smokewatch/data \
+ && chown -R smokewatch:smokewatch /var/lib/smokewatch
 COPY --from=build /src/target/release/smokewatch /usr/local/bin/smokewatch
 COPY config.yaml /etc/smokewatch/config.yaml
 WORKDIR /var/lib/smokewatch
 USER smokewatch
 ENV SMOKEWATCH_CONFIG=/etc/smokewatch/config.yaml \
+    SMOKEWATCH__DAEMON__DATA_DIR=/var/lib/smokewatch/data \
     SMOKEWATCH__WEB__HOST=0.0.0.0 \
     SMOKEWATCH__WEB__PORT=8080
 VOLUME ["/var/lib/smokewatch/data"]

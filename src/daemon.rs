@@ -13,6 +13,7 @@ use crate::transport::{Transport, TransportError};
 use crate::{stream, telemetry, transport, web};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Handles that cross subsystem boundaries. Every subsystem's `spawn`
@@ -62,6 +63,22 @@ pub enum DaemonError {
     Batch(#[from] crate::batch::BatchError),
     #[error("shutdown did not finish within daemon.shutdown_timeout; aborted: {}", aborted.join(", "))]
     ShutdownIncomplete { aborted: Vec<String> },
+    /// A state folder cannot be created or written: every task that keeps
+    /// state would fail and restart for ever, so the start stops here.
+    #[error("{key} {} cannot be written: {source}", path.display())]
+    StateDir {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl DaemonError {
+    /// A start refused because of the configuration (a state folder that
+    /// cannot be written), as opposed to a runtime failure: exit code 2.
+    pub fn is_config(&self) -> bool {
+        matches!(self, DaemonError::StateDir { .. })
+    }
 }
 
 /// A running daemon.
@@ -75,6 +92,7 @@ pub struct Daemon {
 impl Daemon {
     /// Starts every enabled subsystem and returns once they are spawned.
     pub async fn start(config: Arc<Config>) -> Result<Daemon, DaemonError> {
+        check_state_dirs(&config)?;
         let health = Health::new();
         let mut supervisor = Supervisor::new(health.clone(), config.daemon.restart.clone());
         let metrics = config.telemetry.enabled.then(telemetry::metrics_handle);
@@ -123,6 +141,25 @@ impl Daemon {
 
         transport::spawn(&mut supervisor, &shared);
 
+        let switches = subsystems(&config);
+        for (subsystem, on, reason) in &switches {
+            if !on {
+                health.switched_off(subsystem, *reason);
+            }
+        }
+        tracing::info!(
+            "subsystems: {}",
+            switches
+                .iter()
+                .map(|(name, on, reason)| if *on {
+                    format!("{name} on")
+                } else {
+                    format!("{name} off ({reason})")
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+
         let web_addr = if config.web.enabled {
             let addr = config.web.socket_addr().map_err(DaemonError::WebAddress)?;
             let listener = std::net::TcpListener::bind(addr)
@@ -168,6 +205,69 @@ impl Daemon {
         let timeout = self.config.daemon.shutdown_timeout.get();
         self.supervisor.shutdown(timeout).await
     }
+}
+
+/// Every subsystem in data-flow order: (name in /health, switched on,
+/// why it is off). Off subsystems are reported, not left out.
+fn subsystems(config: &Config) -> [(&'static str, bool, &'static str); 7] {
+    [
+        (
+            "telemetry",
+            config.telemetry.enabled,
+            "telemetry.enabled: false",
+        ),
+        (
+            "simulate",
+            config.simulator.enabled,
+            "simulator.enabled: false",
+        ),
+        (
+            "transport",
+            config.kafka.enabled,
+            "kafka.enabled: false; records travel through the embedded in-process transport",
+        ),
+        ("stream", config.stream.enabled, "stream.enabled: false"),
+        ("batch", config.batch.enabled, "batch.enabled: false"),
+        ("ml", config.ml.enabled, "ml.enabled: false"),
+        ("web", config.web.enabled, "web.enabled: false"),
+    ]
+}
+
+/// Creates the state folders of the enabled subsystems and proves each
+/// writable with a probe file, `daemon.data_dir` first. Without this a
+/// data folder on a read-only or wrong path made the batch and ml tasks
+/// fail and restart for ever, while the daemon looked up.
+fn check_state_dirs(config: &Config) -> Result<(), DaemonError> {
+    let mut dirs: Vec<(&'static str, PathBuf)> =
+        vec![("daemon.data_dir", config.daemon.data_dir.clone())];
+    if config.stream.enabled {
+        dirs.push((
+            "stream.checkpoint.dir",
+            config.stream.checkpoint.dir_under(&config.daemon.data_dir),
+        ));
+        if config.sinks.enabled {
+            dirs.push(("sinks.dir", config.sinks.dir.clone()));
+        }
+    }
+    if config.batch.enabled {
+        dirs.push(("batch.store_dir", config.batch.store_dir.clone()));
+        dirs.push(("batch.incoming_dir", config.batch.incoming_dir.clone()));
+        dirs.push(("batch.state_dir", config.batch.state_dir.clone()));
+    }
+    if config.ml.enabled {
+        dirs.push(("ml.model_dir", config.ml.model_dir.clone()));
+    }
+    for (key, path) in dirs {
+        probe_writable(&path).map_err(|source| DaemonError::StateDir { key, path, source })?;
+    }
+    Ok(())
+}
+
+fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".smokewatch-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
 }
 
 /// Runs until SIGINT or SIGTERM, then stops gracefully and logs what each

@@ -89,6 +89,8 @@
     const states = s.task_states || {};
     const total = Object.values(states).reduce(function (a, b) { return a + b; }, 0);
     text("stat-tasks", (states.running || 0) + " / " + total);
+    const off = (s.off || []).map(function (o) { return o.subsystem; });
+    text("stat-off", off.length ? "· off: " + off.join(", ") : "");
     text("stat-queued", fmt.number(queuedTotal(s), 0));
     const web = s.web || {};
     text("stat-requests-per-second", fmt.number(web.requests_per_second));

@@ -38,6 +38,19 @@
         cell(String(t.restarts), "num"), cell(new Date(t.since_ms).toISOString(), "mono"));
       return tr;
     });
+    // Subsystems switched off in the config have no task: one row each.
+    (s.off || []).forEach(function (o) {
+      const tr = document.createElement("tr");
+      tr.dataset.subsystemOff = o.subsystem;
+      const pill = document.createElement("span");
+      pill.className = "pill pill-off";
+      pill.textContent = "off";
+      const state = document.createElement("td");
+      state.appendChild(pill);
+      tr.append(cell(o.subsystem), cell("—", "mono"), state, cell(o.detail),
+        cell("—", "num"), cell("—", "mono"));
+      rows.push(tr);
+    });
     table.replaceChildren.apply(table, rows);
   }
 

@@ -133,3 +133,53 @@ fn generated_files_are_ingested_reported_on_and_read_by_pyarrow() {
     assert!(out.status.success(), "pyarrow check failed: {stderr}");
     println!("{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// A refused file is a failure of `batch ingest`: the caller (a script, a
+/// cron job) must learn of it from the exit code, not only from stderr.
+#[test]
+fn batch_ingest_exits_1_when_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.yaml"), CONFIG).unwrap();
+    let incoming = dir.path().join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    std::fs::write(
+        incoming.join("h001-kitchen-smoke.csv"),
+        "not,the,header\n1,2,3\n",
+    )
+    .unwrap();
+    std::fs::write(incoming.join("h002-hall-smoke.csv"), "").unwrap();
+
+    let ingest = smokewatch(dir.path(), &["batch", "ingest"]);
+    let said = String::from_utf8_lossy(&ingest.stderr);
+    assert!(said.contains("h001-kitchen-smoke.csv: refused"), "{said}");
+    assert_eq!(ingest.status.code(), Some(1), "{said}");
+    assert_eq!(
+        file_names(&incoming.join("failed")),
+        [
+            "h001-kitchen-smoke.csv",
+            "h001-kitchen-smoke.csv.error.txt",
+            "h002-hall-smoke.csv",
+            "h002-hall-smoke.csv.error.txt"
+        ]
+    );
+    let note =
+        std::fs::read_to_string(incoming.join("failed/h002-hall-smoke.csv.error.txt")).unwrap();
+    assert!(
+        note.contains("empty"),
+        "an empty file is refused as such: {note}"
+    );
+}
+
+/// `evaluate` reads what `train` reads; its help must say so.
+#[test]
+fn evaluate_help_names_parquet_and_store_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::smokewatch(dir.path())
+        .args(["evaluate", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Parquet"), "{help}");
+    assert!(help.contains("store directory"), "{help}");
+}

@@ -6,6 +6,7 @@
 //! daily aggregates on disk match the reference per device and day.
 
 mod batch_common;
+mod web_support;
 
 use arrow::array::{Array, Float64Array, StringArray, UInt64Array};
 use batch_common::*;
@@ -347,4 +348,157 @@ fn quality_and_kpis_equal_an_independent_reference_and_new_scope_sees_only_new_d
         3,
         "a report per run"
     );
+}
+
+/// The Batch page's "Devices" figure counts devices, not the days of the
+/// report's day → device table.
+#[tokio::test]
+async fn batch_page_counts_devices_not_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    // 4 devices, one reading a minute each, over a day and a half: two
+    // or three calendar days, never four.
+    let readings = history(8_000, 4, 3, 60);
+    let devices: HashSet<&str> = readings.iter().map(|r| r.device_id.as_str()).collect();
+    let days: HashSet<String> = readings.iter().map(day).collect();
+    assert_eq!(devices.len(), 4);
+    assert_ne!(days.len(), devices.len(), "the test needs days != devices");
+    HistoryStore::new(&config.batch.store_dir)
+        .append(&readings)
+        .unwrap();
+    let status = attach(&config);
+    let status_for_run = status.clone();
+    tokio::task::spawn_blocking(move || run(&status_for_run))
+        .await
+        .unwrap();
+
+    let app = web_support::app_with_batch(config, status);
+    let routes = smokewatch::web::routes(app);
+    let page = warp::test::request()
+        .method("GET")
+        .path("/batch")
+        .reply(&routes)
+        .await;
+    assert_eq!(page.status(), 200);
+    let html = String::from_utf8_lossy(page.body());
+    assert!(
+        html.contains(&format!("id=\"kpi-devices\">{}<", devices.len())),
+        "{}",
+        html.split("id=\"kpis\"").nth(1).unwrap_or(&html)
+    );
+}
+
+/// The Batch page shows the last report per device (readings, days) and
+/// per channel (values, mean, min, max over the analysed days), and a run
+/// button when admin endpoints are on.
+#[tokio::test]
+async fn batch_page_tables_per_device_and_channel_and_the_run_button() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.web.admin_token = smokewatch::config::Secret::new(web_support::TOKEN);
+    let readings = history(3_000, 3, 11, 60);
+    HistoryStore::new(&config.batch.store_dir)
+        .append(&readings)
+        .unwrap();
+    let status = attach(&config);
+    let status_for_run = status.clone();
+    tokio::task::spawn_blocking(move || run(&status_for_run))
+        .await
+        .unwrap();
+
+    let page = |config: Config, status: BatchStatus| async move {
+        let routes = smokewatch::web::routes(web_support::app_with_batch(config, status));
+        let page = warp::test::request()
+            .method("GET")
+            .path("/batch")
+            .reply(&routes)
+            .await;
+        assert_eq!(page.status(), 200);
+        String::from_utf8_lossy(page.body()).into_owned()
+    };
+    let html = page(config.clone(), status.clone()).await;
+
+    let mut per_device: BTreeMap<&str, (u64, HashSet<String>)> = BTreeMap::new();
+    for r in &readings {
+        let entry = per_device.entry(r.device_id.as_str()).or_default();
+        entry.0 += 1;
+        entry.1.insert(day(r));
+    }
+    for (device, (count, days)) in &per_device {
+        let row = format!(
+            "<tr data-device=\"{device}\"><td class=\"mono\">{device}</td><td class=\"num\">{count}</td><td class=\"num\">{}</td></tr>",
+            days.len()
+        );
+        assert!(html.contains(&row), "{row} in {html}");
+    }
+    let pm: Vec<f64> = readings
+        .iter()
+        .filter_map(|r| r.values.get(Channel::Pm2_5))
+        .collect();
+    let mean = pm.iter().sum::<f64>() / pm.len() as f64;
+    let max = pm.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let row = html
+        .split("<tr data-channel=\"pm2_5\">")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .expect("a pm2_5 row");
+    for figure in [
+        pm.len().to_string(),
+        format!("{mean:.3}"),
+        format!("{max:.3}"),
+    ] {
+        assert!(row.contains(&format!(">{figure}<")), "{figure} in {row}");
+    }
+
+    assert!(
+        html.contains("id=\"batch-run-form\""),
+        "run button with a token"
+    );
+    assert!(html.contains("/static/batch.js"));
+    config.web.admin_token = smokewatch::config::Secret::default();
+    let without = page(config, status).await;
+    assert!(
+        !without.contains("id=\"batch-run-form\""),
+        "no button without a token"
+    );
+}
+
+/// Live data is mostly quiet air: labelled rows of one class only cannot
+/// train a classifier. That is a fact about the data, reported as the
+/// reason for not retraining, not a failure of the whole run (which would
+/// also leave its quality report and KPIs unsaved).
+#[tokio::test]
+async fn one_class_data_skips_retraining_without_failing_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.batch.retrain.enabled = true;
+    config.batch.retrain.min_new_labelled_rows = 1_000;
+    config.batch.retrain.min_quality = 0.0;
+    config.ml.model_dir = dir.path().join("models");
+    let mut quiet = history(2_000, 2, 5, 1);
+    for r in &mut quiet {
+        r.fire_alarm = Some(false);
+    }
+    HistoryStore::new(&config.batch.store_dir)
+        .append(&quiet)
+        .unwrap();
+    let status = attach(&config);
+    let record = tokio::task::spawn_blocking(move || {
+        status
+            .run_blocking(Trigger::Cli)
+            .map(|r| (r, status.last_report()))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let (record, report) = record;
+    assert_eq!(record.status, RunStatus::Success, "{:?}", record.error);
+    let report = report.expect("the run's report");
+    assert!(!report.retrain.attempted, "{:?}", report.retrain);
+    assert!(
+        report.retrain.reason.contains("no-fire"),
+        "{}",
+        report.retrain.reason
+    );
+    assert_eq!(report.input.rows, 2_000);
 }

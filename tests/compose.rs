@@ -198,3 +198,74 @@ fn mounted_files_exist_and_grafana_is_provisioned() {
         );
     }
 }
+
+/// A fresh named volume copies the ownership of the image's folder at its
+/// mount point; the folder must exist, owned by the non-root user, before
+/// `VOLUME` declares it, or the daemon cannot write its state.
+#[test]
+fn dockerfile_creates_and_chowns_the_data_volume_before_declaring_it() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let data = "/var/lib/smokewatch/data";
+    let lines: Vec<&str> = dockerfile.lines().map(str::trim).collect();
+    let volume = lines
+        .iter()
+        .position(|l| l.starts_with("VOLUME") && l.contains(data))
+        .expect("VOLUME declares the data folder");
+    let runtime_stage = lines
+        .iter()
+        .rposition(|l| l.starts_with("FROM "))
+        .expect("a runtime stage");
+    let prepared = dockerfile
+        .lines()
+        .skip(runtime_stage)
+        .take(volume - runtime_stage)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        prepared.contains(&format!("mkdir -p {data}")),
+        "the runtime stage creates {data} before VOLUME:\n{prepared}"
+    );
+    assert!(
+        prepared.contains(&format!("chown -R smokewatch:smokewatch {data}"))
+            || prepared.contains("chown -R smokewatch:smokewatch /var/lib/smokewatch"),
+        "and gives it to the smokewatch user:\n{prepared}"
+    );
+    let config = smokewatch_container_config(&load("docker-compose.yml"));
+    assert_eq!(
+        config.daemon.data_dir,
+        PathBuf::from(data),
+        "the container keeps its state there"
+    );
+}
+
+/// Kafka's volume must be mounted where Kafka writes its logs, or its
+/// data is lost with the container.
+#[test]
+fn kafka_volume_is_mounted_where_kafka_writes() {
+    let compose = load("docker-compose.yml");
+    let kafka = &compose["services"]["kafka"];
+    let env = env_of(kafka);
+    let log_dirs = env
+        .iter()
+        .find(|(k, _)| k == "KAFKA_LOG_DIRS")
+        .map(|(_, v)| v.clone())
+        .expect("KAFKA_LOG_DIRS is set (the image's default is under /tmp)");
+    let mounts: Vec<String> = kafka["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|v| {
+            v.as_str()
+                .and_then(|m| m.split(':').nth(1))
+                .map(str::to_string)
+        })
+        .collect();
+    for dir in log_dirs.split(',') {
+        assert!(
+            mounts
+                .iter()
+                .any(|m| dir == m || dir.starts_with(&format!("{m}/"))),
+            "{dir} is on a volume: {mounts:?}"
+        );
+    }
+}

@@ -3,6 +3,8 @@
 //! interruption and once killed with SIGKILL at several points and
 //! restarted each time. The published window results, alerts and dead
 //! letters of both runs must be identical — nothing lost, nothing doubled.
+//! So must the readings the stream appends to the history store
+//! (`batch.stream_append`): every accepted reading stored exactly once.
 
 mod common;
 
@@ -139,7 +141,7 @@ fn recording() -> String {
 fn config() -> &'static str {
     "daemon:\n  data_dir: data\n  shutdown_timeout: 30s\n\
      simulator:\n  enabled: false\n\
-     batch:\n  enabled: false\n\
+     batch:\n  job:\n    schedule: 24h\n  retrain:\n    enabled: false\n\
      ml:\n  enabled: false\n\
      stream:\n  batch_size: 256\n  source:\n    kind: replay\n    replay_path: input.jsonl\n    replay_rate: 4000\n  \
      window:\n    output_mode: append\n  checkpoint:\n    interval: 150ms\n"
@@ -164,6 +166,25 @@ fn published(dir: &Path, sub: &str, ext: &str) -> Vec<String> {
     }
     let mut out = Vec::new();
     walk(&dir.join("data/out").join(sub), ext, &mut out);
+    out.sort();
+    out
+}
+
+/// The (device, seq) of every reading in the history store, sorted
+/// (repeats kept, so a doubled row shows).
+fn stored(dir: &Path) -> Vec<(String, u64)> {
+    let store = smokewatch::batch::HistoryStore::new(dir.join("data/store"));
+    let mut out = Vec::new();
+    for file in store.files().unwrap() {
+        for batch in store.read(&file).unwrap() {
+            out.extend(
+                batch
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| (r.device_id.to_string(), r.seq)),
+            );
+        }
+    }
     out.sort();
     out
 }
@@ -205,6 +226,7 @@ fn sigkill_and_restart_give_the_same_results_as_an_uninterrupted_run() {
     }
     // The kills hit the middle of the replay: some windows were published
     // by then, and the last run still had work left.
+    let stored_before_last_run = stored(crashed.path()).len();
     let before_last_run = published(crashed.path(), "window_results", "csv").len();
     let total = published(clean.path(), "window_results", "csv").len();
     assert!(
@@ -242,6 +264,46 @@ fn sigkill_and_restart_give_the_same_results_as_an_uninterrupted_run() {
             );
         }
     }
+    // The history store: every reading the recording holds that the
+    // stream accepts (each device's seqs 1..=SECONDS; the duplicate, the
+    // late reading and the unknown schema version are dead letters),
+    // stored once by both runs.
+    let mut accepted: Vec<(String, u64)> = (0..DEVICES)
+        .flat_map(|d| (1..=SECONDS as u64).map(move |seq| (format!("dev-{d:02}"), seq)))
+        .collect();
+    accepted.sort();
+    assert_eq!(stored(clean.path()), accepted, "uninterrupted run");
+    let after_crashes = stored(crashed.path());
+    assert!(
+        0 < stored_before_last_run && stored_before_last_run < accepted.len(),
+        "{stored_before_last_run} of {} readings stored before the last run",
+        accepted.len()
+    );
+    if after_crashes != accepted {
+        let mut seen = std::collections::BTreeMap::new();
+        for key in &after_crashes {
+            *seen.entry(key.clone()).or_insert(0) += 1;
+        }
+        let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
+        let missing: Vec<_> = accepted
+            .iter()
+            .filter(|k| !seen.contains_key(*k))
+            .take(5)
+            .collect();
+        panic!(
+            "after crashes {} rows stored, {} expected; doubled {doubled:?}; missing {missing:?}",
+            after_crashes.len(),
+            accepted.len()
+        );
+    }
+    assert!(
+        !crashed
+            .path()
+            .join("data/store/_staging")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some()),
+        "nothing left staged in the store"
+    );
     assert!(
         !crashed
             .path()

@@ -5,6 +5,7 @@
 mod web_support;
 
 use serde_json::{Value, json};
+use smokewatch::config::Config;
 use smokewatch::web::{self, App};
 use web_support::{RuleModel, TOKEN, normal_reading};
 
@@ -29,6 +30,18 @@ async fn send(app: &App, request: warp::test::RequestBuilder) -> Answer {
         body,
         headers: response.headers().clone(),
     }
+}
+
+/// The body of a GET as text (pages, assets).
+async fn get_text(app: &App, path: &str) -> String {
+    let routes = web::routes(app.clone());
+    let response = warp::test::request()
+        .method("GET")
+        .path(path)
+        .reply(&routes)
+        .await;
+    assert_eq!(response.status(), 200, "GET {path}");
+    String::from_utf8_lossy(response.body()).into_owned()
 }
 
 fn post(path: &str) -> warp::test::RequestBuilder {
@@ -240,6 +253,49 @@ async fn predict_without_a_model_is_503_with_a_clear_message() {
 }
 
 #[tokio::test]
+async fn predict_with_ml_switched_off_says_so_instead_of_waiting_for_training() {
+    let mut config = Config::default();
+    config.ml.enabled = false;
+    let app = web_support::app_with(config);
+    for path in ["/api/predict", "/api/predict/batch"] {
+        let body = if path.ends_with("batch") {
+            json!({"readings": [normal_reading()]})
+        } else {
+            normal_reading()
+        };
+        let a = send(&app, post(path).json(&body)).await;
+        let refusal = refused(&a, 503, &["ml.enabled: false"]);
+        let text = refusal["error"].as_str().unwrap_or_default();
+        assert!(!text.contains("wait for the scheduled training"), "{text}");
+    }
+}
+
+/// The units of table headers are not upper-cased with the header text:
+/// CSS `text-transform: uppercase` turns "µg/m³" into "ΜG/M³" (a Greek
+/// capital mu), which is not a unit.
+#[tokio::test]
+async fn table_header_units_escape_the_upper_case_transform() {
+    let app = web_support::app(None);
+    let html = get_text(&app, "/").await;
+    let header = html
+        .split("<table id=\"rooms\">")
+        .nth(1)
+        .and_then(|t| t.split("</thead>").next())
+        .expect("the rooms table has a header");
+    assert!(
+        header.contains("<span class=\"unit\">µg/m³</span>"),
+        "the unit is marked as such: {header}"
+    );
+    let css = get_text(&app, "/static/app.css").await;
+    let rule = css
+        .split("th .unit")
+        .nth(1)
+        .and_then(|r| r.split('}').next())
+        .expect("a rule for units in headers");
+    assert!(rule.contains("text-transform: none"), "{rule}");
+}
+
+#[tokio::test]
 async fn predict_scores_through_the_current_model() {
     let app = web_support::app(None);
     app.shared
@@ -345,7 +401,7 @@ async fn health_keeps_its_200_and_503_semantics() {
         assert_eq!(a.status, 503);
         assert_eq!(
             a.body["reasons"][0],
-            "stream/stream/validate is failed: input closed"
+            "stream/validate is failed: input closed"
         );
     }
 }

@@ -31,7 +31,9 @@ pub struct BatchConfig {
     pub csv_home: String,
     /// Room of the readings of a CSV file, unless the device is registered.
     pub csv_room: String,
-    /// Let the stream append its cleaned readings to the store.
+    /// The stream appends its cleaned readings to the store, staged and
+    /// published with its checkpoints (exactly once across crashes), so
+    /// the scheduled job sees what the daemon saw.
     pub stream_append: bool,
     pub job: JobConfig,
     pub retrain: RetrainConfig,
@@ -47,7 +49,7 @@ impl Default for BatchConfig {
             poll_interval: Duration::from_secs(2),
             csv_home: "imported".to_string(),
             csv_room: "unknown".to_string(),
-            stream_append: false,
+            stream_append: true,
             job: JobConfig::default(),
             retrain: RetrainConfig::default(),
         }

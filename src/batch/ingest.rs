@@ -170,6 +170,13 @@ impl Ingester {
         let Some(kind) = InputKind::of(path) else {
             return self.fail(path, entry, "not a .csv or .parquet file".to_string());
         };
+        if bytes == 0 {
+            return self.fail(
+                path,
+                entry,
+                "the file is empty (0 bytes): no header, no rows".to_string(),
+            );
+        }
         let staging_id = staging_id(&hash);
         let staging = self.store.staging_dir(&staging_id);
         if staging.exists() {

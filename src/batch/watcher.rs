@@ -6,8 +6,10 @@
 //! interval without a write). Names a writer uses while it writes are
 //! never taken: hidden names (`.x`, `_x`) and `.tmp`, `.part`, `.partial`,
 //! `.crdownload`, `.filepart`, `.download` suffixes, so an atomic
-//! "write then rename" is always safe; so are empty files (a writer may
-//! have created the file and not written yet). Sub-folders
+//! "write then rename" is always safe. An empty file (a writer may have
+//! created it and not written yet) is logged and waits
+//! [`EMPTY_GRACE_LISTINGS`] listings; still empty then, it is taken and
+//! refused to `failed/` with a note. Sub-folders
 //! (`processed/`, `failed/`, `quarantine/`) are not looked into.
 //!
 //! A file that cannot be ingested for a reason that is not its own (the
@@ -41,27 +43,70 @@ pub struct Snapshot {
     pub modified: Option<SystemTime>,
 }
 
+/// Listings an empty file must stay empty and unchanged before it is
+/// taken (and refused as empty): a writer that created it has that many
+/// poll intervals to start writing. Without this limit an empty file
+/// waited for ever, silently.
+pub const EMPTY_GRACE_LISTINGS: u32 = 10;
+
+/// What the listings saw of one file so far.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    snapshot: Snapshot,
+    /// Listings in a row after the first that saw the same snapshot.
+    unchanged: u32,
+}
+
 /// Applies the completeness rule across listings.
 #[derive(Debug, Default)]
 pub struct Readiness {
-    previous: HashMap<PathBuf, Snapshot>,
+    previous: HashMap<PathBuf, Seen>,
+    /// Empty files seen for the first time by the last listing (the task
+    /// logs them, so a file that waits is never silent).
+    newly_empty: Vec<PathBuf>,
 }
 
 impl Readiness {
     /// Files of this listing that are complete (unchanged since the
-    /// previous listing), in name order. Files no longer listed are forgotten.
+    /// previous listing; empty ones after [`EMPTY_GRACE_LISTINGS`]), in
+    /// name order. Files no longer listed are forgotten.
     pub fn observe(&mut self, listing: Vec<(PathBuf, Snapshot)>) -> Vec<PathBuf> {
         let mut ready = Vec::new();
         let mut current = HashMap::with_capacity(listing.len());
+        self.newly_empty.clear();
         for (path, snapshot) in listing {
-            if snapshot.len > 0 && self.previous.get(&path) == Some(&snapshot) {
+            let previous = self.previous.get(&path);
+            let unchanged = match previous {
+                Some(seen) if seen.snapshot == snapshot => seen.unchanged + 1,
+                _ => 0,
+            };
+            let needed = if snapshot.len == 0 {
+                EMPTY_GRACE_LISTINGS
+            } else {
+                1
+            };
+            if unchanged >= needed {
                 ready.push(path.clone());
             }
-            current.insert(path, snapshot);
+            if snapshot.len == 0 && previous.is_none_or(|seen| seen.snapshot.len > 0) {
+                self.newly_empty.push(path.clone());
+            }
+            current.insert(
+                path,
+                Seen {
+                    snapshot,
+                    unchanged,
+                },
+            );
         }
         self.previous = current;
         ready.sort();
         ready
+    }
+
+    /// Empty files the last [`observe`](Self::observe) saw for the first time.
+    pub fn newly_empty(&self) -> &[PathBuf] {
+        &self.newly_empty
     }
 
     /// Forgets a file (taken, or to be looked at afresh).
@@ -137,7 +182,15 @@ pub(crate) async fn run(
             Err(e) => return Err(TaskError::new(e.to_string())),
         };
         let mut pass_problem = None;
-        for path in readiness.observe(listing) {
+        let ready = readiness.observe(listing);
+        for path in readiness.newly_empty() {
+            tracing::warn!(
+                file = %path.display(),
+                "file is empty; waiting {} s for a writer, then it is refused to failed/",
+                config.batch.poll_interval.get().as_secs() * u64::from(EMPTY_GRACE_LISTINGS)
+            );
+        }
+        for path in ready {
             if ctx.shutdown.is_cancelled() {
                 break 'poll;
             }
@@ -211,6 +264,32 @@ mod tests {
         assert!(
             r.observe(vec![(empty, snap(0, 1))]).is_empty(),
             "empty files wait"
+        );
+    }
+
+    #[test]
+    fn an_empty_file_is_taken_once_it_stayed_empty_for_the_grace_listings() {
+        let mut r = Readiness::default();
+        let empty = PathBuf::from("e.csv");
+        let mut taken_after = None;
+        for listing in 1..=EMPTY_GRACE_LISTINGS + 1 {
+            if !r.observe(vec![(empty.clone(), snap(0, 1))]).is_empty() {
+                taken_after = Some(listing);
+                break;
+            }
+        }
+        assert_eq!(
+            taken_after,
+            Some(EMPTY_GRACE_LISTINGS + 1),
+            "an empty file waits for a writer, then is taken (and refused)"
+        );
+        let growing = PathBuf::from("g.csv");
+        r.observe(vec![(growing.clone(), snap(0, 1))]);
+        r.observe(vec![(growing.clone(), snap(0, 1))]);
+        assert!(r.observe(vec![(growing.clone(), snap(5, 2))]).is_empty());
+        assert_eq!(
+            r.observe(vec![(growing.clone(), snap(5, 2))]),
+            vec![growing]
         );
     }
 

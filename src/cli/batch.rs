@@ -7,7 +7,9 @@
 //!   daemon through the registry (`ml.reload_interval`).
 //! * `batch ingest` takes every file now in `batch.incoming_dir` (no
 //!   completeness wait: the caller says the files are complete), as the
-//!   daemon's watcher would.
+//!   daemon's watcher would. It exits 1 when a file is refused (moved to
+//!   `failed/`) or cannot be ingested, 0 when every file was stored or
+//!   was a duplicate.
 
 use super::{EXIT_RUNTIME, EXIT_USAGE};
 use crate::batch::ingest::{IngestOutcome, Ingester};
@@ -173,11 +175,16 @@ fn ingest(config: &Config) -> ExitCode {
                 path.display(),
                 original.file_name
             ),
-            Ok(IngestOutcome::Failed(e)) => eprintln!(
-                "{}: refused: {}",
-                e.file_name,
-                e.error.as_deref().unwrap_or("unknown reason")
-            ),
+            Ok(IngestOutcome::Failed(e)) => {
+                // A refused file is a failed ingest for the caller (a
+                // script checks the exit code), though the others go on.
+                failed = true;
+                eprintln!(
+                    "{}: refused: {}",
+                    e.file_name,
+                    e.error.as_deref().unwrap_or("unknown reason")
+                );
+            }
             Err(e) => {
                 failed = true;
                 eprintln!("error: {}: {e}", path.display());

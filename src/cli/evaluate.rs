@@ -14,7 +14,9 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
-    /// Data to score: a CSV in the Smoke Detection Dataset's format.
+    /// Data to score: a CSV in the Smoke Detection Dataset's format, a
+    /// Parquet file in the readings schema, or a store directory
+    /// (date=YYYY-MM-DD/*.parquet, e.g. batch.store_dir).
     #[arg(long, value_name = "PATH")]
     pub data: PathBuf,
     /// Model version in the registry (default: the current model).

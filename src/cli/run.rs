@@ -1,6 +1,6 @@
 //! `smokewatch run`: the daemon.
 
-use super::{EXIT_RUNTIME, runtime};
+use super::{EXIT_RUNTIME, EXIT_USAGE, runtime};
 use crate::config::Config;
 use crate::{daemon, telemetry};
 use std::process::ExitCode;
@@ -19,7 +19,11 @@ pub fn run(config: Config) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
-            ExitCode::from(EXIT_RUNTIME)
+            if e.is_config() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::from(EXIT_RUNTIME)
+            }
         }
     }
 }

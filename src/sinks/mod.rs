@@ -5,6 +5,7 @@
 mod config;
 pub mod encode;
 pub mod files;
+pub mod history;
 pub mod live;
 pub mod records;
 pub mod stage;

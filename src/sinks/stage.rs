@@ -11,6 +11,7 @@
 //!   folders exactly once even across a crash.
 
 use super::files::PartFiles;
+use super::history::StoreSink;
 use super::writer::{CheckpointJob, Job, Rows, Writer, WriterContext};
 use super::{AlertEvent, LiveViews, SinksConfig};
 use crate::checkpoint::{CheckpointId, CheckpointStore};
@@ -83,6 +84,7 @@ impl SinkStage {
         let writer = WriterContext {
             store,
             files: files.clone(),
+            history: None,
             csv: config.csv,
             parquet: config.parquet,
             completed: Arc::new(completed),
@@ -102,6 +104,13 @@ impl SinkStage {
             rows: Rows::default(),
             writer,
         }
+    }
+
+    /// Also appends the cleaned readings to the history store, staged and
+    /// published with the checkpoints (`batch.stream_append`).
+    pub fn with_history(mut self, history: StoreSink) -> Self {
+        self.writer.history = Some(history);
+        self
     }
 
     /// The task body: runs until the input closes.
@@ -193,6 +202,23 @@ impl SinkStage {
             .fetch_add(batch.window_results.len() as u64, Ordering::Relaxed);
         p.alert_events
             .fetch_add(batch.alerts.len() as u64, Ordering::Relaxed);
+        if self.writer.history.is_some() {
+            self.rows
+                .readings
+                .extend(batch.items.iter().filter_map(|i| match i {
+                    Item::Reading(r) => Some(r.reading.clone()),
+                    Item::RoomEvent(_) => None,
+                }));
+            // Bounded memory: a file's worth of readings goes to the writer.
+            if self.rows.readings.len() >= self.config.max_rows_per_file {
+                let rows = Rows {
+                    readings: std::mem::take(&mut self.rows.readings),
+                    ..Rows::default()
+                };
+                let id = self.next_id;
+                writer.send(Job::Stage { id, rows }).await?;
+            }
+        }
         if self.files.is_some() {
             self.rows.windows.append(&mut batch.window_results);
             self.rows.alerts.append(&mut batch.alerts);

@@ -11,10 +11,11 @@
 //! that falls behind slows the stage down instead of growing memory.
 
 use super::files::PartFiles;
+use super::history::StoreSink;
 use super::stage::{Completed, Progress};
 use super::{AlertEvent, DeadLetter, WindowResult, encode};
 use crate::checkpoint::{Checkpoint, CheckpointId, CheckpointStore};
-use crate::model::EventTime;
+use crate::model::{EventTime, SmokeReading};
 use crate::stream::message::StatePart;
 use crate::supervisor::TaskError;
 use crate::telemetry::names;
@@ -32,6 +33,9 @@ pub struct Rows {
     pub windows: Vec<WindowResult>,
     pub alerts: Vec<AlertEvent>,
     pub dead: Vec<DeadLetter>,
+    /// Cleaned readings for the history store (`batch.stream_append`);
+    /// flushed on their own count, not part of [`Rows::len`].
+    pub readings: Vec<SmokeReading>,
 }
 
 impl Rows {
@@ -40,7 +44,7 @@ impl Rows {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == 0 && self.readings.is_empty()
     }
 }
 
@@ -69,6 +73,8 @@ pub enum Job {
 pub struct WriterContext {
     pub store: CheckpointStore,
     pub files: Option<PartFiles>,
+    /// The history store, when the stream appends its readings to it.
+    pub history: Option<StoreSink>,
     pub csv: bool,
     pub parquet: bool,
     pub completed: Arc<watch::Sender<Option<Completed>>>,
@@ -153,7 +159,11 @@ impl Writer {
 }
 
 /// Groups rows by folder and writes each group as part files.
-fn stage_rows(ctx: &WriterContext, id: CheckpointId, rows: Rows) -> Result<(), TaskError> {
+fn stage_rows(ctx: &WriterContext, id: CheckpointId, mut rows: Rows) -> Result<(), TaskError> {
+    let readings = std::mem::take(&mut rows.readings);
+    if let Some(history) = &ctx.history {
+        history.stage(id, &readings)?;
+    }
     let Some(files) = &ctx.files else {
         return Ok(());
     };
@@ -277,9 +287,12 @@ fn write_checkpoint(ctx: &WriterContext, job: &CheckpointJob) -> Result<(u64, us
         codec: Default::default(),
     };
     let size = ctx.store.write(&checkpoint)?;
-    let published = match &ctx.files {
+    let mut published = match &ctx.files {
         Some(f) => f.publish_upto(job.id)?,
         None => 0,
     };
+    if let Some(history) = &ctx.history {
+        published += history.publish_upto(job.id)?;
+    }
     Ok((size, published))
 }

@@ -53,4 +53,6 @@ pub enum StreamError {
     Files(#[from] crate::sinks::files::FileSinkError),
     #[error("detectors: {0}")]
     Detect(#[from] detect::DetectError),
+    #[error("recovering the history store appends: {0}")]
+    History(#[from] crate::sinks::history::StoreSinkError),
 }

@@ -21,6 +21,7 @@ use super::{OutputMode, SourceKind, StreamError};
 use crate::checkpoint::{CheckpointId, CheckpointStore};
 use crate::daemon::Shared;
 use crate::sinks::files::PartFiles;
+use crate::sinks::history::StoreSink;
 use crate::sinks::stage::{Progress, SinkStage};
 use crate::sinks::{AlertEvent, PayloadLimit};
 use crate::supervisor::{Role, SharedReceiver, Supervisor, queue};
@@ -56,6 +57,19 @@ pub fn spawn_with(
             PartFiles::new(config.sinks.dir.clone()).recover(checkpoint.as_ref().map(|c| c.id))?;
         if published + discarded > 0 {
             tracing::info!(published, discarded, "file sinks recovered after a restart");
+        }
+    }
+    // The store belongs to the batch layer: no batch layer, no appends.
+    let history = (config.batch.enabled && config.batch.stream_append)
+        .then(|| StoreSink::new(crate::batch::HistoryStore::new(&config.batch.store_dir)));
+    if let Some(history) = &history {
+        let (published, discarded) = history.recover(checkpoint.as_ref().map(|c| c.id))?;
+        if published + discarded > 0 {
+            tracing::info!(
+                published,
+                discarded,
+                "history store appends recovered after a restart"
+            );
         }
     }
     let detector = Detector::new(
@@ -207,6 +221,9 @@ pub fn spawn_with(
         CheckpointId(checkpoint.as_ref().map_or(0, |c| c.id.0) + 1),
     );
     sink.alert_tap = hooks.alert_tap;
+    if let Some(history) = history {
+        sink = sink.with_history(history);
+    }
     let sink = Arc::new(Mutex::new(sink));
     supervisor.spawn("stream", "stream/sinks", Role::Stage, move |ctx| {
         let (sink, input) = (sink.clone(), sinks_in.clone());

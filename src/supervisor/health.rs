@@ -18,6 +18,9 @@ pub enum TaskState {
     Failed,
     /// Finished on purpose (shutdown).
     Stopped,
+    /// Switched off in the config. Only a subsystem is ever off (it then
+    /// has no task), so this is not in [`TaskState::ALL`].
+    Off,
 }
 
 impl TaskState {
@@ -36,13 +39,14 @@ impl TaskState {
             TaskState::Degraded => "degraded",
             TaskState::Failed => "failed",
             TaskState::Stopped => "stopped",
+            TaskState::Off => "off",
         }
     }
 
     /// Worse states sort higher: a subsystem is as bad as its worst task.
     fn severity(self) -> u8 {
         match self {
-            TaskState::Running | TaskState::Stopped => 0,
+            TaskState::Running | TaskState::Stopped | TaskState::Off => 0,
             TaskState::Starting => 1,
             TaskState::Degraded => 2,
             TaskState::Failed => 3,
@@ -70,11 +74,15 @@ pub enum Overall {
     Failed,
 }
 
-/// A subsystem's tasks and the worst state among them.
+/// A subsystem's tasks and the worst state among them, or `off` (no
+/// tasks) when the config switched it off.
 #[derive(Debug, Clone, Serialize)]
 pub struct SubsystemHealth {
     pub state: TaskState,
     pub tasks: BTreeMap<String, TaskStatus>,
+    /// Why it is off: the config key that switched it off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// The answer of `/health`.
@@ -90,6 +98,9 @@ pub struct HealthReport {
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     tasks: Arc<RwLock<BTreeMap<String, TaskStatus>>>,
+    /// Subsystems switched off in the config → why (the key), so /health
+    /// lists them as `off` instead of leaving them out.
+    off: Arc<RwLock<BTreeMap<&'static str, String>>>,
 }
 
 impl Health {
@@ -124,6 +135,13 @@ impl Health {
         f(status);
     }
 
+    /// Records that `subsystem` is switched off; `reason` names the key
+    /// (`ml.enabled: false`).
+    pub fn switched_off(&self, subsystem: &'static str, reason: impl Into<String>) {
+        let mut off = self.off.write().unwrap_or_else(|p| p.into_inner());
+        off.insert(subsystem, reason.into());
+    }
+
     /// The state of one task, if registered.
     pub fn task(&self, task: &str) -> Option<TaskStatus> {
         let tasks = self.tasks.read().unwrap_or_else(|p| p.into_inner());
@@ -144,6 +162,7 @@ impl Health {
                 .or_insert_with(|| SubsystemHealth {
                     state: TaskState::Running,
                     tasks: BTreeMap::new(),
+                    detail: None,
                 });
             if status.state.severity() > entry.state.severity() {
                 entry.state = status.state;
@@ -152,19 +171,35 @@ impl Health {
                 worst = status.state;
             }
             if matches!(status.state, TaskState::Failed | TaskState::Degraded) {
+                // Task names carry their subsystem ("ml/models"); a name
+                // that does not is prefixed with it.
+                let task = if name.starts_with(&format!("{}/", status.subsystem)) {
+                    name.clone()
+                } else {
+                    format!("{}/{name}", status.subsystem)
+                };
                 reasons.push(format!(
-                    "{}/{name} is {}: {}",
-                    status.subsystem,
+                    "{task} is {}: {}",
                     status.state.as_str(),
                     status.detail.as_deref().unwrap_or("no detail")
                 ));
             }
             entry.tasks.insert(name.clone(), status.clone());
         }
+        let off = self.off.read().unwrap_or_else(|p| p.into_inner());
+        for (subsystem, reason) in off.iter() {
+            subsystems
+                .entry(subsystem)
+                .or_insert_with(|| SubsystemHealth {
+                    state: TaskState::Off,
+                    tasks: BTreeMap::new(),
+                    detail: Some(reason.clone()),
+                });
+        }
         let status = match worst {
             TaskState::Failed => Overall::Failed,
             TaskState::Degraded | TaskState::Starting => Overall::Degraded,
-            TaskState::Running | TaskState::Stopped => Overall::Ok,
+            TaskState::Running | TaskState::Stopped | TaskState::Off => Overall::Ok,
         };
         HealthReport {
             status,
@@ -245,7 +280,8 @@ mod tests {
         assert_eq!(report.status, Overall::Degraded);
         assert_eq!(
             report.reasons,
-            vec!["stream/stream/windows is degraded: broker unreachable"]
+            vec!["stream/windows is degraded: broker unreachable"],
+            "the task name already carries its subsystem"
         );
         b.set(TaskState::Failed, Some("boom".into()));
         assert_eq!(health.report().status, Overall::Failed);

@@ -83,11 +83,17 @@ impl fmt::Display for TaskError {
 impl<E: std::error::Error> From<E> for TaskError {
     fn from(e: E) -> Self {
         // Keep the whole cause chain: "writing checkpoint: disk full".
+        // Many errors already end their message with their cause ("store
+        // /x: Permission denied (os error 13)"); such a cause is not
+        // repeated.
         let mut message = e.to_string();
         let mut source = e.source();
         while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
+            let cause = s.to_string();
+            if !message.ends_with(&cause) {
+                message.push_str(": ");
+                message.push_str(&cause);
+            }
             source = s.source();
         }
         Self(message)
@@ -349,6 +355,30 @@ mod tests {
             max_backoff: ConfigDuration::from_millis(40),
             ..RestartPolicy::default()
         }
+    }
+
+    /// Many of our errors say their cause in their own message ("store
+    /// /x: Permission denied (os error 13)") and also return it as
+    /// `source()`; the chain must not say it twice.
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let source = std::fs::read_dir("/nonexistent/smokewatch-test").unwrap_err();
+        let os = source.to_string();
+        let error = crate::batch::store::StoreError::Io {
+            path: "/nonexistent/smokewatch-test".into(),
+            source,
+        };
+        let message = TaskError::from(error).to_string();
+        assert_eq!(message.matches(&os).count(), 1, "{message}");
+
+        #[derive(Debug, thiserror::Error)]
+        #[error("writing checkpoint")]
+        struct Outer(#[source] std::io::Error);
+        let message = TaskError::from(Outer(std::io::Error::other("disk full"))).to_string();
+        assert_eq!(
+            message, "writing checkpoint: disk full",
+            "a cause not in the message is kept"
+        );
     }
 
     #[tokio::test]

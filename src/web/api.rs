@@ -100,7 +100,7 @@ fn predict_one(body: &[u8], app: &App) -> Result<Response, ApiError> {
         Some(r) if errors.is_empty() => r,
         _ => return Err(ApiError::Invalid(errors)),
     };
-    let model = app.shared.model.current().ok_or(ApiError::NoModel)?;
+    let model = app.shared.model.current().ok_or_else(|| no_model(app))?;
     let prediction = predict::score_one(model.as_ref().as_ref(), &reading.values);
     app.stats.record_predictions(1, u64::from(prediction.fire));
     Ok(warp::reply::json(&PredictionOut::from(prediction)).into_response())
@@ -122,6 +122,16 @@ struct IndexedPrediction {
     probability: f64,
 }
 
+/// Why there is no model to predict with: not trained yet, or never
+/// (ML switched off; a model can still be put in the handle by hand).
+fn no_model(app: &App) -> ApiError {
+    if app.shared.config.ml.enabled {
+        ApiError::NoModel
+    } else {
+        ApiError::MlOff
+    }
+}
+
 /// `POST /api/predict/batch`: `{"readings": [...]}`.
 pub async fn predict_batch(body: Bytes, app: App) -> Response {
     let readings = match parse_batch(&body) {
@@ -129,7 +139,7 @@ pub async fn predict_batch(body: Bytes, app: App) -> Response {
         Err(e) => return e.into_response(),
     };
     let Some(model) = app.shared.model.current() else {
-        return ApiError::NoModel.into_response();
+        return no_model(&app).into_response();
     };
     let scored = tokio::task::spawn_blocking(move || {
         let predictions = predict::score_batch(model.as_ref().as_ref(), &readings);

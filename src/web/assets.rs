@@ -52,6 +52,11 @@ pub const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../static/health.js"),
     },
     Asset {
+        name: "batch.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../static/batch.js"),
+    },
+    Asset {
         name: "alerts.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../static/alerts.js"),

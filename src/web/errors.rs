@@ -55,6 +55,13 @@ pub enum ApiError {
          (train with `smokewatch train`, or wait for the scheduled training)"
     )]
     NoModel,
+    /// No model is loaded and none will come: the ML subsystem is off.
+    #[error(
+        "no model is served: the ML subsystem is switched off (ml.enabled: false), so no \
+         model is trained or loaded; set ml.enabled: true (or SMOKEWATCH__ML__ENABLED=true) \
+         to serve predictions"
+    )]
+    MlOff,
     #[error(
         "admin endpoints are off: set web.admin_token (or SMOKEWATCH__WEB__ADMIN_TOKEN) \
          to enable them"
@@ -103,7 +110,9 @@ impl ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NoModel | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NoModel | ApiError::MlOff | ApiError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

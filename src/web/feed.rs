@@ -116,6 +116,8 @@ pub struct Snapshot {
     /// Number of tasks in each state.
     pub task_states: BTreeMap<&'static str, usize>,
     pub tasks: Vec<TaskRow>,
+    /// Subsystems switched off in the config (they have no task rows).
+    pub off: Vec<OffRow>,
     pub queues: Vec<QueueDepth>,
     pub model_version: Option<String>,
     pub web: WebFigures,
@@ -124,6 +126,14 @@ pub struct Snapshot {
     pub rooms: Option<Vec<RoomRow>>,
     /// Closed room windows not sent in an earlier snapshot, oldest first.
     pub windows: Vec<WindowPoint>,
+}
+
+/// A subsystem switched off in the config.
+#[derive(Debug, Clone, Serialize)]
+pub struct OffRow {
+    pub subsystem: &'static str,
+    /// The key that switched it off.
+    pub detail: String,
 }
 
 /// The sampler's output: the newest snapshot and a short history.
@@ -231,7 +241,14 @@ impl Sampler {
         let mut task_states: BTreeMap<&'static str, usize> =
             TaskState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
         let mut tasks = Vec::new();
-        for subsystem in report.subsystems.values() {
+        let mut off = Vec::new();
+        for (name, subsystem) in &report.subsystems {
+            if subsystem.state == TaskState::Off {
+                off.push(OffRow {
+                    subsystem: name,
+                    detail: subsystem.detail.clone().unwrap_or_default(),
+                });
+            }
             for (name, status) in &subsystem.tasks {
                 *task_states.entry(status.state.as_str()).or_default() += 1;
                 tasks.push(TaskRow {
@@ -255,6 +272,7 @@ impl Sampler {
             reasons: report.reasons,
             task_states,
             tasks,
+            off,
             queues: self.shared.queues.depths(),
             model_version: self.shared.model.version().map(|v| v.to_string()),
             web: WebFigures {

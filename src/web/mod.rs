@@ -24,6 +24,7 @@ pub mod predict;
 pub mod presets;
 pub mod routes;
 pub mod scrape;
+mod server;
 pub mod sse;
 pub mod stats;
 
@@ -180,11 +181,7 @@ pub async fn serve(
         .set(app.stats.counts().sse_clients as f64);
     let sampler = app.sampler().run(ctx.shutdown.clone());
     ctx.health.running();
-    let shutdown = ctx.shutdown.clone();
-    let server = warp::serve(routes(app))
-        .incoming(listener)
-        .graceful(async move { shutdown.cancelled().await })
-        .run();
+    let server = server::serve(listener, app, ctx.shutdown.clone());
     // A graceful close waits for every connection, and a browser keeps
     // its connection alive for as long as it likes: give connections a
     // short grace, then drop them, so an open tab can never use up

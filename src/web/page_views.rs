@@ -193,6 +193,79 @@ pub struct BatchPage {
     /// Alerts by kind on the analysed days.
     pub anomalies: Vec<(String, u64)>,
     pub notes: Vec<String>,
+    /// Per device: readings and days, from the report's KPIs.
+    pub devices: Vec<DeviceRow>,
+    /// Per channel over the analysed days: values, mean, min, max.
+    pub channels: Vec<ChannelRow>,
+}
+
+/// One device of the last report.
+#[derive(Serialize)]
+pub struct DeviceRow {
+    pub device: String,
+    pub readings: u64,
+    pub days: usize,
+}
+
+/// One channel of the last report, over all its days.
+#[derive(Serialize)]
+pub struct ChannelRow {
+    pub channel: String,
+    pub unit: &'static str,
+    pub values: u64,
+    pub mean: String,
+    pub min: String,
+    pub max: String,
+}
+
+/// Rolls the report's day → device table up per device.
+fn device_rows(k: &crate::batch::job::kpis::KpiReport) -> Vec<DeviceRow> {
+    let mut by_device: std::collections::BTreeMap<&str, (u64, usize)> = Default::default();
+    for per_device in k.readings_per_device_per_day.values() {
+        for (device, readings) in per_device {
+            let entry = by_device.entry(device).or_default();
+            entry.0 += readings;
+            entry.1 += 1;
+        }
+    }
+    by_device
+        .into_iter()
+        .map(|(device, (readings, days))| DeviceRow {
+            device: device.to_string(),
+            readings,
+            days,
+        })
+        .collect()
+}
+
+/// Rolls the report's day → channel summaries up per channel (the mean
+/// weighted by each day's count), in the data set's channel order.
+fn channel_rows(k: &crate::batch::job::kpis::KpiReport) -> Vec<ChannelRow> {
+    crate::model::Channel::ALL
+        .iter()
+        .filter_map(|c| {
+            let days = k
+                .channels_per_day
+                .values()
+                .filter_map(|per_channel| per_channel.get(c.key()));
+            let (mut count, mut sum, mut min, mut max) =
+                (0u64, 0.0, f64::INFINITY, f64::NEG_INFINITY);
+            for d in days {
+                count += d.count;
+                sum += d.mean * d.count as f64;
+                min = min.min(d.min);
+                max = max.max(d.max);
+            }
+            (count > 0).then(|| ChannelRow {
+                channel: c.key().to_string(),
+                unit: c.unit(),
+                values: count,
+                mean: format!("{:.3}", sum / count as f64),
+                min: format!("{min:.3}"),
+                max: format!("{max:.3}"),
+            })
+        })
+        .collect()
 }
 
 impl From<&BatchSnapshot> for BatchPage {
@@ -231,6 +304,8 @@ impl From<&BatchSnapshot> for BatchPage {
             alarm_days: Vec::new(),
             anomalies: Vec::new(),
             notes: Vec::new(),
+            devices: Vec::new(),
+            channels: Vec::new(),
         };
         let Some(report) = &s.last_report else {
             return page;
@@ -270,7 +345,14 @@ impl From<&BatchSnapshot> for BatchPage {
             },
         ];
         let k = &report.kpis;
-        let devices = k.readings_per_device_per_day.len();
+        // The table is day → device → readings: devices are the distinct
+        // inner keys, not the days.
+        let devices = k
+            .readings_per_device_per_day
+            .values()
+            .flat_map(|per_device| per_device.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         let readings: u64 = k
             .readings_per_device_per_day
             .values()
@@ -317,6 +399,8 @@ impl From<&BatchSnapshot> for BatchPage {
             .map(|(kind, n)| (kind.clone(), *n))
             .collect();
         page.notes = k.anomalies.notes.clone();
+        page.devices = device_rows(k);
+        page.channels = channel_rows(k);
         page
     }
 }

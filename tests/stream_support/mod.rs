@@ -22,6 +22,7 @@ pub fn config(dir: &Path) -> Config {
     let mut config = Config::default();
     config.daemon.data_dir = dir.to_path_buf();
     config.sinks.dir = dir.join("out");
+    config.batch.store_dir = dir.join("store");
     config.stream.window.output_mode = OutputMode::Append;
     config.stream.checkpoint.interval = Duration::from_millis(200);
     config.ml.enabled = false;

@@ -30,6 +30,12 @@ pub fn app(admin_token: Option<&str>) -> App {
 
 /// Web state over fresh shared handles with `config`.
 pub fn app_with(config: Config) -> App {
+    app_with_batch(config, smokewatch::batch::BatchStatus::new())
+}
+
+/// Web state with `config` showing the batch layer `batch` (e.g. one a
+/// test ran a job on).
+pub fn app_with_batch(config: Config, batch: smokewatch::batch::BatchStatus) -> App {
     let shared = Shared {
         transport: Transport::embedded(&config.kafka),
         config: Arc::new(config),
@@ -37,7 +43,7 @@ pub fn app_with(config: Config) -> App {
         metrics: Some(smokewatch::telemetry::metrics_handle()),
         model: ModelHandle::new(),
         devices: DeviceRegistry::new(),
-        batch: smokewatch::batch::BatchStatus::new(),
+        batch,
         queues: Queues::default(),
         live: smokewatch::sinks::LiveViews::default(),
     };

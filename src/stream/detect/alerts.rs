@@ -156,6 +156,11 @@ impl AlertManager {
                         cleared_since: None,
                     });
                 }
+                // Records arrive in arrival order: a clear one older than
+                // the last activity (out of order) tells nothing about the
+                // time after it, so it does not start the cooldown.
+                (Outcome::Clear, Some(index))
+                    if t <= list[index].alert.last_event_time.millis() => {}
                 (Outcome::Clear, Some(index)) => {
                     let since = *list[index].cleared_since.get_or_insert(t);
                     if t - since >= self.cooldown_ms {
@@ -230,5 +235,35 @@ mod tests {
             out[3].alert.id, out[0].alert.id,
             "a new alert after resolution"
         );
+    }
+
+    /// Records reach the detector in arrival order, which is not event-time
+    /// order (out-of-order and late readings are allowed up to the
+    /// lateness). A clear reading older than the alert's last active one
+    /// says nothing about the time after it, so it must not start the
+    /// cooldown: a resolution is never dated before the last activity.
+    #[test]
+    fn an_out_of_order_clear_does_not_resolve_before_the_last_activity() {
+        let mut m = AlertManager::new(10_000);
+        let mut out = Vec::new();
+        observe(&mut m, 1000, Outcome::Active(Severity::Medium), &mut out);
+        observe(&mut m, 3000, Outcome::Active(Severity::Medium), &mut out);
+        observe(&mut m, 2000, Outcome::Clear, &mut out); // arrives late
+        observe(&mut m, 12_500, Outcome::Clear, &mut out);
+        for e in &out {
+            if let Some(resolved) = e.alert.resolved_time {
+                assert!(
+                    resolved >= e.alert.last_event_time,
+                    "resolved at {resolved:?} before the last event {:?}",
+                    e.alert.last_event_time
+                );
+            }
+        }
+        assert_eq!(out.len(), 1, "clear for only 9.5 s since the last activity");
+        observe(&mut m, 22_500, Outcome::Clear, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].change, AlertChange::Resolved);
+        assert_eq!(out[1].alert.resolved_time, Some(EventTime(12_500)));
+        assert_eq!(out[1].alert.last_event_time, EventTime(3000));
     }
 }
