@@ -20,6 +20,7 @@
 
 mod common;
 mod kafka_support;
+mod stream_support;
 
 use common::RunningDaemon;
 use kafka_support::{Broker, Storage, connected, metric_value};
@@ -133,24 +134,13 @@ fn run_to_end(dir: &Path, config: &str) {
 /// Every published line of the files ending in `ext` under `out/<sub>`
 /// (CSV header lines dropped), as a multiset.
 fn published(dir: &Path, sub: &str, ext: &str) -> BTreeMap<String, usize> {
-    fn walk(p: &Path, ext: &str, out: &mut BTreeMap<String, usize>) {
-        let Ok(entries) = std::fs::read_dir(p) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                walk(&path, ext, out);
-            } else if path.extension().is_some_and(|x| x == ext) {
-                let text = std::fs::read_to_string(&path).expect("read a part file");
-                for line in text.lines().skip(usize::from(ext == "csv")) {
-                    *out.entry(line.to_string()).or_default() += 1;
-                }
-            }
+    let mut out = BTreeMap::new();
+    for path in stream_support::files(&dir.join("data/out"), sub, ext) {
+        let text = std::fs::read_to_string(&path).expect("read a part file");
+        for line in text.lines().skip(usize::from(ext == "csv")) {
+            *out.entry(line.to_string()).or_default() += 1;
         }
     }
-    let mut out = BTreeMap::new();
-    walk(&dir.join("data/out").join(sub), ext, &mut out);
     out
 }
 
