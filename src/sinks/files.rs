@@ -120,24 +120,7 @@ impl PartFiles {
 
     fn staged_ids(&self) -> Result<Vec<CheckpointId>, FileSinkError> {
         let root = self.root.join(PENDING);
-        let entries = match std::fs::read_dir(&root) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(&root)(e)),
-        };
-        let mut ids = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io(&root))?;
-            if let Some(id) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                ids.push(CheckpointId(id));
-            }
-        }
-        ids.sort();
-        Ok(ids)
+        staged_checkpoint_ids(&root, "").map_err(io(&root))
     }
 
     /// After a restart from checkpoint `last` (or none): publishes what
@@ -156,6 +139,33 @@ impl PartFiles {
         }
         Ok((published, discarded))
     }
+}
+
+/// Checkpoint ids of the staging folders `<prefix><id>` under `root`,
+/// sorted (none when `root` does not exist). Shared by every sink that
+/// stages per checkpoint and publishes after it is written.
+pub(crate) fn staged_checkpoint_ids(
+    root: &Path,
+    prefix: &str,
+) -> std::io::Result<Vec<CheckpointId>> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut ids = Vec::new();
+    for entry in entries {
+        if let Some(id) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            ids.push(CheckpointId(id));
+        }
+    }
+    ids.sort();
+    Ok(ids)
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

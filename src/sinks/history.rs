@@ -142,25 +142,7 @@ impl StoreSink {
 
     fn staged_ids(&self) -> Result<Vec<CheckpointId>, StoreSinkError> {
         let root = self.store.root().join(STAGING);
-        let entries = match std::fs::read_dir(&root) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(&root)(e)),
-        };
-        let mut ids = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io(&root))?;
-            if let Some(id) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.strip_prefix(PREFIX))
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                ids.push(CheckpointId(id));
-            }
-        }
-        ids.sort();
-        Ok(ids)
+        super::files::staged_checkpoint_ids(&root, PREFIX).map_err(io(&root))
     }
 
     /// After a restart from checkpoint `last` (or none): publishes what
