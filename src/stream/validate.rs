@@ -1,6 +1,8 @@
 //! The validate stage: decodes raw records (readings and room events) and
 //! refuses malformed, wrong-typed, non-finite, out-of-range, unknown-schema,
-//! unknown-device and duplicate ones. Every refusal becomes a dead letter
+//! unknown-device and duplicate ones. A reading with a physically
+//! impossible value on a channel is kept without that channel (marked
+//! invalid in its quality flags): one broken sensor must not hide the rest. Every refusal becomes a dead letter
 //! with the reason, the original bytes and the source position.
 
 use super::dedupe::{Dedupe, Seen};
@@ -92,12 +94,19 @@ impl Validator {
                 }
                 let home = self.homes.get(&decoded.home);
                 let room = self.rooms.get(&decoded.room);
+                let invalid = decoded
+                    .out_of_range
+                    .iter()
+                    .fold(0u16, |m, (c, _)| m | 1 << c.index());
                 let reading = decoded.into_reading(device, home, room);
                 Ok(Item::Reading(Box::new(ReadingRecord {
                     origin,
                     raw: record.value,
                     reading,
-                    quality: Quality::default(),
+                    quality: Quality {
+                        invalid,
+                        ..Quality::default()
+                    },
                     signals: Signals::default(),
                     rule_features: [f64::NAN; super::detect::MAX_RULE_FEATURES],
                     vector_row: None,
