@@ -239,7 +239,11 @@ fn an_impossible_channel_value_marks_the_channel_invalid_and_keeps_the_reading()
     };
     assert_eq!(r.reading.values.get(Channel::Humidity), None);
     assert_eq!(r.quality.invalid, 1 << Channel::Humidity.index());
-    assert_eq!(r.reading.values.get(Channel::Pm2_5), Some(2.0), "other channels go on");
+    assert_eq!(
+        r.reading.values.get(Channel::Pm2_5),
+        Some(2.0),
+        "other channels go on"
+    );
 }
 
 fn validate(topic: TopicKind, bytes: Vec<u8>) -> Batch {

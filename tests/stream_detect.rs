@@ -256,8 +256,13 @@ fn threshold_needs_sustained_values_and_holds_inside_the_hysteresis_band() {
     let mut h = Harness::with(eco2_levels(3), false);
     normal_home(&mut h);
     let t0 = T0 + 600_000;
-    let mut at = |h: &mut Harness, s: i64, eco2: f64| {
-        let item = h.reading("d-kitchen", "kitchen", t0 + s * 1000, &[(Channel::Eco2, eco2)]);
+    let at = |h: &mut Harness, s: i64, eco2: f64| {
+        let item = h.reading(
+            "d-kitchen",
+            "kitchen",
+            t0 + s * 1000,
+            &[(Channel::Eco2, eco2)],
+        );
         h.run(vec![item]);
     };
     // One and two readings over the level: a glitch, no alert.
@@ -265,15 +270,28 @@ fn threshold_needs_sustained_values_and_holds_inside_the_hysteresis_band() {
     at(&mut h, 1, 420.0);
     at(&mut h, 2, 900.0);
     at(&mut h, 3, 900.0);
-    assert!(rule_events(&h, "threshold:eco2_ppm").is_empty(), "{:#?}", h.alerts);
+    assert!(
+        rule_events(&h, "threshold:eco2_ppm").is_empty(),
+        "{:#?}",
+        h.alerts
+    );
     at(&mut h, 4, 900.0);
-    assert_eq!(rule_events(&h, "threshold:eco2_ppm").len(), 1, "third in a row");
+    assert_eq!(
+        rule_events(&h, "threshold:eco2_ppm").len(),
+        1,
+        "third in a row"
+    );
     // Hovering just under the level (inside 10 % hysteresis) for five
     // minutes: the alert stays open, no resolve and reopen.
     for s in 5..305 {
         at(&mut h, s, if s % 2 == 0 { 790.0 } else { 805.0 });
     }
-    assert_eq!(rule_events(&h, "threshold:eco2_ppm").len(), 1, "{:#?}", h.alerts);
+    assert_eq!(
+        rule_events(&h, "threshold:eco2_ppm").len(),
+        1,
+        "{:#?}",
+        h.alerts
+    );
     // Below the band for the cooldown: resolved.
     for s in 305..370 {
         at(&mut h, s, 700.0);
@@ -292,15 +310,26 @@ fn hold(h: &mut Harness, channel: Channel, values: &[f64]) {
     }
 }
 
+/// The defaults with the spike detector on (it is off by default).
+fn with_spikes() -> DetectConfig {
+    let mut config = DetectConfig::default();
+    config.spike.enabled = true;
+    config
+}
+
 #[test]
 fn spike_fires_on_a_rise_that_holds_and_exceeds_the_minimum_change() {
-    let mut h = Harness::new(false);
+    let mut h = Harness::with(with_spikes(), false);
     normal_home(&mut h);
     hold(&mut h, Channel::Tvoc, &[700.0, 690.0, 710.0]);
     let spikes = h.opened(AlertKind::Spike);
     assert_eq!(spikes.len(), 1, "{:#?}", h.alerts);
     assert_eq!(spikes[0].alert.rule, "spike:tvoc_ppb");
-    assert_eq!(spikes[0].alert.severity, Severity::Low, "one signal: advisory");
+    assert_eq!(
+        spikes[0].alert.severity,
+        Severity::Low,
+        "one signal: advisory"
+    );
     assert!(spikes[0].alert.values["tvoc_ppb__change"] >= 300.0);
     assert!(h.opened(AlertKind::Threshold).is_empty());
 }
@@ -308,16 +337,28 @@ fn spike_fires_on_a_rise_that_holds_and_exceeds_the_minimum_change() {
 #[test]
 fn spike_ignores_falls_single_glitches_and_tiny_changes_of_quiet_channels() {
     let cases: [(&str, Channel, &[f64]); 3] = [
-        ("a temperature fall", Channel::Temperature, &[5.0, 5.0, 5.0, 5.0]),
-        ("a one-reading glitch", Channel::Tvoc, &[5000.0, 121.0, 120.0, 121.0]),
+        (
+            "a temperature fall",
+            Channel::Temperature,
+            &[5.0, 5.0, 5.0, 5.0],
+        ),
+        (
+            "a one-reading glitch",
+            Channel::Tvoc,
+            &[5000.0, 121.0, 120.0, 121.0],
+        ),
         // 20 ppb is far outside a quiet channel's spread (z > 8) but no smoke.
         ("a tiny rise", Channel::Tvoc, &[140.0, 141.0, 140.0, 141.0]),
     ];
     for (name, channel, values) in cases {
-        let mut h = Harness::new(false);
+        let mut h = Harness::with(with_spikes(), false);
         normal_home(&mut h);
         hold(&mut h, channel, values);
-        assert!(h.opened(AlertKind::Spike).is_empty(), "{name}: {:#?}", h.alerts);
+        assert!(
+            h.opened(AlertKind::Spike).is_empty(),
+            "{name}: {:#?}",
+            h.alerts
+        );
     }
 }
 
@@ -367,30 +408,53 @@ fn device_rule_fires_on_smoke_with_rising_temperature_only() {
 
 #[test]
 fn ml_alert_needs_a_sustained_probability_and_is_critical_only_when_corroborated() {
-    // The model's probability is PM2.5 / 100; with no threshold or spike
-    // detector, a sustained 0.85 is one signal: high.
+    // The model's probability is PM2.5 / 100. Isolated high readings: no alert.
     let mut h = Harness::with(alone_config(), true);
     normal_home(&mut h);
-    hold(&mut h, Channel::Pm2_5, &[85.0, 2.0, 2.0, 85.0, 2.0]);
-    assert!(h.opened(AlertKind::Ml).is_empty(), "isolated readings: {:#?}", h.alerts);
+    let mut isolated = vec![2.0; 60];
+    for i in (0..60).step_by(3) {
+        isolated[i] = 95.0;
+    }
+    hold(&mut h, Channel::Pm2_5, &isolated);
+    assert!(
+        h.opened(AlertKind::Ml).is_empty(),
+        "isolated readings: {:#?}",
+        h.alerts
+    );
+
+    // A sustained 0.95 with no other detector agreeing is one signal: high.
     let mut h = Harness::with(alone_config(), true);
     normal_home(&mut h);
-    hold(&mut h, Channel::Pm2_5, &[85.0; 6]);
+    hold(&mut h, Channel::Pm2_5, &[95.0; 30]);
     let ml = h.opened(AlertKind::Ml);
     assert_eq!(ml.len(), 1, "{:#?}", h.alerts);
-    assert_eq!(ml[0].alert.values["fire_probability"], 0.85);
+    assert_eq!(ml[0].alert.values["fire_probability"], 0.95);
     assert_eq!(ml[0].alert.severity, Severity::High);
     assert_eq!(h.scorer.unscored, 0);
 
-    // With the default detectors the PM2.5 threshold agrees: critical.
+    // With the default heat threshold agreeing (65 °C): critical.
     let mut h = Harness::new(true);
     normal_home(&mut h);
-    hold(&mut h, Channel::Pm2_5, &[85.0; 10]);
+    for s in 0..30 {
+        let t = T0 + 600_000 + s * 1000;
+        let item = h.reading(
+            "d-hall",
+            "hall",
+            t,
+            &[(Channel::Pm2_5, 95.0), (Channel::Temperature, 65.0)],
+        );
+        h.run(vec![item]);
+    }
     let severities: Vec<Severity> = rule_events(&h, "ml:fire")
         .iter()
         .map(|e| e.alert.severity)
         .collect();
-    assert_eq!(severities.last(), Some(&Severity::Critical), "{:#?}", h.alerts);
+    assert_eq!(
+        severities.last(),
+        Some(&Severity::Critical),
+        "{:#?}",
+        h.alerts
+    );
 }
 
 /// Only the ML detector watches the device.

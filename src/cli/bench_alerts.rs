@@ -55,7 +55,9 @@ fn run(config: &Config, args: &AlertBenchArgs) -> Result<(), ScoreboardError> {
     let out: RunOutput = rt.block_on(async {
         match &args.data {
             Some(path) => scoreboard::run_file(config, path, model).await,
-            None => scoreboard::run_fleet(config, args.detectors, args.days, args.seed, model).await,
+            None => {
+                scoreboard::run_fleet(config, args.detectors, args.days, args.seed, model).await
+            }
         }
     })?;
     let board = scoreboard::score(

@@ -18,13 +18,14 @@ pub fn table(s: &Scoreboard) -> String {
     );
     let _ = writeln!(
         out,
-        "\n{:<14} {:>9} {:>8} {:>7} {:>8} {:>22} {:>9} {:>11} {:>16} {}",
+        "\n{:<14} {:>9} {:>8} {:>7} {:>8} {:>20} {:>20} {:>9} {:>11} {:>16} {}",
         "incident",
         "incidents",
         "alerted",
         "recall",
         "critical",
         "delay p50/p95/max s",
+        "critical p50/p95/max",
         "alerts/inc",
         "fire alerts",
         "resolve p50/p95 s",
@@ -38,7 +39,7 @@ pub fn table(s: &Scoreboard) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "{:<14} {:>9} {:>8} {:>7.3} {:>8} {:>22} {:>9.2} {:>11} {:>16} {}",
+            "{:<14} {:>9} {:>8} {:>7.3} {:>8} {:>20} {:>20} {:>9.2} {:>11} {:>16} {}",
             k.kind.as_str(),
             k.incidents,
             k.alerted,
@@ -53,6 +54,12 @@ pub fn table(s: &Scoreboard) -> String {
                 secs(k.delay.p50_s),
                 secs(k.delay.p95_s),
                 secs(k.delay.max_s)
+            ),
+            format!(
+                "{}/{}/{}",
+                secs(k.critical_delay.p50_s),
+                secs(k.critical_delay.p95_s),
+                secs(k.critical_delay.max_s)
             ),
             k.alerts_per_incident,
             k.fire_alerts,

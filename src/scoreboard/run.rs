@@ -74,7 +74,10 @@ pub async fn run_fleet(
         for m in tick.messages {
             readings += u64::from(m.topic == TopicKind::Readings);
             pipeline
-                .send(m.topic, OutgoingRecord::json(m.key, m.value, m.timestamp_ms))
+                .send(
+                    m.topic,
+                    OutgoingRecord::json(m.key, m.value, m.timestamp_ms),
+                )
                 .await?;
         }
     }
@@ -247,7 +250,11 @@ impl Pipeline {
         })
     }
 
-    async fn send(&mut self, topic: TopicKind, record: OutgoingRecord) -> Result<(), ScoreboardError> {
+    async fn send(
+        &mut self,
+        topic: TopicKind,
+        record: OutgoingRecord,
+    ) -> Result<(), ScoreboardError> {
         self.producer
             .send(topic, record)
             .await

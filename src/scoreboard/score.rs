@@ -28,6 +28,11 @@ pub const GRACE_MS: i64 = 5 * 60_000;
 /// recall: the detectors had no time to see them.
 pub const TAIL_MS: i64 = 5 * 60_000;
 
+/// A light left on in an empty room for less than this is no incident yet:
+/// the smart-home rule's definition (`light_on_empty_room` holds for 60 s)
+/// plus one reading, so shorter ones are left out of its recall.
+pub const LIGHT_MIN_MS: i64 = 61_000;
+
 /// What an alert is evidence of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -122,9 +127,10 @@ pub struct KindScore {
     pub recall: f64,
     /// Fires: incidents that reached a critical alert.
     pub critical: usize,
-    /// Delay from onset to the first legitimate alert (fires: to the first
-    /// critical one), event time.
+    /// Delay from onset to the first legitimate alert, event time.
     pub delay: Spread,
+    /// Fires: delay from onset to the first critical alert.
+    pub critical_delay: Spread,
     /// Highest severity reached by any alert overlapping the incident, by
     /// severity: how many incidents reached it.
     pub severity_reached: BTreeMap<&'static str, usize>,
@@ -214,6 +220,11 @@ pub fn score(
         let of_kind: Vec<usize> = (0..incidents.len())
             .filter(|&i| incidents[i].kind == kind)
             .filter(|&i| incidents[i].start.millis() <= end_ms - TAIL_MS)
+            .filter(|&i| {
+                let inc = &incidents[i];
+                kind != IncidentKind::LightLeftOn
+                    || inc.end.millis() - inc.start.millis() >= LIGHT_MIN_MS
+            })
             .collect();
         if of_kind.is_empty() {
             continue;
@@ -221,6 +232,7 @@ pub fn score(
         let mut alerted = 0;
         let mut critical = 0;
         let mut delays = Vec::new();
+        let mut critical_delays = Vec::new();
         let mut resolve = Vec::new();
         let mut severity_reached: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut fire_alerts = 0;
@@ -268,12 +280,11 @@ pub fn score(
                 alerted += 1;
             }
             let onset = inc.start.millis();
-            if kind.is_fire() {
-                if let Some(t) = first_critical {
-                    critical += 1;
-                    delays.push((t - onset).max(0));
-                }
-            } else if let Some(t) = first {
+            if let Some(t) = first_critical {
+                critical += 1;
+                critical_delays.push((t - onset).max(0));
+            }
+            if let Some(t) = first {
                 delays.push((t - onset).max(0));
             }
             if let Some(r) = resolved_at {
@@ -287,6 +298,7 @@ pub fn score(
             recall: alerted as f64 / of_kind.len() as f64,
             critical,
             delay: Spread::of(delays),
+            critical_delay: Spread::of(critical_delays),
             severity_reached,
             fire_alerts,
             alerts_per_incident: if alerted > 0 {
@@ -390,6 +402,7 @@ mod tests {
         let fire = kind(IncidentKind::Flaming);
         assert_eq!((fire.incidents, fire.critical), (1, 1));
         assert_eq!(fire.delay.max_s, Some(30.0));
+        assert_eq!(fire.critical_delay.max_s, Some(30.0));
         assert_eq!(fire.time_to_resolve.max_s, Some(100.0));
         let nuisance = kind(IncidentKind::Nuisance);
         assert_eq!(nuisance.severity_reached.get("high"), Some(&1));
@@ -398,7 +411,10 @@ mod tests {
         assert_eq!(kind(IncidentKind::LightLeftOn).delay.max_s, Some(60.0));
         assert_eq!(s.rules["threshold:pm2_5"].false_alerts, 1);
         assert_eq!(s.rules["threshold:tvoc_ppb"].false_alerts, 0, "advisory");
-        assert_eq!(s.rules["ml:fire"].false_by_severity.get("critical"), Some(&1));
+        assert_eq!(
+            s.rules["ml:fire"].false_by_severity.get("critical"),
+            Some(&1)
+        );
         assert!((s.false_per_detector_day - 2.0).abs() < 1e-9);
         assert!((s.false_critical_per_detector_day - 1.0).abs() < 1e-9);
         assert!((s.critical_precision - 0.5).abs() < 1e-9);

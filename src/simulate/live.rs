@@ -207,8 +207,11 @@ impl LiveFleet {
             room.track(DRIFT, drift, t, &mut out.incidents);
             if let Some(c) = spiked {
                 let spike = OpenIncident::new(IncidentKind::Spike, Some(Channel::ALL[c]), t);
-                out.incidents
-                    .push(spike.close(&room.slot.detector, &room.slot.home, &room.slot.room));
+                out.incidents.push(spike.close(
+                    &room.slot.detector,
+                    &room.slot.home,
+                    &room.slot.room,
+                ));
             }
             let message = reading_message(&reading, encode_reading(&reading));
             if faults_on && rates.duplicate > 0.0 && room.rng.random::<f64>() < rates.duplicate {

@@ -81,7 +81,11 @@ impl AlertFilter {
                     f.severity = Some(parse_named(name, value, "low, medium, high, critical")?)
                 }
                 "kind" => {
-                    f.kind = Some(parse_named(name, value, "threshold, spike, rule, ml, fault")?)
+                    f.kind = Some(parse_named(
+                        name,
+                        value,
+                        "threshold, spike, rule, ml, fault",
+                    )?)
                 }
                 "home" => f.home = Some(value.clone()),
                 "room" => f.room = Some(value.clone()),

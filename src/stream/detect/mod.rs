@@ -12,7 +12,8 @@
 //!   the threshold, and is critical only when an independent detector of
 //!   the device agrees (severity from evidence);
 //! - a channel with impossible, stuck or drifting values is left out of
-//!   the thresholds and spikes and, when it persists, raises `fault:device`.
+//!   the thresholds and spikes; impossible values that persist raise
+//!   `fault:device`.
 //!
 //! Device-scope detectors run on every reading of a device. Room-scope
 //! rules (over room state only) run on every record of the room — its room
@@ -120,7 +121,12 @@ impl Detector {
             );
         }
         let spikes: Vec<(Channel, SpikeChannel)> = if config.spike.enabled {
-            config.spike.channels.iter().map(|(c, s)| (*c, *s)).collect()
+            config
+                .spike
+                .channels
+                .iter()
+                .map(|(c, s)| (*c, *s))
+                .collect()
         } else {
             Vec::new()
         };
@@ -277,7 +283,10 @@ impl Detector {
         let q = &r.quality;
         let untrusted = q.invalid | q.stuck | q.drift;
         for ((c, levels), run) in self.thresholds.iter().zip(memory.thresholds.iter_mut()) {
-            let value = reading.values.get(*c).filter(|_| untrusted & (1 << c.index()) == 0);
+            let value = reading
+                .values
+                .get(*c)
+                .filter(|_| untrusted & (1 << c.index()) == 0);
             outcomes.push(threshold(levels, value, run));
         }
         for ((c, spike), run) in self.spikes.iter().zip(memory.spikes.iter_mut()) {
@@ -341,7 +350,8 @@ impl Detector {
                     } else {
                         (1u64 << ml.window) - 1
                     };
-                    memory.ml_votes = ((memory.ml_votes << 1) | u64::from(p >= ml.threshold)) & mask;
+                    memory.ml_votes =
+                        ((memory.ml_votes << 1) | u64::from(p >= ml.threshold)) & mask;
                     if memory.ml_votes.count_ones() >= ml.min_votes {
                         Outcome::Active(if corroborated {
                             ml.corroborated_severity
@@ -356,10 +366,12 @@ impl Detector {
         }
         if let Some(fault) = &self.fault {
             let persistent_invalid = invalid_run >= fault.invalid_after;
-            // Drift flags are not raised as faults: a room's slow climate
-            // moves a channel's mean as much as a drifting calibration
-            // does; drifting channels are only kept out of the detectors.
-            outcomes.push(if persistent_invalid || q.stuck != 0 {
+            // Stuck and drift flags are not raised as faults: channels
+            // saturate at their sensor's bound for hours (identical values)
+            // and a room's slow climate moves a mean as much as a drifting
+            // calibration does (the scoreboard counted them as false
+            // alerts); such channels are only kept out of the detectors.
+            outcomes.push(if persistent_invalid {
                 Outcome::Active(fault.severity)
             } else if invalid {
                 Outcome::Unknown
@@ -397,6 +409,17 @@ impl Detector {
         let Some(room) = self.state.rooms.get(&key) else {
             return;
         };
+        // The room's state describes the room from its latest room event
+        // on: a record from before that (another partition running behind)
+        // cannot tell what the room was like at its time.
+        if room
+            .sensor_times
+            .values()
+            .max()
+            .is_some_and(|latest| time < *latest)
+        {
+            return;
+        }
         let subject = Subject::Room(key.0.clone(), key.1.clone());
         let lookup = RecordLookup {
             reading: None,
@@ -414,6 +437,19 @@ impl Detector {
                 verdict,
                 time.millis(),
             ));
+        }
+        // A held condition is met `hold` after it became true, even when
+        // the next record that shows it comes later (partitions are read
+        // in turn, so a room's records can arrive seconds apart in event
+        // time): the alert opens at that moment, not at the record's.
+        let mut time = time;
+        for (rs, outcome) in self.room_rules.iter().zip(&outcomes) {
+            if let (Outcome::Active(_), Some(since)) =
+                (outcome, self.state.holds.get(&(subject.clone(), rs.slot)))
+                && rs.rule.hold_ms > 0
+            {
+                time = time.min(EventTime(since + rs.rule.hold_ms));
+            }
         }
         let rules = &self.room_rules;
         let values = |i: usize| {
@@ -485,7 +521,11 @@ fn threshold(levels: &ThresholdLevels, value: Option<f64>, run: &mut (u32, bool)
     let Some((lowest_severity, lowest)) = levels.levels().next() else {
         return Outcome::Unknown;
     };
-    let reached = levels.levels().filter(|(_, l)| v >= *l).map(|(s, _)| s).last();
+    let reached = levels
+        .levels()
+        .filter(|(_, l)| v >= *l)
+        .map(|(s, _)| s)
+        .last();
     match reached {
         Some(severity) => {
             run.0 = run.0.saturating_add(1);
