@@ -18,7 +18,7 @@ pub fn table(s: &Scoreboard) -> String {
     );
     let _ = writeln!(
         out,
-        "\n{:<14} {:>9} {:>8} {:>7} {:>8} {:>20} {:>20} {:>9} {:>11} {:>16} {}",
+        "\n{:<14} {:>9} {:>8} {:>7} {:>8} {:>20} {:>20} {:>9} {:>11} {:>16} severity reached",
         "incident",
         "incidents",
         "alerted",
@@ -29,7 +29,6 @@ pub fn table(s: &Scoreboard) -> String {
         "alerts/inc",
         "fire alerts",
         "resolve p50/p95 s",
-        "severity reached"
     );
     for k in &s.kinds {
         let severity: Vec<String> = k
