@@ -4,6 +4,7 @@
 
 mod batch;
 pub mod bench;
+mod bench_alerts;
 mod check_config;
 mod evaluate;
 mod generate;
@@ -74,7 +75,7 @@ pub fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run::run(config),
         Command::CheckConfig => check_config::check_config(&config),
-        Command::Bench(command) => bench::bench(command),
+        Command::Bench(command) => bench::bench(&config, command),
         Command::Generate(args) => generate::generate(&config, &args),
         Command::Train(args) => train::train(&config, &args),
         Command::Evaluate(args) => evaluate::evaluate_command(&config, &args),

@@ -33,9 +33,10 @@ pub mod window;
 
 pub use clean::Cleaner;
 pub use config::{
-    AlertsConfig, CheckpointConfig, CleanConfig, DetectConfig, FeaturesConfig, KeyKind,
-    MissingPolicy, MlDetectConfig, OutputMode, RuleConfig, Severity, SlidingConfig, SourceConfig,
-    SourceKind, SpikeConfig, StreamConfig, ThresholdLevels, ValidateConfig, WindowConfig,
+    AlertsConfig, CheckpointConfig, CleanConfig, DetectConfig, Direction, FaultDetectConfig,
+    FeaturesConfig, KeyKind, MissingPolicy, MlDetectConfig, OutputMode, RuleConfig, Severity,
+    SlidingConfig, SourceConfig, SourceKind, SpikeChannel, SpikeConfig, StreamConfig,
+    ThresholdLevels, ValidateConfig, WindowConfig,
 };
 pub use message::Origin;
 pub use pipeline::{Hooks, spawn, spawn_with};
