@@ -213,6 +213,8 @@ impl Pipeline {
         // Alerts are read from the tap; part files would only cost time.
         config.sinks.enabled = false;
         config.sinks.dir = dir.join("out");
+        // A scoreboard run is no history: nothing goes to the batch store.
+        config.batch.stream_append = false;
         config.stream.source.kind = crate::stream::SourceKind::Transport;
         config.stream.checkpoint.dir = None;
         config.kafka.enabled = false;
