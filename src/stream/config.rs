@@ -28,6 +28,11 @@ pub struct StreamConfig {
     pub batch_size: usize,
     /// Messages (batches) a channel between two stages holds.
     pub channel_capacity: Capacity,
+    /// Records between the source and the sinks are kept to about this
+    /// much of the pipeline's measured throughput (at least 4 batches), so
+    /// a graceful stop drains in about this long even on a machine that
+    /// cannot keep up (see `stream::in_flight`).
+    pub max_in_flight: Duration,
     /// Validation of incoming records.
     pub validate: ValidateConfig,
     /// Missing values, stuck sensors and drift.
@@ -393,6 +398,7 @@ impl Default for StreamConfig {
             max_future_skew: Duration::from_secs(300),
             batch_size: 1024,
             channel_capacity: Capacity::new(16),
+            max_in_flight: Duration::from_secs(1),
             validate: ValidateConfig::default(),
             clean: CleanConfig::default(),
             features: FeaturesConfig::default(),
@@ -634,6 +640,9 @@ impl Validate for StreamConfig {
         }
         if self.batch_size == 0 {
             issue("batch_size", "must be at least 1".into());
+        }
+        if self.max_in_flight.is_zero() {
+            issue("max_in_flight", "must be longer than 0s".into());
         }
         if self.features.spans.contains(&0) {
             issue("features.spans", "spans must be at least 1 (second)".into());

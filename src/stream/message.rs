@@ -166,6 +166,9 @@ pub struct Batch {
     pub vectors: Vectors,
     /// When the source handed the batch over (for end-to-end latency).
     pub received: Instant,
+    /// Records the source handed over in this batch (0 for batches a stage
+    /// emits itself); the sinks give them back to the in-flight bound.
+    pub source_records: u64,
 }
 
 impl Batch {
@@ -178,6 +181,7 @@ impl Batch {
             alerts: Vec::new(),
             vectors: Vectors::default(),
             received,
+            source_records: 0,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod cow_map;
 pub mod dedupe;
 pub mod detect;
 pub mod enrich;
+pub mod in_flight;
 pub mod intern;
 pub mod message;
 mod pipeline;
