@@ -160,3 +160,60 @@ kafka:
     let log = daemon.drain_log().join("\n");
     assert!(log.contains("simulator stopped after"), "{log}");
 }
+
+#[test]
+fn an_accelerated_simulator_stays_processed_past_the_future_skew() {
+    // At 300x real time the simulated event time passes the wall clock
+    // plus `stream.max_future_skew` (5 min) after one second; the stream
+    // must go on processing the fleet's readings instead of refusing them
+    // all as `future_event_time`.
+    let config = "
+daemon:
+  data_dir: data
+simulator:
+  homes: 1
+  rooms_per_home: 2
+  time_acceleration: 300
+  faults:
+    enabled: false
+ml:
+  enabled: false
+batch:
+  enabled: false
+";
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = RunningDaemon::start(dir.path(), config, &[]);
+    let processed = |text: &str| {
+        metric(
+            text,
+            "smokewatch_readings_processed_total",
+            "source=\"transport\"",
+        )
+        .unwrap_or(0.0)
+    };
+    // 10 minutes of event time past the start, i.e. well beyond the skew.
+    let produced_past_skew = 2.0 * 600.0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut text = scrape(&daemon);
+    while processed(&text) < produced_past_skew && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        text = scrape(&daemon);
+    }
+    assert!(
+        processed(&text) >= produced_past_skew,
+        "readings past 5 min of event time are processed:\n{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "smokewatch_dead_letters_total",
+            "reason=\"future_event_time\""
+        )
+        .unwrap_or(0.0),
+        0.0,
+        "{text}"
+    );
+    daemon.terminate();
+    let status = daemon.wait_exit(Duration::from_secs(15)).expect("stops");
+    assert_eq!(status.code(), Some(0));
+}

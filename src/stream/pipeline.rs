@@ -8,9 +8,9 @@
 use super::clean::Cleaner;
 use super::detect::Detector;
 use super::enrich::FeatureStage;
+use super::in_flight::InFlight;
 use super::message::Msg;
 use super::score::Scorer;
-use super::in_flight::InFlight;
 use super::source::{Input, Resume, SourceSettings, run_source};
 use super::stages::{
     CleanStage, DetectStage, FeaturesStage, ScoreStage, Stage, ValidateStage, WindowsStage,
@@ -20,6 +20,7 @@ use super::validate::Validator;
 use super::window::Windows;
 use super::{OutputMode, SourceKind, StreamError};
 use crate::checkpoint::{CheckpointId, CheckpointStore};
+use crate::config::Config;
 use crate::daemon::Shared;
 use crate::sinks::files::PartFiles;
 use crate::sinks::history::StoreSink;
@@ -100,7 +101,7 @@ pub fn spawn_with(
     let mut validate = ValidateStage(
         Validator::new(sc.validate.dedupe_window, shared.devices.clone())
             .with_payload_limit(payload_limit)
-            .with_max_future_skew(sc.max_future_skew.get()),
+            .with_max_future_skew(future_skew(config)),
     );
     let mut clean = CleanStage(Cleaner::new(&sc.clean));
     let mut features = FeaturesStage(features);
@@ -234,6 +235,24 @@ pub fn spawn_with(
         async move { sink.lock().await.run(ctx, input).await }
     });
     Ok(progress)
+}
+
+/// `stream.max_future_skew`, unless the daemon's own simulator runs
+/// faster than real time: its event time then runs ahead of the clock by
+/// design, and measured against the clock every reading after the first
+/// minutes would be refused as `future_event_time`.
+fn future_skew(config: &Config) -> std::time::Duration {
+    let sim = &config.simulator;
+    if sim.enabled && sim.time_acceleration > 1.0 {
+        tracing::info!(
+            "stream.max_future_skew is not applied: the simulator runs at {}x real time \
+             (simulator.time_acceleration), so its event time runs ahead of the clock",
+            sim.time_acceleration
+        );
+        std::time::Duration::MAX
+    } else {
+        config.stream.max_future_skew.get()
+    }
 }
 
 /// How often the source reports progress: often enough that an idle

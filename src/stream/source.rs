@@ -260,7 +260,10 @@ pub async fn run_source(
     .await?;
     remember(settings, next_id + 1, positions);
     Ok(TaskReport::new(format!(
-        "consumer stopped after {records} records in {batches} batches; final checkpoint {next_id} requested"
+        "consumer stopped after {records} records in {batches} batches; final checkpoint {next_id} requested \
+         behind {} records in flight (bound {})",
+        settings.in_flight.records(),
+        settings.in_flight.limit()
     )))
 }
 
