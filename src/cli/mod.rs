@@ -9,6 +9,7 @@ mod evaluate;
 mod generate;
 mod predict;
 mod run;
+mod tail;
 mod train;
 
 use crate::config::{Config, ConfigError};
@@ -59,6 +60,8 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// The batch layer without the daemon: run the job once, ingest the watched folder.
     Batch(batch::BatchArgs),
+    /// Follow a running daemon: a table per trigger of the windows (or alerts) that changed.
+    Tail(tail::TailArgs),
 }
 
 /// Entry point of the binary.
@@ -80,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate::evaluate_command(&config, &args),
         Command::Predict(args) => predict::predict(&config, &args),
         Command::Batch(args) => batch::batch(&config, &args),
+        Command::Tail(args) => tail::tail(&config, &args),
     }
 }
 
