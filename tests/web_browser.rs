@@ -496,6 +496,21 @@ async fn batch_run_button_starts_a_run_and_its_result_appears() {
     daemon.stop().await;
 }
 
+/// 2 homes × 2 rooms at 60× real time, windows emitted every second.
+/// Event time starts in the past: from now it would run past
+/// `stream.max_future_skew` within seconds and be dead-lettered.
+const WINDOWS_DAEMON: &str = "batch:
+  enabled: false
+simulator:
+  homes: 2
+  rooms_per_home: 2
+  time_acceleration: 60
+  start_time: 2025-01-01T00:00:00Z
+stream:
+  window:
+    trigger_interval: 1s
+";
+
 /// The room × sensor table's cells, by series: start, state, count, avg,
 /// min, max, as the page shows them.
 const WINDOW_CELLS: &str = "const out = {}; \
@@ -513,7 +528,7 @@ const WINDOW_CELLS: &str = "const out = {}; \
 async fn windows_page_shows_room_sensor_windows_that_change_live() {
     let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let (daemon, _trained) = web_pipeline::start(dir.path()).await;
+    let daemon = web_support::daemon(dir.path(), WINDOWS_DAEMON).await;
     let base = web_support::base_url(&daemon);
     let browser = Browser::start().await;
     browser.goto(&format!("{base}/windows")).await;
@@ -547,7 +562,9 @@ async fn windows_page_shows_room_sensor_windows_that_change_live() {
             .iter()
             .map(|c| c.as_str().unwrap())
             .collect();
-        let count: u64 = cells[2].parse().unwrap_or_else(|_| panic!("count {cells:?}"));
+        let count: u64 = cells[2]
+            .parse()
+            .unwrap_or_else(|_| panic!("count {cells:?}"));
         assert!(count > 0, "{series}: a window holds values: {cells:?}");
         let [avg, min, max] = [cells[3], cells[4], cells[5]].map(|c| {
             c.parse::<f64>()
@@ -596,12 +613,17 @@ async fn windows_page_shows_room_sensor_windows_that_change_live() {
     let numbers = browser
         .js("return Array.from(document.querySelectorAll('#device-windows tbody td.num')).filter(td => !isNaN(parseFloat(td.textContent))).length")
         .await;
-    assert!(numbers.as_u64().unwrap() >= devices.len() as u64, "{numbers}");
+    assert!(
+        numbers.as_u64().unwrap() >= devices.len() as u64,
+        "{numbers}"
+    );
 
     // The sensor filter: only that sensor's rows remain.
     browser
-        .js("const s = document.getElementById('filter-sensor'); s.value = 'light'; \
-             s.dispatchEvent(new Event('change', { bubbles: true })); return true")
+        .js(
+            "const s = document.getElementById('filter-sensor'); s.value = 'light'; \
+             s.dispatchEvent(new Event('change', { bubbles: true })); return true",
+        )
         .await;
     browser
         .wait_until(
