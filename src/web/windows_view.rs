@@ -117,8 +117,9 @@ impl WindowsPage {
             .collect();
 
         // Device × channel: the newest window's mean of each channel.
-        let mut devices: BTreeMap<String, (String, String, BTreeMap<&'static str, (i64, f64)>)> =
-            BTreeMap::new();
+        // Device → (home, room, channel → (start of its newest window, mean)).
+        type Means = BTreeMap<&'static str, (i64, f64)>;
+        let mut devices: BTreeMap<String, (String, String, Means)> = BTreeMap::new();
         for w in tumbling(KeyKind::Device) {
             let Some(device) = &w.device else { continue };
             let entry = devices
