@@ -263,3 +263,60 @@ fn tail_refuses_a_bad_url_and_names_an_unreachable_daemon() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("\"soon\" is not a duration"), "{stderr}");
 }
+
+#[test]
+fn tail_alerts_prints_the_stream_alerts_as_a_table() {
+    // Fires start often in every room, so alerts come within seconds.
+    let config = DAEMON.replace(
+        "  start_time: 2025-01-01T00:00:00Z\n",
+        "  start_time: 2025-01-01T00:00:00Z\n  scenarios:\n    smouldering_per_day: 300\n    flaming_per_day: 300\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = RunningDaemon::start(dir.path(), &config, &[]);
+    let url = format!("http://{}", daemon.addr);
+    let out = tail(dir.path(), &["alerts", "--url", &url, "--once"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with("|state"))
+        .expect("a header line");
+    let header: Vec<&str> = header.trim_matches('|').split('|').map(str::trim).collect();
+    assert_eq!(
+        header,
+        [
+            "state", "severity", "home", "room", "rule", "kind", "repeats", "raised", "resolved"
+        ]
+    );
+    let tables = batches(&stdout);
+    assert_eq!(tables.len(), 1, "--once: {stdout}");
+    assert!(!tables[0].1.is_empty());
+    for row in &tables[0].1 {
+        assert!(["open", "resolved"].contains(&row[0].as_str()), "{row:?}");
+        assert_eq!(row[2], "h001", "{row:?}");
+        assert!(!row[4].is_empty(), "a rule: {row:?}");
+        assert!(row[6].parse::<u64>().is_ok_and(|n| n >= 1), "{row:?}");
+    }
+}
+
+#[test]
+fn tail_says_when_the_daemon_has_no_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = RunningDaemon::start(
+        dir.path(),
+        "daemon:\n  data_dir: data\nml:\n  enabled: false\nbatch:\n  enabled: false\nstream:\n  enabled: false\n",
+        &[],
+    );
+    let url = format!("http://{}", daemon.addr);
+    let out = tail(dir.path(), &["windows", "--url", &url, "--once"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("503") && stderr.contains("stream.enabled: false"),
+        "{stderr}"
+    );
+}
