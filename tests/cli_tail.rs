@@ -320,3 +320,61 @@ fn tail_says_when_the_daemon_has_no_stream() {
         "{stderr}"
     );
 }
+
+/// `run --console windows`: the daemon prints the same tables itself.
+#[test]
+fn run_with_console_prints_the_window_tables_from_the_daemon() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, format!("{DAEMON}web:\n  port: 0\n")).unwrap();
+    let mut child = smokewatch(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["run", "--console", "windows"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn smokewatch run");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while batches(&text).len() < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no 3 batches within 60 s:\n{text}");
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let tables = batches(&text);
+    assert_eq!(tables[0].0, 0);
+    assert_eq!(tables[1].0, 1);
+    assert!(
+        text.lines().any(|l| l.starts_with("|home|room")),
+        "a header:\n{text}"
+    );
+    for (n, rows) in &tables[..2] {
+        assert!(!rows.is_empty(), "batch {n}:\n{text}");
+        for row in rows {
+            assert!(SENSORS.contains(&row[2].as_str()), "{row:?}");
+            assert!(row[7].parse::<f64>().is_ok(), "{row:?}");
+        }
+    }
+}

@@ -5,6 +5,7 @@
 mod batch;
 pub mod bench;
 mod check_config;
+mod console;
 mod evaluate;
 mod generate;
 mod predict;
@@ -44,7 +45,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon (the default): every enabled subsystem until SIGINT/SIGTERM.
-    Run,
+    Run(run::RunArgs),
     /// Validate the config and print the effective configuration (secrets masked).
     CheckConfig,
     /// Benchmarks that print figures (run with --release).
@@ -74,8 +75,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Run => run::run(config),
+    match cli.command.unwrap_or(Command::Run(run::RunArgs::default())) {
+        Command::Run(args) => run::run(config, &args),
         Command::CheckConfig => check_config::check_config(&config),
         Command::Bench(command) => bench::bench(command),
         Command::Generate(args) => generate::generate(&config, &args),

@@ -1,12 +1,23 @@
 //! `smokewatch run`: the daemon.
 
-use super::{EXIT_RUNTIME, EXIT_USAGE, runtime};
+use super::tail::Tailed;
+use super::{EXIT_RUNTIME, EXIT_USAGE, console, runtime};
 use crate::config::Config;
 use crate::{daemon, telemetry};
+use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-pub fn run(config: Config) -> ExitCode {
+#[derive(Debug, Default, Args)]
+pub struct RunArgs {
+    /// Also print to stdout, like Spark's console sink, a table per trigger
+    /// of the room × sensor windows (or the alerts) that changed; the same
+    /// tables as `smokewatch tail`.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub console: Option<Tailed>,
+}
+
+pub fn run(config: Config, args: &RunArgs) -> ExitCode {
     telemetry::init_logging(&config.telemetry);
     let runtime = match runtime() {
         Ok(rt) => rt,
@@ -15,7 +26,16 @@ pub fn run(config: Config) -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    match runtime.block_on(daemon::run_until_signal(Arc::new(config))) {
+    let console = args.console;
+    let beside = move |shared: &daemon::Shared| {
+        let live = shared.live.clone();
+        async move {
+            if let Some(what) = console {
+                console::print(what, live).await;
+            }
+        }
+    };
+    match runtime.block_on(daemon::run_until_signal(Arc::new(config), beside)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -120,11 +120,19 @@ fn default_url(config: &Config) -> String {
 
 /// Why tailing stopped.
 #[derive(Debug)]
-enum Failure {
+pub(crate) enum Failure {
     /// Bad usage: exit 2.
     Usage(String),
     /// The daemon is unreachable or refused: exit 1.
     Runtime(String),
+}
+
+impl Failure {
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            Failure::Usage(m) | Failure::Runtime(m) => m,
+        }
+    }
 }
 
 pub fn tail(config: &Config, args: &TailArgs) -> ExitCode {
@@ -192,27 +200,13 @@ fn run(base: &str, args: &TailArgs) -> Result<(), Failure> {
         Tailed::Windows => TableKind::windows(args.key),
         Tailed::Alerts => TableKind::alerts(),
     };
-    let mut seen: HashMap<String, String> = HashMap::new();
-    let mut updates: Option<u64> = None;
-    let mut batch = 0u64;
+    let mut follower = Follower::new(table, args.format);
     let mut waiting_noted = false;
     let stdout = std::io::stdout();
     loop {
         let body = fetch(&client, &url)?;
-        let moved = body.get("updates").and_then(Value::as_u64);
-        // Nothing new since the last poll: no comparison needed.
-        if moved.is_none() || moved != updates || batch == 0 {
-            updates = moved;
-            let rows = table.rows(&body)?;
-            let changed: Vec<&Row> = rows
-                .iter()
-                .filter(|r| seen.get(&r.key) != Some(&r.fingerprint))
-                .collect();
-            if !changed.is_empty() {
-                let text = match args.format {
-                    Format::Table => table.render(batch, &changed),
-                    Format::Json => json_batch(batch, &changed),
-                };
+        match follower.next(&body)? {
+            Some(text) => {
                 let mut out = stdout.lock();
                 // A closed pipe (`| head`) ends tailing quietly.
                 if out
@@ -222,19 +216,74 @@ fn run(base: &str, args: &TailArgs) -> Result<(), Failure> {
                 {
                     return Ok(());
                 }
-                batch += 1;
-                for r in &rows {
-                    seen.insert(r.key.clone(), r.fingerprint.clone());
-                }
-                if limit.is_some_and(|n| batch >= n) {
+                if limit.is_some_and(|n| follower.batches() >= n) {
                     return Ok(());
                 }
-            } else if batch == 0 && !waiting_noted {
+            }
+            None if follower.batches() == 0 && !waiting_noted => {
                 eprintln!("waiting for the stream's first results from {base} ...");
                 waiting_noted = true;
             }
+            None => {}
         }
         std::thread::sleep(args.interval);
+    }
+}
+
+/// Turns successive answers of the API (or the same shape built in the
+/// daemon, see `run --console`) into batches: the rows that changed since
+/// the previous answer, formatted.
+pub(crate) struct Follower {
+    table: TableKind,
+    format: Format,
+    /// Row identity → what it showed last.
+    seen: HashMap<String, String>,
+    /// The windows API's batch count at the last comparison.
+    updates: Option<u64>,
+    batch: u64,
+}
+
+impl Follower {
+    pub(crate) fn new(table: TableKind, format: Format) -> Follower {
+        Follower {
+            table,
+            format,
+            seen: HashMap::new(),
+            updates: None,
+            batch: 0,
+        }
+    }
+
+    /// Batches printed so far.
+    pub(crate) fn batches(&self) -> u64 {
+        self.batch
+    }
+
+    /// The next batch's text, when rows changed since the last one.
+    pub(crate) fn next(&mut self, body: &Value) -> Result<Option<String>, Failure> {
+        let moved = body.get("updates").and_then(Value::as_u64);
+        // The stream emitted nothing since the last comparison.
+        if moved.is_some() && moved == self.updates && self.batch > 0 {
+            return Ok(None);
+        }
+        self.updates = moved;
+        let rows = self.table.rows(body)?;
+        let changed: Vec<&Row> = rows
+            .iter()
+            .filter(|r| self.seen.get(&r.key) != Some(&r.fingerprint))
+            .collect();
+        if changed.is_empty() {
+            return Ok(None);
+        }
+        let text = match self.format {
+            Format::Table => self.table.render(self.batch, &changed),
+            Format::Json => json_batch(self.batch, &changed),
+        };
+        self.batch += 1;
+        for r in &rows {
+            self.seen.insert(r.key.clone(), r.fingerprint.clone());
+        }
+        Ok(Some(text))
     }
 }
 
@@ -283,7 +332,7 @@ enum Align {
 }
 
 /// The columns of one kind of table and how rows are read from the API.
-struct TableKind {
+pub(crate) struct TableKind {
     columns: Vec<(&'static str, Align)>,
     list: &'static str,
     row: fn(&Value) -> Option<Row>,
@@ -312,7 +361,7 @@ fn time(v: &Value, name: &str) -> String {
 }
 
 impl TableKind {
-    fn windows(key: KeyArg) -> TableKind {
+    pub(crate) fn windows(key: KeyArg) -> TableKind {
         use Align::*;
         let columns = match key {
             KeyArg::RoomSensor => vec![("home", Left), ("room", Left), ("sensor", Left)],
@@ -345,7 +394,7 @@ impl TableKind {
         }
     }
 
-    fn alerts() -> TableKind {
+    pub(crate) fn alerts() -> TableKind {
         use Align::*;
         TableKind {
             columns: vec![
