@@ -5,7 +5,8 @@
 //! validates, windows, detects and scores them, and [`sinks`] write the
 //! results. Beside the flow: [`batch`] (history and scheduled jobs), [`ml`]
 //! (fire models), [`web`] (UI, API, health, metrics) and [`telemetry`]
-//! (logs, metrics). [`config`], [`model`] and [`supervisor`] hold it
+//! (logs, metrics), [`scoreboard`] (alerts scored against the
+//! simulator's ground truth). [`config`], [`model`] and [`supervisor`] hold it
 //! together; [`daemon`] wires it.
 
 pub mod batch;
@@ -16,6 +17,7 @@ pub mod daemon;
 pub mod features;
 pub mod ml;
 pub mod model;
+pub mod scoreboard;
 pub mod simulate;
 pub mod sinks;
 pub mod stream;

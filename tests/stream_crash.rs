@@ -138,13 +138,18 @@ fn recording() -> String {
     text
 }
 
+/// The recording's detectors: a PM2.5 threshold and the smoke-and-heat
+/// rule (not among the defaults any more) besides the forgotten-light rule.
 fn config() -> &'static str {
     "daemon:\n  data_dir: data\n  shutdown_timeout: 30s\n\
      simulator:\n  enabled: false\n\
      batch:\n  job:\n    schedule: 24h\n  retrain:\n    enabled: false\n\
      ml:\n  enabled: false\n\
      stream:\n  batch_size: 256\n  source:\n    kind: replay\n    replay_path: input.jsonl\n    replay_rate: 4000\n  \
-     window:\n    output_mode: append\n  checkpoint:\n    interval: 150ms\n"
+     window:\n    output_mode: append\n  checkpoint:\n    interval: 150ms\n  \
+     detect:\n    thresholds:\n      pm2_5: {medium: 25.0, high: 35.0, critical: 50.0, sustain: 1}\n    \
+     rules:\n      - {name: light_on_empty_room, when: \"light == on && presence == 0 for >= 60s\", severity: low}\n      \
+     - {name: smoke_and_heat_rising, when: \"pm2_5 > 35 && temperature rising\", severity: high}\n"
 }
 
 /// Every published row (header lines dropped), sorted.

@@ -8,9 +8,9 @@ mod stream_support;
 use proptest::prelude::*;
 use smokewatch::model::json::{encode_reading, encode_room_event};
 use smokewatch::model::registry::DeviceRegistry;
-use smokewatch::model::{EventTime, RoomEvent, RoomSensorKind};
+use smokewatch::model::{Channel, EventTime, RoomEvent, RoomSensorKind};
 use smokewatch::sinks::DeadLetter;
-use smokewatch::stream::message::Batch;
+use smokewatch::stream::message::{Batch, Item};
 use smokewatch::stream::validate::Validator;
 use smokewatch::transport::{ConsumedRecord, OutgoingRecord, TopicKind, json_headers};
 use std::collections::BTreeMap;
@@ -80,11 +80,6 @@ async fn every_malformed_kind_reaches_the_dead_letter_sink_with_its_reason() {
             "not_finite",
             TopicKind::Readings,
             edit(&good, "\"pm2_5\":2.0", "\"pm2_5\":Infinity"),
-        ),
-        (
-            "out_of_range",
-            TopicKind::Readings,
-            edit(&good, "\"humidity_pct\":1.0", "\"humidity_pct\":140.0"),
         ),
         (
             "out_of_range",
@@ -218,6 +213,37 @@ async fn every_malformed_kind_reaches_the_dead_letter_sink_with_its_reason() {
     assert!(unknown.detail.contains("intruder"), "{}", unknown.detail);
     let late = letters.iter().find(|l| l.reason == "late").unwrap();
     assert!(late.detail.contains("watermark"), "{}", late.detail);
+}
+
+#[test]
+fn an_impossible_channel_value_marks_the_channel_invalid_and_keeps_the_reading() {
+    let good = encode_reading(&reading("d1", 1, T0));
+    let bad = edit(&good, "\"humidity_pct\":1.0", "\"humidity_pct\":140.0");
+    let devices = DeviceRegistry::new();
+    devices.register("d1".into(), "h1".into(), "room-d1".into());
+    let mut validator = Validator::new(64, devices);
+    let mut batch = Batch::new(std::time::Instant::now());
+    batch.input.push(ConsumedRecord {
+        topic: TopicKind::Readings,
+        partition: 0,
+        offset: 7,
+        key: None,
+        value: bad.into(),
+        headers: json_headers(),
+        timestamp_ms: 0,
+    });
+    validator.process(&mut batch);
+    assert!(batch.dead_letters.is_empty(), "{:?}", batch.dead_letters);
+    let Some(Item::Reading(r)) = batch.items.first() else {
+        panic!("the reading is kept: {:?}", batch.items);
+    };
+    assert_eq!(r.reading.values.get(Channel::Humidity), None);
+    assert_eq!(r.quality.invalid, 1 << Channel::Humidity.index());
+    assert_eq!(
+        r.reading.values.get(Channel::Pm2_5),
+        Some(2.0),
+        "other channels go on"
+    );
 }
 
 fn validate(topic: TopicKind, bytes: Vec<u8>) -> Batch {

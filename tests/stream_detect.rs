@@ -1,7 +1,11 @@
 //! Every detector kind fires on crafted input and stays silent on clean,
 //! normal input; the Smart Home rule ("light on, nobody in the room, for
-//! 60 s") fires at 60 s and not at 59 s. Records go through the features,
-//! score and detect operators exactly as in the pipeline.
+//! 60 s") fires at 60 s and not at 59 s. Thresholds need sustained values
+//! and clear below a hysteresis band, spikes count only rises that hold,
+//! the ML alert needs a sustained probability and is critical only when
+//! another detector agrees, and a persistently impossible channel raises a
+//! device fault. Records go through the features, score and detect
+//! operators exactly as in the pipeline.
 
 use bytes::Bytes;
 use smokewatch::features::{Feature, FeatureKind, FeatureSpec};
@@ -16,7 +20,7 @@ use smokewatch::stream::message::{
     Batch, Item, Origin, Quality, ReadingRecord, RoomEventRecord, Signals,
 };
 use smokewatch::stream::score::Scorer;
-use smokewatch::stream::{DetectConfig, Severity};
+use smokewatch::stream::{DetectConfig, RuleConfig, Severity, ThresholdLevels};
 use smokewatch::transport::TopicKind;
 use std::sync::Arc;
 use std::time::Instant;
@@ -67,7 +71,10 @@ struct Harness {
 
 impl Harness {
     fn new(ml: bool) -> Self {
-        let config = DetectConfig::default();
+        Self::with(DetectConfig::default(), ml)
+    }
+
+    fn with(config: DetectConfig, ml: bool) -> Self {
         let detector = Detector::new(&config, 60_000, ml).unwrap();
         let model = ml.then(|| {
             let handle = ModelHandle::new();
@@ -205,20 +212,36 @@ fn clean_normal_input_raises_no_alert_of_any_kind() {
     assert!(h.alerts.is_empty(), "{:#?}", h.alerts);
 }
 
+fn eco2_levels(sustain: u32) -> DetectConfig {
+    let mut config = DetectConfig::default();
+    config.thresholds.insert(
+        Channel::Eco2,
+        ThresholdLevels {
+            low: None,
+            medium: Some(800.0),
+            high: Some(1000.0),
+            critical: Some(1500.0),
+            hysteresis: 0.1,
+            sustain,
+        },
+    );
+    config
+}
+
+fn rule_events<'a>(h: &'a Harness, rule: &str) -> Vec<&'a AlertEvent> {
+    h.alerts.iter().filter(|a| a.alert.rule == rule).collect()
+}
+
 #[test]
 fn threshold_fires_with_the_severity_of_the_highest_level_passed_and_escalates() {
-    let mut h = Harness::new(false);
+    let mut h = Harness::with(eco2_levels(1), false);
     normal_home(&mut h);
     let t = T0 + 600_000;
     let item = h.reading("d-kitchen", "kitchen", t, &[(Channel::Eco2, 900.0)]);
     h.run(vec![item]);
     let item = h.reading("d-kitchen", "kitchen", t + 1000, &[(Channel::Eco2, 1600.0)]);
     h.run(vec![item]);
-    let thresholds: Vec<&AlertEvent> = h
-        .alerts
-        .iter()
-        .filter(|a| a.alert.rule == "threshold:eco2_ppm")
-        .collect();
+    let thresholds = rule_events(&h, "threshold:eco2_ppm");
     assert_eq!(thresholds.len(), 2, "{thresholds:#?}");
     assert_eq!(thresholds[0].change, AlertChange::Opened);
     assert_eq!(thresholds[0].alert.severity, Severity::Medium);
@@ -229,22 +252,125 @@ fn threshold_fires_with_the_severity_of_the_highest_level_passed_and_escalates()
 }
 
 #[test]
-fn spike_fires_on_a_jump_far_outside_the_devices_spread() {
-    let mut h = Harness::new(false);
+fn threshold_needs_sustained_values_and_holds_inside_the_hysteresis_band() {
+    let mut h = Harness::with(eco2_levels(3), false);
     normal_home(&mut h);
-    // 20 ppb above its usual ~120 is no threshold, but far outside its spread.
-    let item = h.reading("d-hall", "hall", T0 + 600_000, &[(Channel::Tvoc, 140.0)]);
-    h.run(vec![item]);
+    let t0 = T0 + 600_000;
+    let at = |h: &mut Harness, s: i64, eco2: f64| {
+        let item = h.reading(
+            "d-kitchen",
+            "kitchen",
+            t0 + s * 1000,
+            &[(Channel::Eco2, eco2)],
+        );
+        h.run(vec![item]);
+    };
+    // One and two readings over the level: a glitch, no alert.
+    at(&mut h, 0, 900.0);
+    at(&mut h, 1, 420.0);
+    at(&mut h, 2, 900.0);
+    at(&mut h, 3, 900.0);
+    assert!(
+        rule_events(&h, "threshold:eco2_ppm").is_empty(),
+        "{:#?}",
+        h.alerts
+    );
+    at(&mut h, 4, 900.0);
+    assert_eq!(
+        rule_events(&h, "threshold:eco2_ppm").len(),
+        1,
+        "third in a row"
+    );
+    // Hovering just under the level (inside 10 % hysteresis) for five
+    // minutes: the alert stays open, no resolve and reopen.
+    for s in 5..305 {
+        at(&mut h, s, if s % 2 == 0 { 790.0 } else { 805.0 });
+    }
+    assert_eq!(
+        rule_events(&h, "threshold:eco2_ppm").len(),
+        1,
+        "{:#?}",
+        h.alerts
+    );
+    // Below the band for the cooldown: resolved.
+    for s in 305..370 {
+        at(&mut h, s, 700.0);
+    }
+    let events = rule_events(&h, "threshold:eco2_ppm");
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert_eq!(events[1].change, AlertChange::Resolved);
+}
+
+/// A minute of `channel` at `value` on the hall detector after a quiet home.
+fn hold(h: &mut Harness, channel: Channel, values: &[f64]) {
+    for (i, v) in values.iter().enumerate() {
+        let t = T0 + 600_000 + i as i64 * 1000;
+        let item = h.reading("d-hall", "hall", t, &[(channel, *v)]);
+        h.run(vec![item]);
+    }
+}
+
+/// The defaults with the spike detector on (it is off by default).
+fn with_spikes() -> DetectConfig {
+    let mut config = DetectConfig::default();
+    config.spike.enabled = true;
+    config
+}
+
+#[test]
+fn spike_fires_on_a_rise_that_holds_and_exceeds_the_minimum_change() {
+    let mut h = Harness::with(with_spikes(), false);
+    normal_home(&mut h);
+    hold(&mut h, Channel::Tvoc, &[700.0, 690.0, 710.0]);
     let spikes = h.opened(AlertKind::Spike);
     assert_eq!(spikes.len(), 1, "{:#?}", h.alerts);
     assert_eq!(spikes[0].alert.rule, "spike:tvoc_ppb");
-    assert!(spikes[0].alert.values["tvoc_ppb__z"] >= 8.0);
+    assert_eq!(
+        spikes[0].alert.severity,
+        Severity::Low,
+        "one signal: advisory"
+    );
+    assert!(spikes[0].alert.values["tvoc_ppb__change"] >= 300.0);
     assert!(h.opened(AlertKind::Threshold).is_empty());
 }
 
 #[test]
+fn spike_ignores_falls_single_glitches_and_tiny_changes_of_quiet_channels() {
+    let cases: [(&str, Channel, &[f64]); 3] = [
+        (
+            "a temperature fall",
+            Channel::Temperature,
+            &[5.0, 5.0, 5.0, 5.0],
+        ),
+        (
+            "a one-reading glitch",
+            Channel::Tvoc,
+            &[5000.0, 121.0, 120.0, 121.0],
+        ),
+        // 20 ppb is far outside a quiet channel's spread (z > 8) but no smoke.
+        ("a tiny rise", Channel::Tvoc, &[140.0, 141.0, 140.0, 141.0]),
+    ];
+    for (name, channel, values) in cases {
+        let mut h = Harness::with(with_spikes(), false);
+        normal_home(&mut h);
+        hold(&mut h, channel, values);
+        assert!(
+            h.opened(AlertKind::Spike).is_empty(),
+            "{name}: {:#?}",
+            h.alerts
+        );
+    }
+}
+
+#[test]
 fn device_rule_fires_on_smoke_with_rising_temperature_only() {
-    let mut h = Harness::new(false);
+    let mut config = DetectConfig::default();
+    config.rules.push(RuleConfig {
+        name: "smoke_and_heat_rising".into(),
+        when: "pm2_5 > 35 && temperature rising".into(),
+        severity: Severity::High,
+    });
+    let mut h = Harness::with(config, false);
     normal_home(&mut h);
     let t = T0 + 600_000;
     // Smoke but a steady temperature: the rule stays silent.
@@ -281,16 +407,82 @@ fn device_rule_fires_on_smoke_with_rising_temperature_only() {
 }
 
 #[test]
-fn ml_detector_fires_when_the_model_probability_reaches_the_threshold() {
-    let mut h = Harness::new(true);
+fn ml_alert_needs_a_sustained_probability_and_is_critical_only_when_corroborated() {
+    // The model's probability is PM2.5 / 100. Isolated high readings: no alert.
+    let mut h = Harness::with(alone_config(), true);
     normal_home(&mut h);
-    let item = h.reading("d-hall", "hall", T0 + 600_000, &[(Channel::Pm2_5, 85.0)]);
-    h.run(vec![item]);
+    let mut isolated = vec![2.0; 60];
+    for i in (0..60).step_by(3) {
+        isolated[i] = 95.0;
+    }
+    hold(&mut h, Channel::Pm2_5, &isolated);
+    assert!(
+        h.opened(AlertKind::Ml).is_empty(),
+        "isolated readings: {:#?}",
+        h.alerts
+    );
+
+    // A sustained 0.95 with no other detector agreeing is one signal: high.
+    let mut h = Harness::with(alone_config(), true);
+    normal_home(&mut h);
+    hold(&mut h, Channel::Pm2_5, &[95.0; 30]);
     let ml = h.opened(AlertKind::Ml);
     assert_eq!(ml.len(), 1, "{:#?}", h.alerts);
-    assert_eq!(ml[0].alert.values["fire_probability"], 0.85);
-    assert_eq!(ml[0].alert.severity, Severity::Critical);
+    assert_eq!(ml[0].alert.values["fire_probability"], 0.95);
+    assert_eq!(ml[0].alert.severity, Severity::High);
     assert_eq!(h.scorer.unscored, 0);
+
+    // With the default heat threshold agreeing (65 °C): critical.
+    let mut h = Harness::new(true);
+    normal_home(&mut h);
+    for s in 0..30 {
+        let t = T0 + 600_000 + s * 1000;
+        let item = h.reading(
+            "d-hall",
+            "hall",
+            t,
+            &[(Channel::Pm2_5, 95.0), (Channel::Temperature, 65.0)],
+        );
+        h.run(vec![item]);
+    }
+    let severities: Vec<Severity> = rule_events(&h, "ml:fire")
+        .iter()
+        .map(|e| e.alert.severity)
+        .collect();
+    assert_eq!(
+        severities.last(),
+        Some(&Severity::Critical),
+        "{:#?}",
+        h.alerts
+    );
+}
+
+/// Only the ML detector watches the device.
+fn alone_config() -> DetectConfig {
+    let mut alone = DetectConfig::default();
+    alone.thresholds.clear();
+    alone.spike.enabled = false;
+    alone
+}
+
+#[test]
+fn a_persistently_impossible_channel_raises_a_device_fault_not_a_fire_alert() {
+    let mut h = Harness::new(false);
+    normal_home(&mut h);
+    for s in 0..5 {
+        let mut item = h.reading("d-hall", "hall", T0 + 600_000 + s * 1000, &[]);
+        if let Item::Reading(r) = &mut item {
+            // What validation leaves of a reading whose humidity was 140 %.
+            r.reading.values.set(Channel::Humidity, None);
+            r.quality.invalid = 1 << Channel::Humidity.index();
+        }
+        h.run(vec![item]);
+    }
+    let faults = h.opened(AlertKind::Fault);
+    assert_eq!(faults.len(), 1, "{:#?}", h.alerts);
+    assert_eq!(faults[0].alert.rule, "fault:device");
+    assert_eq!(faults[0].alert.severity, Severity::Low);
+    assert!(h.alerts.iter().all(|a| a.alert.kind == AlertKind::Fault));
 }
 
 #[test]

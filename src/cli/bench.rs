@@ -56,10 +56,16 @@ pub struct StreamBenchArgs {
 pub enum BenchCommand {
     /// The whole stream path on the embedded transport.
     Stream(StreamBenchArgs),
+    /// Incident-level scoreboard of the configured detectors against the
+    /// simulator's ground truth (or a labelled file).
+    Alerts(super::bench_alerts::AlertBenchArgs),
 }
 
-pub fn bench(command: BenchCommand) -> ExitCode {
-    let BenchCommand::Stream(args) = command;
+pub fn bench(config: &Config, command: BenchCommand) -> ExitCode {
+    let args = match command {
+        BenchCommand::Stream(args) => args,
+        BenchCommand::Alerts(args) => return super::bench_alerts::bench_alerts(config, &args),
+    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {

@@ -4,6 +4,7 @@
 
 mod batch;
 pub mod bench;
+mod bench_alerts;
 mod check_config;
 mod console;
 mod evaluate;
@@ -78,7 +79,7 @@ pub fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run(run::RunArgs::default())) {
         Command::Run(args) => run::run(config, &args),
         Command::CheckConfig => check_config::check_config(&config),
-        Command::Bench(command) => bench::bench(command),
+        Command::Bench(command) => bench::bench(&config, command),
         Command::Generate(args) => generate::generate(&config, &args),
         Command::Train(args) => train::train(&config, &args),
         Command::Evaluate(args) => evaluate::evaluate_command(&config, &args),

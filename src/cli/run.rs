@@ -7,6 +7,11 @@ use crate::{daemon, telemetry};
 use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long the exit waits for blocking work still running once the
+/// daemon has stopped (a task that outlived the shutdown timeout).
+const RUNTIME_EXIT_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Default, Args)]
 pub struct RunArgs {
@@ -35,7 +40,12 @@ pub fn run(config: Config, args: &RunArgs) -> ExitCode {
             }
         }
     };
-    match runtime.block_on(daemon::run_until_signal(Arc::new(config), beside)) {
+    let outcome = runtime.block_on(daemon::run_until_signal(Arc::new(config), beside));
+    // Blocking work of tasks the supervisor gave up on (a drain past
+    // `daemon.shutdown_timeout`) must not hold the exit: dropping the
+    // runtime would wait for it without a limit.
+    runtime.shutdown_timeout(RUNTIME_EXIT_GRACE);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

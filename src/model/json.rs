@@ -237,6 +237,11 @@ pub struct DecodedReading<'a> {
     pub cnt: Option<u64>,
     pub values: ChannelValues,
     pub fire_alarm: Option<bool>,
+    /// Channels whose value was outside the physical range, with the
+    /// value: left missing in `values`. One broken channel must not cost
+    /// the device's other eleven, so the stream keeps the reading and marks
+    /// these channels invalid; [`decode_reading`] still refuses them.
+    pub out_of_range: Vec<(Channel, f64)>,
 }
 
 impl DecodedReading<'_> {
@@ -258,6 +263,15 @@ impl DecodedReading<'_> {
 /// Decodes and validates one reading.
 pub fn decode_reading(bytes: &[u8]) -> Result<SmokeReading, DecodeError> {
     let d = decode_reading_text(bytes)?;
+    if let Some((channel, value)) = d.out_of_range.first() {
+        let range = channel.physical_range();
+        return Err(DecodeError::OutOfRange {
+            field: channel.key().to_string(),
+            value: *value,
+            min: *range.start(),
+            max: *range.end(),
+        });
+    }
     let ids = (
         DeviceId::from(d.device_id.as_ref()),
         HomeId::from(d.home.as_ref()),
@@ -276,11 +290,15 @@ pub fn decode_reading_text(bytes: &[u8]) -> Result<DecodedReading<'_>, DecodeErr
     let event_time = check_event_time(wire.event_time_ms)?;
     let seq = wire.seq.ok_or(DecodeError::MissingField { field: "seq" })?;
     let mut values = ChannelValues::EMPTY;
+    let mut out_of_range = Vec::new();
     for (channel, value) in Channel::ALL.into_iter().zip(wire.channels()) {
-        if let Some(value) = value {
-            check_value(channel.key(), value, channel.physical_range())?;
+        if let Some(v) = value {
+            match check_value(channel.key(), v, channel.physical_range()) {
+                Ok(()) => values.set(channel, value),
+                Err(DecodeError::OutOfRange { .. }) => out_of_range.push((channel, v)),
+                Err(e) => return Err(e),
+            }
         }
-        values.set(channel, value);
     }
     Ok(DecodedReading {
         device_id: wire.device_id.map(|t| t.0).unwrap_or_default(),
@@ -291,6 +309,7 @@ pub fn decode_reading_text(bytes: &[u8]) -> Result<DecodedReading<'_>, DecodeErr
         cnt: wire.cnt,
         values,
         fire_alarm: wire.fire_alarm,
+        out_of_range,
     })
 }
 
@@ -691,6 +710,15 @@ mod tests {
         assert!(
             matches!(err, DecodeError::OutOfRange { ref field, .. } if field == "humidity_pct")
         );
+    }
+
+    #[test]
+    fn out_of_range_channel_is_left_missing_by_the_stream_decoder() {
+        let bytes = with_field("humidity_pct", "140");
+        let d = decode_reading_text(&bytes).unwrap();
+        assert_eq!(d.out_of_range, vec![(Channel::Humidity, 140.0)]);
+        assert_eq!(d.values.get(Channel::Humidity), None);
+        assert!(d.values.get(Channel::Temperature).is_some(), "others kept");
     }
 
     #[test]

@@ -88,9 +88,21 @@ struct Drift {
 pub struct ValueFaults {
     stuck: Option<Stuck>,
     drift: Option<Drift>,
+    /// Channel of the spike in the latest reading, if it had one.
+    spiked: Option<usize>,
 }
 
 impl ValueFaults {
+    /// Channels with a fault in the latest reading: (stuck, drifting,
+    /// spiked), for the simulator's ground truth.
+    pub fn active(&self) -> [Option<usize>; 3] {
+        [
+            self.stuck.map(|s| s.channel),
+            self.drift.map(|d| d.channel),
+            self.spiked,
+        ]
+    }
+
     /// Applies ongoing faults to `reading` and maybe starts new ones;
     /// pushes the kind of every fault started to `started`.
     pub fn apply<R: Rng>(
@@ -101,6 +113,15 @@ impl ValueFaults {
         started: &mut Vec<FaultKind>,
     ) {
         let values = &mut reading.values.0;
+        self.spiked = None;
+        // Faults that ended with the previous reading (kept until now so
+        // that `active` reports them for their last reading).
+        if self.drift.is_some_and(|d| d.left == 0) {
+            self.drift = None;
+        }
+        if self.stuck.is_some_and(|s| s.left == 0) {
+            self.stuck = None;
+        }
         if self.drift.is_none() && rng.random::<f64>() < rates.drift {
             let channel = rng.random_range(0..CHANNEL_COUNT);
             let left = rng.random_range(DRIFT_READINGS);
@@ -121,9 +142,6 @@ impl ValueFaults {
                 *v += d.offset;
             }
             d.left -= 1;
-            if d.left == 0 {
-                self.drift = None;
-            }
         }
         if self.stuck.is_none() && rng.random::<f64>() < rates.stuck_sensor {
             let channel = rng.random_range(0..CHANNEL_COUNT);
@@ -138,13 +156,11 @@ impl ValueFaults {
         if let Some(s) = &mut self.stuck {
             values[s.channel] = s.value;
             s.left -= 1;
-            if s.left == 0 {
-                self.stuck = None;
-            }
         }
         if rng.random::<f64>() < rates.spike {
             let channel = rng.random_range(0..CHANNEL_COUNT);
             values[channel] = Some(spike_value(rng, Channel::ALL[channel], values[channel]));
+            self.spiked = Some(channel);
             started.push(FaultKind::Spike);
         }
         if rng.random::<f64>() < rates.missing_value {

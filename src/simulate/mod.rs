@@ -13,7 +13,8 @@
 //! [`history`] generates labelled history in-process ([`export`] writes it
 //! as CSV or Parquet); [`live`] is the running fleet with its rooms
 //! ([`room`]) and faults ([`faults`]), which the daemon task in [`task`]
-//! paces and sends.
+//! paces and sends. [`truth`] is the ground truth the live fleet records
+//! (its scenarios, forgotten lights and faults) for the alert scoreboard.
 
 mod calibration;
 mod config;
@@ -30,6 +31,7 @@ pub mod profile;
 pub mod room;
 pub mod scenario;
 pub mod task;
+pub mod truth;
 
 pub use calibration::Calibration;
 pub use config::{FaultRates, RoomBehaviour, ScenarioRates, SimulatorConfig};

@@ -105,6 +105,8 @@ pub enum AlertKind {
     Spike,
     Rule,
     Ml,
+    /// The sensor itself is faulty (impossible, stuck or drifting values).
+    Fault,
 }
 
 impl AlertKind {
@@ -114,6 +116,7 @@ impl AlertKind {
             AlertKind::Spike => "spike",
             AlertKind::Rule => "rule",
             AlertKind::Ml => "ml",
+            AlertKind::Fault => "fault",
         }
     }
 }

@@ -15,6 +15,7 @@ use super::history::StoreSink;
 use super::writer::{CheckpointJob, Job, Rows, Writer, WriterContext};
 use super::{AlertEvent, LiveViews, SinksConfig};
 use crate::checkpoint::{CheckpointId, CheckpointStore};
+use crate::stream::in_flight::InFlight;
 use crate::stream::message::{Barrier, Batch, Item, Msg};
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
 use crate::telemetry::names;
@@ -65,6 +66,7 @@ pub struct SinkStage {
     pub next_id: CheckpointId,
     /// File rows not yet handed to the writer.
     rows: Rows,
+    in_flight: Option<InFlight>,
     writer: WriterContext,
 }
 
@@ -102,8 +104,16 @@ impl SinkStage {
             source_label,
             next_id,
             rows: Rows::default(),
+            in_flight: None,
             writer,
         }
+    }
+
+    /// Gives each batch's source records back to the in-flight bound once
+    /// the batch is handled (`stream.max_in_flight`).
+    pub fn with_in_flight(mut self, in_flight: InFlight) -> Self {
+        self.in_flight = Some(in_flight);
+        self
     }
 
     /// Also appends the cleaned readings to the history store, staged and
@@ -235,6 +245,9 @@ impl SinkStage {
         p.readings.fetch_add(readings, Ordering::Relaxed);
         metrics::histogram!(names::END_TO_END_LATENCY)
             .record(batch.received.elapsed().as_secs_f64());
+        if let Some(in_flight) = &self.in_flight {
+            in_flight.release(batch.source_records);
+        }
         Ok(())
     }
 

@@ -68,7 +68,11 @@ impl Cleaner {
     pub fn process(&mut self, items: &mut [Item]) {
         for item in items {
             if let Item::Reading(r) = item {
-                r.quality = self.clean(&mut r.reading);
+                let invalid = r.quality.invalid;
+                r.quality = Quality {
+                    invalid,
+                    ..self.clean(&mut r.reading)
+                };
             }
         }
     }

@@ -94,6 +94,10 @@ impl FeatureStage {
             channel: c,
             kind: FeatureKind::ZScore(self.spike_span),
         };
+        let mean = |c| Feature {
+            channel: c,
+            kind: FeatureKind::Mean(self.spike_span),
+        };
         let mut rows = 0u32;
         for item in &mut batch.items {
             let Item::Reading(r) = item else { continue };
@@ -107,6 +111,10 @@ impl FeatureStage {
             for c in Channel::ALL {
                 r.signals.delta[c.index()] = features.value(&delta(c));
                 r.signals.z[c.index()] = features.value(&z(c));
+                r.signals.dev[c.index()] = reading
+                    .values
+                    .get(c)
+                    .map_or(f64::NAN, |v| v - features.value(&mean(c)));
             }
             for (slot, f) in r.rule_features.iter_mut().zip(&self.rule_features) {
                 *slot = features.value(f);

@@ -37,6 +37,10 @@ pub struct Quality {
     pub stuck: u16,
     /// Channels whose slow mean moved beyond `clean.drift_limits`.
     pub drift: u16,
+    /// Channels whose value was physically impossible (outside the
+    /// channel's range): dropped from the reading, which goes on with the
+    /// other channels; the device-fault detector watches these.
+    pub invalid: u16,
 }
 
 /// Per-channel numbers the detectors read, computed by the features stage.
@@ -46,6 +50,9 @@ pub struct Signals {
     pub delta: [f64; CHANNEL_COUNT],
     /// z-score at `detect.spike.span` (NaN: unknown).
     pub z: [f64; CHANNEL_COUNT],
+    /// Value minus the EW mean at `detect.spike.span`, in channel units
+    /// (NaN: unknown): the spike detector's minimum change is checked on it.
+    pub dev: [f64; CHANNEL_COUNT],
 }
 
 impl Default for Signals {
@@ -53,6 +60,7 @@ impl Default for Signals {
         Self {
             delta: [f64::NAN; CHANNEL_COUNT],
             z: [f64::NAN; CHANNEL_COUNT],
+            dev: [f64::NAN; CHANNEL_COUNT],
         }
     }
 }
@@ -158,6 +166,9 @@ pub struct Batch {
     pub vectors: Vectors,
     /// When the source handed the batch over (for end-to-end latency).
     pub received: Instant,
+    /// Records the source handed over in this batch (0 for batches a stage
+    /// emits itself); the sinks give them back to the in-flight bound.
+    pub source_records: u64,
 }
 
 impl Batch {
@@ -170,6 +181,7 @@ impl Batch {
             alerts: Vec::new(),
             vectors: Vectors::default(),
             received,
+            source_records: 0,
         }
     }
 }

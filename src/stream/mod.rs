@@ -21,6 +21,7 @@ pub mod cow_map;
 pub mod dedupe;
 pub mod detect;
 pub mod enrich;
+pub mod in_flight;
 pub mod intern;
 pub mod message;
 mod pipeline;
@@ -33,9 +34,10 @@ pub mod window;
 
 pub use clean::Cleaner;
 pub use config::{
-    AlertsConfig, CheckpointConfig, CleanConfig, DetectConfig, FeaturesConfig, KeyKind,
-    MissingPolicy, MlDetectConfig, OutputMode, RuleConfig, Severity, SlidingConfig, SourceConfig,
-    SourceKind, SpikeConfig, StreamConfig, ThresholdLevels, ValidateConfig, WindowConfig,
+    AlertsConfig, CheckpointConfig, CleanConfig, DetectConfig, Direction, FaultDetectConfig,
+    FeaturesConfig, KeyKind, MissingPolicy, MlDetectConfig, OutputMode, RuleConfig, Severity,
+    SlidingConfig, SourceConfig, SourceKind, SpikeChannel, SpikeConfig, StreamConfig,
+    ThresholdLevels, ValidateConfig, WindowConfig,
 };
 pub use message::Origin;
 pub use pipeline::{Hooks, spawn, spawn_with};

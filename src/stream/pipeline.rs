@@ -10,6 +10,7 @@ use super::detect::Detector;
 use super::enrich::FeatureStage;
 use super::message::Msg;
 use super::score::Scorer;
+use super::in_flight::InFlight;
 use super::source::{Input, Resume, SourceSettings, run_source};
 use super::stages::{
     CleanStage, DetectStage, FeaturesStage, ScoreStage, Stage, ValidateStage, WindowsStage,
@@ -161,6 +162,7 @@ pub fn spawn_with(
             "replay",
         ),
     };
+    let in_flight = InFlight::new(sc.max_in_flight.get(), sc.batch_size);
     let settings = Arc::new(SourceSettings {
         input,
         batch_size: sc.batch_size,
@@ -171,6 +173,7 @@ pub fn spawn_with(
         stop_at_end: sc.source.stop_at_end,
         max_record_bytes: sc.validate.max_record_bytes,
         payload_limit,
+        in_flight: in_flight.clone(),
         sent: std::sync::Mutex::new(None),
     });
     supervisor.spawn("stream", "stream/consume", Role::Source, move |ctx| {
@@ -221,6 +224,7 @@ pub fn spawn_with(
         CheckpointId(checkpoint.as_ref().map_or(0, |c| c.id.0) + 1),
     );
     sink.alert_tap = hooks.alert_tap;
+    sink = sink.with_in_flight(in_flight);
     if let Some(history) = history {
         sink = sink.with_history(history);
     }

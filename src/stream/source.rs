@@ -12,8 +12,11 @@
 //! it travels through the stages, and dead-lettered with a bounded prefix.
 //!
 //! At shutdown it sends a final barrier and drops its sender, so the
-//! stages drain, the sinks flush and the final checkpoint is written.
+//! stages drain, the sinks flush and the final checkpoint is written. The
+//! drain is short at any load because the source hands over a batch only
+//! when the records in flight leave room for it ([`InFlight`]).
 
+use super::in_flight::InFlight;
 use super::message::{Barrier, Batch, Msg, Origin, SourceProgress};
 use super::replay::ReplayReader;
 use crate::checkpoint::CheckpointId;
@@ -57,6 +60,9 @@ pub struct SourceSettings {
     pub max_record_bytes: usize,
     /// How much of a refused record its dead letter keeps.
     pub payload_limit: PayloadLimit,
+    /// Room for records between the source and the sinks
+    /// (`stream.max_in_flight`).
+    pub in_flight: InFlight,
     /// Positions after the last batch handed to the stages and the last
     /// barrier id used, so a restarted source continues exactly there.
     pub sent: std::sync::Mutex<Option<Resume>>,
@@ -167,7 +173,10 @@ pub async fn run_source(
     let (mut records, mut batches) = (0u64, 0u64);
     let mut exhausted = false;
     let mut acks_open = true;
+    // Positions of a batch kept back at a stop (see below).
+    let mut held_back = None;
     loop {
+        let before = reader.positions();
         tokio::select! {
             biased;
             _ = ctx.shutdown.cancelled() => break,
@@ -205,7 +214,22 @@ pub async fn run_source(
             }
             batch = reader.recv(), if !exhausted => match batch? {
                 Some(input) => {
-                    records += input.len() as u64;
+                    let n = input.len() as u64;
+                    // Room in the pipeline first (`stream.max_in_flight`),
+                    // so a stop drains quickly at any load. A stop while
+                    // waiting keeps this batch back: the final barrier
+                    // carries the positions before it, and the next run
+                    // reads it again.
+                    let room = tokio::select! {
+                        biased;
+                        _ = ctx.shutdown.cancelled() => false,
+                        _ = settings.in_flight.reserve(n) => true,
+                    };
+                    if !room {
+                        held_back = Some(before);
+                        break;
+                    }
+                    records += n;
                     batches += 1;
                     let progress = progress_before(reader.progress(), &input);
                     if reported.as_ref() != Some(&progress) {
@@ -213,6 +237,7 @@ pub async fn run_source(
                         send(Msg::Progress(progress)).await?;
                     }
                     let mut batch = Batch::new(Instant::now());
+                    batch.source_records = n;
                     refuse_oversized(input, settings.max_record_bytes, settings.payload_limit, &mut batch);
                     send(Msg::Data(batch)).await?;
                     remember(settings, next_id, reader.positions());
@@ -225,14 +250,15 @@ pub async fn run_source(
             },
         }
     }
+    let positions = held_back.unwrap_or_else(|| reader.positions());
     send(Msg::Barrier(Barrier {
         id: CheckpointId(next_id),
-        positions: reader.positions(),
+        positions: positions.clone(),
         parts: Vec::new(),
         is_final: true,
     }))
     .await?;
-    remember(settings, next_id + 1, reader.positions());
+    remember(settings, next_id + 1, positions);
     Ok(TaskReport::new(format!(
         "consumer stopped after {records} records in {batches} batches; final checkpoint {next_id} requested"
     )))

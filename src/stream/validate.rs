@@ -3,8 +3,11 @@
 //! unknown-device and duplicate ones, and those dated further ahead of the
 //! daemon's clock than `stream.max_future_skew` (one device with a bad
 //! clock must not push the watermark years ahead and make every other
-//! reading late). Every refusal becomes a dead letter with the reason, the
-//! original bytes (bounded, see [`PayloadLimit`]) and the source position.
+//! reading late). A reading with a physically impossible value on a channel
+//! is kept without that channel (marked invalid in its quality flags): one
+//! broken sensor must not hide the rest. Every refusal becomes a dead letter
+//! with the reason, the original bytes (bounded, see [`PayloadLimit`]) and
+//! the source position.
 
 use super::dedupe::{Dedupe, Seen};
 use super::intern::Interner;
@@ -147,12 +150,19 @@ impl Validator {
                 }
                 let home = self.homes.get(&decoded.home);
                 let room = self.rooms.get(&decoded.room);
+                let invalid = decoded
+                    .out_of_range
+                    .iter()
+                    .fold(0u16, |m, (c, _)| m | 1 << c.index());
                 let reading = decoded.into_reading(device, home, room);
                 Ok(Item::Reading(Box::new(ReadingRecord {
                     origin,
                     raw: record.value,
                     reading,
-                    quality: Quality::default(),
+                    quality: Quality {
+                        invalid,
+                        ..Quality::default()
+                    },
                     signals: Signals::default(),
                     rule_features: [f64::NAN; super::detect::MAX_RULE_FEATURES],
                     vector_row: None,

@@ -82,7 +82,13 @@ impl AlertFilter {
                 "severity" => {
                     f.severity = Some(parse_named(name, value, "low, medium, high, critical")?)
                 }
-                "kind" => f.kind = Some(parse_named(name, value, "threshold, spike, rule, ml")?),
+                "kind" => {
+                    f.kind = Some(parse_named(
+                        name,
+                        value,
+                        "threshold, spike, rule, ml, fault",
+                    )?)
+                }
                 "home" => f.home = Some(value.clone()),
                 "room" => f.room = Some(value.clone()),
                 "rule" => f.rule = Some(value.clone()),

@@ -354,7 +354,7 @@ const ALERT_PARAMETERS: &[QueryParameter] = &[
     ),
     (
         "kind",
-        Some(&["threshold", "spike", "rule", "ml"]),
+        Some(&["threshold", "spike", "rule", "ml", "fault"]),
         "Detector that raised it",
     ),
     ("home", None, "Home id"),

@@ -1,6 +1,19 @@
 //! Anomaly detection: per-channel thresholds, statistical spikes (z-score
-//! from the features), compound rules from config and the ML fire
-//! probability, all feeding one [`AlertManager`].
+//! from the features), compound rules from config, the ML fire probability
+//! and device faults, all feeding one [`AlertManager`].
+//!
+//! Alerts people can trust (see `smokewatch bench alerts`):
+//! - thresholds need `sustain` readings in a row and clear only below a
+//!   hysteresis band, so one glitch or a value hovering at a level does
+//!   not open and close alerts;
+//! - spikes count only in the direction that matters for the channel,
+//!   only with a minimum absolute change, and only when they hold;
+//! - the ML alert needs `min_votes` of the last `window` readings above
+//!   the threshold, and is critical only when an independent detector of
+//!   the device agrees (severity from evidence);
+//! - a channel with impossible, stuck or drifting values is left out of
+//!   the thresholds and spikes; impossible values that persist raise
+//!   `fault:device`.
 //!
 //! Device-scope detectors run on every reading of a device. Room-scope
 //! rules (over room state only) run on every record of the room — its room
@@ -14,7 +27,7 @@ use crate::model::{Channel, EventTime, HomeId, RoomId};
 use crate::sinks::{AlertEvent, AlertKind, RoomState};
 use crate::stream::cow_map::CowMap;
 use crate::stream::message::{Item, ReadingRecord};
-use crate::stream::{DetectConfig, FastMap, Severity, ThresholdLevels};
+use crate::stream::{DetectConfig, Direction, FastMap, Severity, SpikeChannel, ThresholdLevels};
 use alerts::{AlertManager, Observed, Outcome, Slot, Subject};
 use rules::{Lookup, Operand, Rule, RuleError, Scope};
 use serde::{Deserialize, Serialize};
@@ -39,10 +52,25 @@ struct RuleSlot {
     slot: usize,
 }
 
+/// Per-device memory of the detectors that look back over readings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct DeviceMemory {
+    /// Per threshold: readings in a row at or above its lowest level, and
+    /// whether it is active (then it holds until below the hysteresis band).
+    thresholds: Vec<(u32, bool)>,
+    /// Per spike channel: readings in a row the change has held.
+    spikes: Vec<u32>,
+    /// ML votes of the latest readings, newest in bit 0.
+    ml_votes: u64,
+    /// Readings in a row with a physically impossible value.
+    invalid_run: u32,
+}
+
 /// Detector state that a checkpoint keeps.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DetectState {
     rooms: CowMap<(HomeId, RoomId), RoomState>,
+    devices: CowMap<crate::model::DeviceId, DeviceMemory>,
     /// Event time since which a held rule's condition has been true.
     holds: FastMap<(Subject, usize), i64>,
     alerts: AlertManager,
@@ -53,12 +81,14 @@ pub struct Detector {
     device_slots: Vec<Slot>,
     room_slots: Vec<Slot>,
     thresholds: Vec<(Channel, ThresholdLevels)>,
-    spikes: Vec<Channel>,
+    spikes: Vec<(Channel, SpikeChannel)>,
     spike_z: f64,
+    spike_sustain: u32,
     spike_severity: Severity,
     device_rules: Vec<RuleSlot>,
     room_rules: Vec<RuleSlot>,
-    ml: Option<(f64, Severity)>,
+    ml: Option<crate::stream::MlDetectConfig>,
+    fault: Option<crate::stream::FaultDetectConfig>,
     /// Features the rules read, in the order of `ReadingRecord::rule_features`.
     rule_features: Vec<crate::features::Feature>,
     state: DetectState,
@@ -90,12 +120,17 @@ impl Detector {
                 AlertKind::Threshold,
             );
         }
-        let spikes = if config.spike.enabled {
-            config.spike.channels.clone()
+        let spikes: Vec<(Channel, SpikeChannel)> = if config.spike.enabled {
+            config
+                .spike
+                .channels
+                .iter()
+                .map(|(c, s)| (*c, *s))
+                .collect()
         } else {
             Vec::new()
         };
-        for c in &spikes {
+        for (c, _) in &spikes {
             slot(&mut device_slots, format!("spike:{c}"), AlertKind::Spike);
         }
         let mut room_slots = Vec::new();
@@ -127,9 +162,13 @@ impl Detector {
                 count: rule_features.len(),
             });
         }
-        let ml = ml_enabled.then_some((config.ml.threshold, config.ml.severity));
+        let ml = ml_enabled.then(|| config.ml.clone());
         if ml.is_some() {
             slot(&mut device_slots, "ml:fire".into(), AlertKind::Ml);
+        }
+        let fault = config.fault.enabled.then(|| config.fault.clone());
+        if fault.is_some() {
+            slot(&mut device_slots, "fault:device".into(), AlertKind::Fault);
         }
         Ok(Self {
             device_slots,
@@ -137,10 +176,12 @@ impl Detector {
             thresholds,
             spikes,
             spike_z: config.spike.z_threshold,
+            spike_sustain: config.spike.sustain,
             spike_severity: config.spike.severity,
             device_rules,
             room_rules,
             ml,
+            fault,
             rule_features,
             state: DetectState {
                 alerts: AlertManager::new(cooldown_ms),
@@ -231,25 +272,58 @@ impl Detector {
 
         let mut outcomes = std::mem::take(&mut self.outcomes);
         outcomes.clear();
-        for (c, levels) in &self.thresholds {
-            outcomes.push(match reading.values.get(*c) {
-                None => Outcome::Unknown,
-                Some(v) if v >= levels.critical => Outcome::Active(Severity::Critical),
-                Some(v) if v >= levels.high => Outcome::Active(Severity::High),
-                Some(v) if v >= levels.medium => Outcome::Active(Severity::Medium),
-                Some(_) => Outcome::Clear,
-            });
+        let (n_thresholds, n_spikes) = (self.thresholds.len(), self.spikes.len());
+        let memory = self
+            .state
+            .devices
+            .get_or_insert_with(&reading.device_id, DeviceMemory::default);
+        memory.thresholds.resize(n_thresholds, (0, false));
+        memory.spikes.resize(n_spikes, 0);
+        // Channels whose values cannot be trusted: impossible, stuck or drifting.
+        let q = &r.quality;
+        let untrusted = q.invalid | q.stuck | q.drift;
+        for ((c, levels), run) in self.thresholds.iter().zip(memory.thresholds.iter_mut()) {
+            let value = reading
+                .values
+                .get(*c)
+                .filter(|_| untrusted & (1 << c.index()) == 0);
+            outcomes.push(threshold(levels, value, run));
         }
-        for c in &self.spikes {
-            let z = r.signals.z[c.index()];
-            outcomes.push(if z.is_nan() {
+        for ((c, spike), run) in self.spikes.iter().zip(memory.spikes.iter_mut()) {
+            let i = c.index();
+            let trusted = untrusted & (1 << i) == 0 && q.missing & (1 << i) == 0;
+            let (z, dev) = (r.signals.z[i], r.signals.dev[i]);
+            outcomes.push(if !trusted || z.is_nan() || dev.is_nan() {
+                *run = 0;
                 Outcome::Unknown
-            } else if z.abs() >= self.spike_z {
-                Outcome::Active(self.spike_severity)
             } else {
-                Outcome::Clear
+                let sign = |x: f64| match spike.direction {
+                    Direction::Rise => x,
+                    Direction::Fall => -x,
+                    Direction::Both => x.abs(),
+                };
+                let changed = sign(dev) >= spike.min_change;
+                // A spike starts with a jump far outside the device's
+                // spread and goes on while the change holds.
+                if changed && (*run > 0 || sign(z) >= self.spike_z) {
+                    *run = run.saturating_add(1);
+                } else {
+                    *run = 0;
+                }
+                if *run >= self.spike_sustain {
+                    Outcome::Active(self.spike_severity)
+                } else {
+                    Outcome::Clear
+                }
             });
         }
+        let invalid = q.invalid != 0;
+        memory.invalid_run = if invalid {
+            memory.invalid_run.saturating_add(1)
+        } else {
+            0
+        };
+        let invalid_run = memory.invalid_run;
         let subject = Subject::Device(reading.device_id.clone());
         let room = self.state.rooms.get(&room_key);
         let lookup = RecordLookup {
@@ -261,11 +335,48 @@ impl Detector {
             let verdict = rs.rule.expr.eval(&lookup);
             outcomes.push(held(&mut self.state.holds, &subject, rs, verdict, t));
         }
-        if let Some((threshold, severity)) = self.ml {
+        if let Some(ml) = &self.ml {
+            // Independent evidence: any other device detector active now.
+            let corroborated = outcomes.iter().any(|o| matches!(o, Outcome::Active(_)));
             outcomes.push(match r.fire_probability {
                 None => Outcome::Unknown,
-                Some(p) if p >= threshold => Outcome::Active(severity),
-                Some(_) => Outcome::Clear,
+                Some(p) => {
+                    let memory = self
+                        .state
+                        .devices
+                        .get_or_insert_with(&reading.device_id, DeviceMemory::default);
+                    let mask = if ml.window >= 64 {
+                        u64::MAX
+                    } else {
+                        (1u64 << ml.window) - 1
+                    };
+                    memory.ml_votes =
+                        ((memory.ml_votes << 1) | u64::from(p >= ml.threshold)) & mask;
+                    if memory.ml_votes.count_ones() >= ml.min_votes {
+                        Outcome::Active(if corroborated {
+                            ml.corroborated_severity
+                        } else {
+                            ml.severity
+                        })
+                    } else {
+                        Outcome::Clear
+                    }
+                }
+            });
+        }
+        if let Some(fault) = &self.fault {
+            let persistent_invalid = invalid_run >= fault.invalid_after;
+            // Stuck and drift flags are not raised as faults: channels
+            // saturate at their sensor's bound for hours (identical values)
+            // and a room's slow climate moves a mean as much as a drifting
+            // calibration does (the scoreboard counted them as false
+            // alerts); such channels are only kept out of the detectors.
+            outcomes.push(if persistent_invalid {
+                Outcome::Active(fault.severity)
+            } else if invalid {
+                Outcome::Unknown
+            } else {
+                Outcome::Clear
             });
         }
         let (thresholds, spikes, rules) = (&self.thresholds, &self.spikes, &self.device_rules);
@@ -298,6 +409,17 @@ impl Detector {
         let Some(room) = self.state.rooms.get(&key) else {
             return;
         };
+        // The room's state describes the room from its latest room event
+        // on: a record from before that (another partition running behind)
+        // cannot tell what the room was like at its time.
+        if room
+            .sensor_times
+            .values()
+            .max()
+            .is_some_and(|latest| time < *latest)
+        {
+            return;
+        }
         let subject = Subject::Room(key.0.clone(), key.1.clone());
         let lookup = RecordLookup {
             reading: None,
@@ -315,6 +437,19 @@ impl Detector {
                 verdict,
                 time.millis(),
             ));
+        }
+        // A held condition is met `hold` after it became true, even when
+        // the next record that shows it comes later (partitions are read
+        // in turn, so a room's records can arrive seconds apart in event
+        // time): the alert opens at that moment, not at the record's.
+        let mut time = time;
+        for (rs, outcome) in self.room_rules.iter().zip(&outcomes) {
+            if let (Outcome::Active(_), Some(since)) =
+                (outcome, self.state.holds.get(&(subject.clone(), rs.slot)))
+                && rs.rule.hold_ms > 0
+            {
+                time = time.min(EventTime(since + rs.rule.hold_ms));
+            }
         }
         let rules = &self.room_rules;
         let values = |i: usize| {
@@ -342,7 +477,7 @@ impl Detector {
 /// The triggering values of device slot `slot`.
 fn device_values(
     thresholds: &[(Channel, ThresholdLevels)],
-    spikes: &[Channel],
+    spikes: &[(Channel, SpikeChannel)],
     device_rules: &[RuleSlot],
     slot: usize,
     lookup: &RecordLookup<'_>,
@@ -359,17 +494,61 @@ fn device_values(
             values.insert(c.key().to_string(), v);
         }
     } else if slot < n_thresholds + n_spikes {
-        let c = spikes[slot - n_thresholds];
+        let c = spikes[slot - n_thresholds].0;
         if let Some(v) = r.reading.values.get(c) {
             values.insert(c.key().to_string(), v);
         }
         values.insert(format!("{}__z", c.key()), r.signals.z[c.index()]);
+        values.insert(format!("{}__change", c.key()), r.signals.dev[c.index()]);
     } else if let Some(rs) = device_rules.iter().find(|rs| rs.slot == slot) {
         operand_values(&rs.operands, lookup, &mut values);
     } else if let Some(p) = r.fire_probability {
         values.insert("fire_probability".into(), p);
     }
+    if r.quality.invalid != 0 {
+        values.insert("invalid_channels".into(), f64::from(r.quality.invalid));
+    }
     values
+}
+
+/// One threshold's verdict for a value (`None`: missing or untrusted).
+/// `run` is its memory: readings in a row at or above the lowest level,
+/// and whether it is active.
+fn threshold(levels: &ThresholdLevels, value: Option<f64>, run: &mut (u32, bool)) -> Outcome {
+    let Some(v) = value else {
+        return Outcome::Unknown;
+    };
+    let Some((lowest_severity, lowest)) = levels.levels().next() else {
+        return Outcome::Unknown;
+    };
+    let reached = levels
+        .levels()
+        .filter(|(_, l)| v >= *l)
+        .map(|(s, _)| s)
+        .last();
+    match reached {
+        Some(severity) => {
+            run.0 = run.0.saturating_add(1);
+            if run.0 >= levels.sustain {
+                run.1 = true;
+            }
+            if run.1 {
+                Outcome::Active(severity)
+            } else {
+                Outcome::Clear
+            }
+        }
+        None => {
+            run.0 = 0;
+            if run.1 && v >= lowest - levels.hysteresis * lowest.abs() {
+                // Inside the hysteresis band: still the same incident.
+                Outcome::Active(lowest_severity)
+            } else {
+                run.1 = false;
+                Outcome::Clear
+            }
+        }
+    }
 }
 
 /// Applies a rule's hold time: active only once true for `hold_ms`.

@@ -1,0 +1,108 @@
+//! The scoreboard as a table for people (the JSON is the serde form of
+//! [`Scoreboard`]).
+
+use super::Scoreboard;
+use std::fmt::Write;
+
+fn secs(v: Option<f64>) -> String {
+    v.map_or("-".into(), |s| format!("{s:.0}"))
+}
+
+/// The scoreboard as text: incident kinds, then rules with false alerts.
+pub fn table(s: &Scoreboard) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} detectors x {:.2} days = {:.1} detector-days, {} alerts",
+        s.detectors, s.days, s.detector_days, s.alerts
+    );
+    let _ = writeln!(
+        out,
+        "\n{:<14} {:>9} {:>8} {:>7} {:>8} {:>20} {:>20} {:>9} {:>11} {:>16} severity reached",
+        "incident",
+        "incidents",
+        "alerted",
+        "recall",
+        "critical",
+        "delay p50/p95/max s",
+        "critical p50/p95/max",
+        "alerts/inc",
+        "fire alerts",
+        "resolve p50/p95 s",
+    );
+    for k in &s.kinds {
+        let severity: Vec<String> = k
+            .severity_reached
+            .iter()
+            .map(|(s, n)| format!("{s}:{n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<14} {:>9} {:>8} {:>7.3} {:>8} {:>20} {:>20} {:>9.2} {:>11} {:>16} {}",
+            k.kind.as_str(),
+            k.incidents,
+            k.alerted,
+            k.recall,
+            if k.kind.is_fire() {
+                k.critical.to_string()
+            } else {
+                "-".into()
+            },
+            format!(
+                "{}/{}/{}",
+                secs(k.delay.p50_s),
+                secs(k.delay.p95_s),
+                secs(k.delay.max_s)
+            ),
+            format!(
+                "{}/{}/{}",
+                secs(k.critical_delay.p50_s),
+                secs(k.critical_delay.p95_s),
+                secs(k.critical_delay.max_s)
+            ),
+            k.alerts_per_incident,
+            k.fire_alerts,
+            format!(
+                "{}/{}",
+                secs(k.time_to_resolve.p50_s),
+                secs(k.time_to_resolve.p95_s)
+            ),
+            severity.join(" ")
+        );
+    }
+    let _ = writeln!(out, "\nalerts overlapping each incident kind, by rule:");
+    for k in &s.kinds {
+        let rules: Vec<String> = k.rules.iter().map(|(r, n)| format!("{r}:{n}")).collect();
+        let _ = writeln!(out, "  {:<14} {}", k.kind.as_str(), rules.join(" "));
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<28} {:>8} {:>8} {:>12}  false by severity",
+        "rule", "alerts", "false", "false/det-day"
+    );
+    for (rule, r) in &s.rules {
+        let by: Vec<String> = r
+            .false_by_severity
+            .iter()
+            .map(|(s, n)| format!("{s}:{n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<28} {:>8} {:>8} {:>12.4}  {}",
+            rule,
+            r.alerts,
+            r.false_alerts,
+            r.false_per_detector_day,
+            by.join(" ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nfalse alerts per detector-day: {:.4} any severity, {:.4} critical; precision {:.3} (critical {:.3})",
+        s.false_per_detector_day,
+        s.false_critical_per_detector_day,
+        s.precision,
+        s.critical_precision
+    );
+    out
+}
