@@ -266,10 +266,11 @@ fn tail_refuses_a_bad_url_and_names_an_unreachable_daemon() {
 
 #[test]
 fn tail_alerts_prints_the_stream_alerts_as_a_table() {
-    // Fires start often in every room, so alerts come within seconds.
-    let config = DAEMON.replace(
-        "  start_time: 2025-01-01T00:00:00Z\n",
-        "  start_time: 2025-01-01T00:00:00Z\n  scenarios:\n    smouldering_per_day: 300\n    flaming_per_day: 300\n",
+    // An advisory level every humidity reading reaches: every detector
+    // raises an alert at once (the tuned defaults watch heat only, which
+    // only fires reach, after minutes).
+    let config = format!(
+        "{DAEMON}  detect:\n    thresholds:\n      humidity_pct: {{low: 0.0, medium: null, high: null, critical: null, hysteresis: 0.1, sustain: 1}}\n"
     );
     let dir = tempfile::tempdir().unwrap();
     let daemon = RunningDaemon::start(dir.path(), &config, &[]);
@@ -297,6 +298,7 @@ fn tail_alerts_prints_the_stream_alerts_as_a_table() {
     assert!(!tables[0].1.is_empty());
     for row in &tables[0].1 {
         assert!(["open", "resolved"].contains(&row[0].as_str()), "{row:?}");
+        assert_eq!(row[1], "low", "{row:?}");
         assert_eq!(row[2], "h001", "{row:?}");
         assert!(!row[4].is_empty(), "a rule: {row:?}");
         assert!(row[6].parse::<u64>().is_ok_and(|n| n >= 1), "{row:?}");
