@@ -8,9 +8,9 @@
 use super::clean::Cleaner;
 use super::detect::Detector;
 use super::enrich::FeatureStage;
+use super::in_flight::InFlight;
 use super::message::Msg;
 use super::score::Scorer;
-use super::in_flight::InFlight;
 use super::source::{Input, Resume, SourceSettings, run_source};
 use super::stages::{
     CleanStage, DetectStage, FeaturesStage, ScoreStage, Stage, ValidateStage, WindowsStage,
