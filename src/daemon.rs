@@ -272,9 +272,21 @@ fn probe_writable(dir: &Path) -> std::io::Result<()> {
 
 /// Runs until SIGINT or SIGTERM, then stops gracefully and logs what each
 /// task flushed.
-pub async fn run_until_signal(config: Arc<Config>) -> Result<(), DaemonError> {
+///
+/// `beside` runs next to the daemon from its start to the signal
+/// (`smokewatch run --console` prints from the live views with it). It is
+/// not a supervised task: it only reads the shared handles, and the daemon
+/// neither waits for it nor restarts it.
+pub async fn run_until_signal<F, Fut>(config: Arc<Config>, beside: F) -> Result<(), DaemonError>
+where
+    F: FnOnce(&Shared) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let daemon = Daemon::start(config).await?;
-    wait_for_signal().await?;
+    let beside = tokio::spawn(beside(daemon.shared()));
+    let signal = wait_for_signal().await;
+    beside.abort();
+    signal?;
     let summary = daemon.stop().await;
     for (task, report) in &summary.reports {
         tracing::info!(task = %task, "{}", report.0);

@@ -269,3 +269,77 @@ fn kafka_volume_is_mounted_where_kafka_writes() {
         );
     }
 }
+
+/// `NAME://host:port,...` as (name, host, port).
+fn listeners(spec: &str) -> Vec<(String, String, u16)> {
+    spec.split(',')
+        .map(|l| {
+            let (name, address) = l.trim().split_once("://").expect("NAME://host:port");
+            let (host, port) = address.rsplit_once(':').expect("host:port");
+            (
+                name.to_string(),
+                host.to_string(),
+                port.parse().expect("a port number"),
+            )
+        })
+        .collect()
+}
+
+/// A producer on the host (issue 16: the Smart Home producer, a Python
+/// script) must reach Kafka: a listener advertised as localhost on a port
+/// Kafka listens on and the service publishes, beside the in-network one.
+#[test]
+fn kafka_has_a_listener_a_client_on_the_host_can_reach() {
+    let compose = load("docker-compose.yml");
+    let kafka = &compose["services"]["kafka"];
+    let env = env_of(kafka);
+    let var = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{name} is set"))
+    };
+    let bound = listeners(&var("KAFKA_LISTENERS"));
+    let advertised = listeners(&var("KAFKA_ADVERTISED_LISTENERS"));
+    let protocols: Vec<String> = var("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP")
+        .split(',')
+        .map(|p| p.split(':').next().unwrap().to_string())
+        .collect();
+    for (name, _, port) in &advertised {
+        assert!(
+            bound.iter().any(|(n, _, p)| n == name && p == port),
+            "advertised {name} on {port} is a listener Kafka binds: {bound:?}"
+        );
+        assert!(protocols.contains(name), "{name} has a security protocol");
+    }
+    let published: Vec<String> = kafka["ports"]
+        .as_sequence()
+        .expect("kafka publishes a port for the host")
+        .iter()
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect();
+    let host_listener = advertised
+        .iter()
+        .find(|(_, host, _)| host == "localhost" || host == "127.0.0.1")
+        .expect("a listener advertised as localhost");
+    assert!(
+        published.contains(&format!("{0}:{0}", host_listener.2)),
+        "{host_listener:?} is published on the same host port: {published:?}"
+    );
+    let in_network = advertised
+        .iter()
+        .find(|(_, host, _)| host == "kafka")
+        .expect("a listener advertised as kafka (the service name)");
+    assert_ne!(in_network.0, host_listener.0, "two listeners");
+    assert_eq!(
+        var("KAFKA_INTER_BROKER_LISTENER_NAME"),
+        in_network.0,
+        "brokers talk over the in-network listener"
+    );
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("localhost:{}", host_listener.2)),
+        "the README tells host clients to use localhost:{}",
+        host_listener.2
+    );
+}

@@ -2,8 +2,9 @@
 //! against an in-process daemon: the dashboard's numbers move with the
 //! real stream running (tests/web_pipeline), the Predict form shows "no
 //! model", then a fire result from a model trained in the fixture, and
-//! field errors (its own and the API's); every page, with the pipeline's
-//! real content, is screenshotted into `target/screenshots/`.
+//! field errors (its own and the API's); the Windows page's room × sensor
+//! table follows the stream's windows live; every page, with the
+//! pipeline's real content, is screenshotted into `target/screenshots/`.
 //!
 //! The tests share one machine with 2 cores, so they take turns (one
 //! Chromium at a time).
@@ -394,6 +395,9 @@ async fn every_page_renders_and_is_screenshotted() {
             Page::Dashboard => {
                 Some("return document.querySelectorAll('#rooms tbody tr').length > 0")
             }
+            Page::Windows => {
+                Some("return document.querySelectorAll('#room-windows tbody tr').length > 0")
+            }
             _ => None,
         };
         if let Some(script) = content {
@@ -488,6 +492,147 @@ async fn batch_run_button_starts_a_run_and_its_result_appears() {
         "the daemon ran {run_id}"
     );
     browser.screenshot("batch-run-button").await;
+    browser.close().await;
+    daemon.stop().await;
+}
+
+/// 2 homes × 2 rooms at 60× real time, windows emitted every second.
+/// Event time starts in the past: from now it would run past
+/// `stream.max_future_skew` within seconds and be dead-lettered.
+const WINDOWS_DAEMON: &str = "batch:
+  enabled: false
+simulator:
+  homes: 2
+  rooms_per_home: 2
+  time_acceleration: 60
+  start_time: 2025-01-01T00:00:00Z
+stream:
+  window:
+    trigger_interval: 1s
+";
+
+/// The room × sensor table's cells, by series: start, state, count, avg,
+/// min, max, as the page shows them.
+const WINDOW_CELLS: &str = "const out = {}; \
+    document.querySelectorAll('#room-windows tbody tr').forEach(tr => { \
+      out[tr.dataset.series] = Array.from(tr.querySelectorAll('td[data-field]')) \
+        .filter(td => ['start', 'state', 'count', 'avg', 'min', 'max'].includes(td.dataset.field)) \
+        .map(td => td.textContent); }); \
+    return out;";
+
+/// The Windows page: a row per room × sensor with the stream's numbers,
+/// which change while the stream runs (and the changes are highlighted);
+/// the sensor filter keeps only that sensor's rows; detectors × channels
+/// below.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_page_shows_room_sensor_windows_that_change_live() {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = web_support::daemon(dir.path(), WINDOWS_DAEMON).await;
+    let base = web_support::base_url(&daemon);
+    let browser = Browser::start().await;
+    browser.goto(&format!("{base}/windows")).await;
+    // 2 homes × 2 rooms, 4 room sensors each.
+    browser
+        .wait_until(
+            "a row for every room × sensor",
+            "return document.querySelectorAll('#room-windows tbody tr').length >= 16",
+            Duration::from_secs(60),
+        )
+        .await;
+    let before = browser.js(WINDOW_CELLS).await;
+    let before = before.as_object().expect("rows by series").clone();
+    let rooms = daemon.shared().live.rooms();
+    for (series, cells) in &before {
+        let parts: Vec<&str> = series.split('/').collect();
+        assert_eq!(parts.len(), 3, "{series}");
+        assert!(
+            rooms
+                .iter()
+                .any(|r| r.home.as_str() == parts[0] && r.room.as_str() == parts[1]),
+            "{series} is a room of the stream"
+        );
+        assert!(
+            ["temperature", "humidity", "light", "presence"].contains(&parts[2]),
+            "{series} is a room sensor"
+        );
+        let cells: Vec<&str> = cells
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        let count: u64 = cells[2]
+            .parse()
+            .unwrap_or_else(|_| panic!("count {cells:?}"));
+        assert!(count > 0, "{series}: a window holds values: {cells:?}");
+        let [avg, min, max] = [cells[3], cells[4], cells[5]].map(|c| {
+            c.parse::<f64>()
+                .unwrap_or_else(|_| panic!("{series}: {c:?} is a number"))
+        });
+        assert!(min <= avg && avg <= max, "{series}: {cells:?}");
+    }
+
+    // The stream runs on: the same series show other windows or other
+    // figures, and the cells that changed are highlighted.
+    let script = format!(
+        "const before = {}; const now = (function () {{ {WINDOW_CELLS} }})(); \
+         return Object.keys(before).filter(k => now[k] && JSON.stringify(now[k]) !== JSON.stringify(before[k])).length;",
+        serde_json::Value::Object(before.clone())
+    );
+    let changed = browser
+        .wait_until(
+            "the table's values to change",
+            &format!("const n = (function () {{ {script} }})(); return n >= 4 ? n : false;"),
+            Duration::from_secs(60),
+        )
+        .await;
+    assert!(changed.as_u64().unwrap() >= 4, "{changed}");
+    browser
+        .wait_until(
+            "a highlighted change",
+            "return document.querySelectorAll('#room-windows td.changed').length > 0",
+            WAIT,
+        )
+        .await;
+    let updates: u64 = browser
+        .js("return document.getElementById('window-filters').dataset.updates")
+        .await
+        .as_str()
+        .and_then(|u| u.parse().ok())
+        .expect("the page records the batches it has seen");
+    assert!(updates > 0);
+    browser.screenshot("windows-live").await;
+
+    // Detectors × channels: a row per detector, numbers in its cells.
+    let devices = browser
+        .js("return Array.from(document.querySelectorAll('#device-windows tbody tr')).map(tr => tr.dataset.device)")
+        .await;
+    let devices = devices.as_array().unwrap();
+    assert!(!devices.is_empty(), "detector rows");
+    let numbers = browser
+        .js("return Array.from(document.querySelectorAll('#device-windows tbody td.num')).filter(td => !isNaN(parseFloat(td.textContent))).length")
+        .await;
+    assert!(
+        numbers.as_u64().unwrap() >= devices.len() as u64,
+        "{numbers}"
+    );
+
+    // The sensor filter: only that sensor's rows remain.
+    browser
+        .js(
+            "const s = document.getElementById('filter-sensor'); s.value = 'light'; \
+             s.dispatchEvent(new Event('change', { bubbles: true })); return true",
+        )
+        .await;
+    browser
+        .wait_until(
+            "only light rows",
+            "const rows = Array.from(document.querySelectorAll('#room-windows tbody tr')); \
+             return rows.length >= 4 && rows.every(tr => tr.dataset.series.endsWith('/light'))",
+            WAIT,
+        )
+        .await;
     browser.close().await;
     daemon.stop().await;
 }

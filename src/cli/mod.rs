@@ -6,10 +6,12 @@ mod batch;
 pub mod bench;
 mod bench_alerts;
 mod check_config;
+mod console;
 mod evaluate;
 mod generate;
 mod predict;
 mod run;
+mod tail;
 mod train;
 
 use crate::config::{Config, ConfigError};
@@ -44,7 +46,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon (the default): every enabled subsystem until SIGINT/SIGTERM.
-    Run,
+    Run(run::RunArgs),
     /// Validate the config and print the effective configuration (secrets masked).
     CheckConfig,
     /// Benchmarks that print figures (run with --release).
@@ -60,6 +62,8 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// The batch layer without the daemon: run the job once, ingest the watched folder.
     Batch(batch::BatchArgs),
+    /// Follow a running daemon: a table per trigger of the windows (or alerts) that changed.
+    Tail(tail::TailArgs),
 }
 
 /// Entry point of the binary.
@@ -72,8 +76,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Run => run::run(config),
+    match cli.command.unwrap_or(Command::Run(run::RunArgs::default())) {
+        Command::Run(args) => run::run(config, &args),
         Command::CheckConfig => check_config::check_config(&config),
         Command::Bench(command) => bench::bench(&config, command),
         Command::Generate(args) => generate::generate(&config, &args),
@@ -81,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate::evaluate_command(&config, &args),
         Command::Predict(args) => predict::predict(&config, &args),
         Command::Batch(args) => batch::batch(&config, &args),
+        Command::Tail(args) => tail::tail(&config, &args),
     }
 }
 

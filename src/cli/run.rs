@@ -1,8 +1,10 @@
 //! `smokewatch run`: the daemon.
 
-use super::{EXIT_RUNTIME, EXIT_USAGE, runtime};
+use super::tail::Tailed;
+use super::{EXIT_RUNTIME, EXIT_USAGE, console, runtime};
 use crate::config::Config;
 use crate::{daemon, telemetry};
+use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,16 @@ use std::time::Duration;
 /// daemon has stopped (a task that outlived the shutdown timeout).
 const RUNTIME_EXIT_GRACE: Duration = Duration::from_secs(2);
 
-pub fn run(config: Config) -> ExitCode {
+#[derive(Debug, Default, Args)]
+pub struct RunArgs {
+    /// Also print to stdout, like Spark's console sink, a table per trigger
+    /// of the room × sensor windows (or the alerts) that changed; the same
+    /// tables as `smokewatch tail`.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub console: Option<Tailed>,
+}
+
+pub fn run(config: Config, args: &RunArgs) -> ExitCode {
     telemetry::init_logging(&config.telemetry);
     let runtime = match runtime() {
         Ok(rt) => rt,
@@ -20,7 +31,16 @@ pub fn run(config: Config) -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    let outcome = runtime.block_on(daemon::run_until_signal(Arc::new(config)));
+    let console = args.console;
+    let beside = move |shared: &daemon::Shared| {
+        let live = shared.live.clone();
+        async move {
+            if let Some(what) = console {
+                console::print(what, live).await;
+            }
+        }
+    };
+    let outcome = runtime.block_on(daemon::run_until_signal(Arc::new(config), beside));
     // Blocking work of tasks the supervisor gave up on (a drain past
     // `daemon.shutdown_timeout`) must not hold the exit: dropping the
     // runtime would wait for it without a limit.

@@ -1,10 +1,11 @@
 //! In-memory views of the stream's latest results for the web UI: recent
-//! alerts (with open/resolved state), recent window results and the latest
-//! state of every room. Bounded rings; readers take a short read lock and
-//! copy what they show.
+//! alerts (with open/resolved state), recent window results, the current
+//! windows of every series and the latest state of every room. Bounded;
+//! readers take a short read lock and copy what they show.
 
-use super::{Alert, AlertChange, AlertEvent, AlertState, WindowResult};
-use crate::model::{EventTime, HomeId, RoomId, RoomSensorKind};
+use super::{Alert, AlertChange, AlertEvent, AlertState, Measure, WindowName, WindowResult};
+use crate::model::{DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
+use crate::stream::KeyKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -129,11 +130,56 @@ impl AlertBoard {
     }
 }
 
+/// One series of windows: a window spec, what it is keyed by and a measure
+/// (e.g. tumbling, room `h1/kitchen`, `temperature`).
+type SeriesKey = (
+    WindowName,
+    KeyKind,
+    HomeId,
+    RoomId,
+    Option<DeviceId>,
+    Measure,
+);
+
+/// Series the current-windows view keeps at most. Far more than a fleet's
+/// devices × channels plus rooms × measures; past it, the series whose
+/// newest window is oldest (a device gone quiet) is forgotten, so devices
+/// that come and go cannot grow it without bound.
+pub const MAX_SERIES: usize = 20_000;
+
+/// The windows of one series a user watches: the newest (open and updating
+/// in update mode, or just closed) and the last one closed.
+#[derive(Debug, Clone)]
+struct SeriesWindows {
+    newest: WindowResult,
+    last_closed: Option<WindowResult>,
+}
+
+impl SeriesWindows {
+    fn apply(&mut self, r: &WindowResult) {
+        // Emissions of one window arrive in order, its final one last; an
+        // older window's late final emission must not replace a newer one.
+        if r.start >= self.newest.start {
+            self.newest = r.clone();
+        }
+        if r.is_final && self.last_closed.as_ref().is_none_or(|c| r.start >= c.start) {
+            self.last_closed = Some(r.clone());
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     alerts: AlertBoard,
     windows: VecDeque<WindowResult>,
     window_capacity: usize,
+    /// The ring above mixes every series and is soon filled by the busiest
+    /// (device windows): the Windows page and `smokewatch tail windows`
+    /// need each series' current window whatever the others emit.
+    series: BTreeMap<SeriesKey, SeriesWindows>,
+    /// Batches of window results recorded so far: a client polling the
+    /// current windows sees from it whether a trigger emitted since.
+    window_updates: u64,
     rooms: BTreeMap<(HomeId, RoomId), RoomState>,
 }
 
@@ -206,6 +252,41 @@ impl LiveViews {
             inner.windows.push_front(r.clone());
         }
         inner.windows.truncate(capacity);
+        for r in results {
+            let key = (
+                r.window,
+                r.key_kind,
+                r.home.clone(),
+                r.room.clone(),
+                r.device.clone(),
+                r.measure,
+            );
+            match inner.series.get_mut(&key) {
+                Some(series) => series.apply(r),
+                None => {
+                    inner.series.insert(
+                        key,
+                        SeriesWindows {
+                            newest: r.clone(),
+                            last_closed: r.is_final.then(|| r.clone()),
+                        },
+                    );
+                }
+            }
+        }
+        if inner.series.len() > MAX_SERIES {
+            let mut by_age: Vec<(EventTime, SeriesKey)> = inner
+                .series
+                .iter()
+                .map(|(k, s)| (s.newest.end, k.clone()))
+                .collect();
+            by_age.sort();
+            let excess = inner.series.len() - MAX_SERIES;
+            for (_, key) in by_age.into_iter().take(excess) {
+                inner.series.remove(&key);
+            }
+        }
+        inner.window_updates += 1;
     }
 
     pub fn update_rooms<'a>(&self, rooms: impl IntoIterator<Item = &'a RoomState>) {
@@ -230,6 +311,28 @@ impl LiveViews {
     /// Window results, newest first.
     pub fn recent_windows(&self) -> Vec<WindowResult> {
         self.read().windows.iter().cloned().collect()
+    }
+
+    /// The current windows of every series, ordered by window spec, key
+    /// kind, home, room, device and measure: each series' newest window
+    /// (its latest emission) and, when it is another one, the last closed.
+    pub fn current_windows(&self) -> Vec<WindowResult> {
+        let inner = self.read();
+        let mut out = Vec::with_capacity(inner.series.len() * 2);
+        for s in inner.series.values() {
+            out.push(s.newest.clone());
+            if let Some(closed) = &s.last_closed
+                && closed.start != s.newest.start
+            {
+                out.push(closed.clone());
+            }
+        }
+        out
+    }
+
+    /// How many batches of window results were recorded since start.
+    pub fn window_updates(&self) -> u64 {
+        self.read().window_updates
     }
 
     /// Latest state of every room, by (home, room).
@@ -283,6 +386,45 @@ mod tests {
             .collect();
         assert_eq!(ids, vec![3, 1], "resolved 2 evicted before open 1");
         assert_eq!(views.open_alerts().len(), 2);
+    }
+
+    fn window(start: i64, count: u64, is_final: bool) -> WindowResult {
+        WindowResult {
+            window: WindowName::Tumbling,
+            key_kind: KeyKind::RoomSensor,
+            device: None,
+            home: "h".into(),
+            room: "r".into(),
+            measure: Measure::Sensor(RoomSensorKind::Temperature),
+            start: EventTime(start),
+            end: EventTime(start + 60_000),
+            count,
+            avg: count as f64,
+            min: 0.0,
+            max: count as f64,
+            stddev: 0.0,
+            last: 0.0,
+            is_final,
+        }
+    }
+
+    #[test]
+    fn current_windows_keep_each_series_newest_and_last_closed() {
+        // A ring of 2 would have lost the first window's final emission.
+        let views = LiveViews::new(2);
+        assert_eq!(views.window_updates(), 0);
+        views.record_windows(&[window(0, 3, false)]);
+        views.record_windows(&[window(0, 5, true), window(60_000, 1, false)]);
+        views.record_windows(&[window(60_000, 2, false)]);
+        // A late final emission of an old window replaces nothing newer.
+        views.record_windows(&[window(-60_000, 9, true)]);
+        assert_eq!(views.window_updates(), 4);
+        let current: Vec<(i64, u64, bool)> = views
+            .current_windows()
+            .iter()
+            .map(|w| (w.start.0, w.count, w.is_final))
+            .collect();
+        assert_eq!(current, vec![(60_000, 2, false), (0, 5, true)]);
     }
 
     #[test]

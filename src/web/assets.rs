@@ -57,6 +57,11 @@ pub const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../static/batch.js"),
     },
     Asset {
+        name: "windows.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../static/windows.js"),
+    },
+    Asset {
         name: "alerts.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../static/alerts.js"),

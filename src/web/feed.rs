@@ -126,6 +126,10 @@ pub struct Snapshot {
     pub rooms: Option<Vec<RoomRow>>,
     /// Closed room windows not sent in an earlier snapshot, oldest first.
     pub windows: Vec<WindowPoint>,
+    /// Batches of window results the stream emitted since start (the
+    /// Windows page refetches the current windows when it moves); `None`
+    /// while the stream is off.
+    pub window_updates: Option<u64>,
 }
 
 /// A subsystem switched off in the config.
@@ -283,6 +287,12 @@ impl Sampler {
             pipeline,
             rooms,
             windows,
+            window_updates: self
+                .shared
+                .config
+                .stream
+                .enabled
+                .then(|| self.shared.live.window_updates()),
         });
     }
 

@@ -1,6 +1,8 @@
 //! `GET /api/alerts` and `GET /api/windows`: the stream's recent alerts and
 //! window results, from its live views ([`crate::sinks::LiveViews`]),
-//! filtered by query parameters. An unknown parameter or a bad value is a
+//! filtered by query parameters. `GET /api/windows?current=true` gives
+//! instead each series' current windows (what the Windows page and
+//! `smokewatch tail windows` show). An unknown parameter or a bad value is a
 //! 400 naming it (`field: "query.severity"`), so a typo never silently
 //! returns everything.
 
@@ -159,6 +161,9 @@ pub struct WindowFilter {
     pub room: Option<String>,
     pub device: Option<String>,
     pub is_final: Option<bool>,
+    /// Each series' newest and last closed window instead of the most
+    /// recent results.
+    pub current: bool,
     pub limit: Option<usize>,
 }
 
@@ -180,12 +185,13 @@ impl WindowFilter {
                 "room" => f.room = Some(value.clone()),
                 "device" => f.device = Some(value.clone()),
                 "final" => f.is_final = Some(parse_bool(name, value)?),
+                "current" => f.current = parse_bool(name, value)?,
                 "limit" => f.limit = Some(parse_limit(value)?),
                 other => {
                     return Err(bad(
                         other,
                         format!(
-                            "unknown parameter `{other}`; filters are window, key, measure, home, room, device, final, limit"
+                            "unknown parameter `{other}`; filters are window, key, measure, home, room, device, final, current, limit"
                         ),
                     ));
                 }
@@ -212,10 +218,14 @@ impl WindowFilter {
 struct WindowsOut {
     matched: usize,
     kept_at_most: usize,
+    /// Batches of window results the stream emitted since start: a poller
+    /// sees a new trigger when it moves.
+    updates: u64,
     windows: Vec<WindowResult>,
 }
 
-/// `GET /api/windows`: newest first.
+/// `GET /api/windows`: newest first; with `current=true`, each series'
+/// current windows, by window spec, key, home, room, device and measure.
 pub fn windows(query: Query, app: App) -> Response {
     let filter = match WindowFilter::parse(&query) {
         Ok(f) => f,
@@ -224,16 +234,20 @@ pub fn windows(query: Query, app: App) -> Response {
     if !app.shared.config.stream.enabled {
         return stream_off("window results").into_response();
     }
-    let matched: Vec<WindowResult> = app
-        .shared
-        .live
-        .recent_windows()
-        .into_iter()
-        .filter(|w| filter.keeps(w))
-        .collect();
+    let live = &app.shared.live;
+    // Read before the windows: a poller that saw this count has seen at
+    // least the windows of that many batches.
+    let updates = live.window_updates();
+    let windows = if filter.current {
+        live.current_windows()
+    } else {
+        live.recent_windows()
+    };
+    let matched: Vec<WindowResult> = windows.into_iter().filter(|w| filter.keeps(w)).collect();
     let out = WindowsOut {
         matched: matched.len(),
         kept_at_most: app.shared.config.sinks.ring_capacity,
+        updates,
         windows: matched
             .into_iter()
             .take(filter.limit.unwrap_or(DEFAULT_LIMIT))
@@ -271,5 +285,10 @@ mod tests {
             Some(Measure::Channel(crate::model::Channel::Pm2_5))
         );
         assert_eq!(w.key, Some(KeyKind::Room));
+        assert!(!w.current);
+        let w = WindowFilter::parse(&q(&[("current", "true")])).unwrap();
+        assert!(w.current);
+        let e = WindowFilter::parse(&q(&[("current", "yes")])).unwrap_err();
+        assert_eq!(e.field(), Some("query.current"));
     }
 }

@@ -27,6 +27,7 @@ pub mod scrape;
 mod server;
 pub mod sse;
 pub mod stats;
+pub mod windows_view;
 
 pub use config::WebConfig;
 

@@ -382,6 +382,11 @@ const WINDOW_PARAMETERS: &[QueryParameter] = &[
         Some(&["true", "false"]),
         "Closed windows only, or update-mode intermediates only",
     ),
+    (
+        "current",
+        Some(&["true", "false"]),
+        "Instead of the most recent results: each series' newest window (latest emission) and its last closed one",
+    ),
 ];
 
 fn query_parameters(params: &[QueryParameter]) -> Value {
@@ -527,6 +532,7 @@ fn schemas() -> Value {
             "type": "object", "required": ["matched", "windows"],
             "properties": {
                 "matched": {"type": "integer"}, "kept_at_most": {"type": "integer"},
+                "updates": {"type": "integer", "description": "Batches of window results emitted since start"},
                 "windows": {"type": "array", "items": {"type": "object", "properties": {
                     "window": {"type": "string"}, "key_kind": {"type": "string"},
                     "device": {"type": "string", "nullable": true}, "home": {"type": "string"},

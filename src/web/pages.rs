@@ -9,6 +9,7 @@ use super::model_view::ModelView;
 use super::page_views::{BatchPage, ModelPage};
 use super::presets::PRESETS;
 use super::routes::Page;
+use super::windows_view::WindowsPage;
 use crate::model::Channel;
 use serde::Serialize;
 use tera::{Context, Tera};
@@ -22,6 +23,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "dashboard.html",
         include_str!("../../templates/dashboard.html"),
     ),
+    ("windows.html", include_str!("../../templates/windows.html")),
     ("predict.html", include_str!("../../templates/predict.html")),
     ("alerts.html", include_str!("../../templates/alerts.html")),
     ("model.html", include_str!("../../templates/model.html")),
@@ -128,6 +130,19 @@ fn render_html(app: &App, page: Page, model_view: Option<&ModelView>) -> Result<
                     "Metrics are switched off (telemetry.enabled: false): throughput, latency, dead letters and lag cannot be shown.",
                 ),
             );
+        }
+        Page::Windows => {
+            let window = &config.stream.window;
+            ctx.insert(
+                "w",
+                &WindowsPage::new(&app.shared.live.current_windows(), &window.channels),
+            );
+            ctx.insert("window_size", &window.size.to_string());
+            ctx.insert(
+                "update_mode",
+                &(window.output_mode == crate::stream::OutputMode::Update),
+            );
+            ctx.insert("trigger_interval", &window.trigger_interval.to_string());
         }
         Page::Predict => {
             ctx.insert("channels", &channel_fields());

@@ -28,6 +28,7 @@ impl HttpMethod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Page {
     Dashboard,
+    Windows,
     Predict,
     Alerts,
     Model,
@@ -36,8 +37,9 @@ pub enum Page {
 }
 
 impl Page {
-    pub const ALL: [Page; 6] = [
+    pub const ALL: [Page; 7] = [
         Page::Dashboard,
+        Page::Windows,
         Page::Predict,
         Page::Alerts,
         Page::Model,
@@ -50,6 +52,7 @@ impl Page {
     pub const fn path(self) -> &'static str {
         match self {
             Page::Dashboard => "/",
+            Page::Windows => "/windows",
             Page::Predict => "/predict",
             Page::Alerts => "/alerts",
             Page::Model => "/model",
@@ -62,6 +65,7 @@ impl Page {
     pub const fn title(self) -> &'static str {
         match self {
             Page::Dashboard => "Dashboard",
+            Page::Windows => "Windows",
             Page::Predict => "Predict",
             Page::Alerts => "Alerts",
             Page::Model => "Model",
@@ -74,6 +78,7 @@ impl Page {
     pub const fn id(self) -> &'static str {
         match self {
             Page::Dashboard => "dashboard",
+            Page::Windows => "windows",
             Page::Predict => "predict",
             Page::Alerts => "alerts",
             Page::Model => "model",
@@ -120,8 +125,9 @@ pub enum Route {
 
 impl Route {
     /// Every route, pages first.
-    pub const ALL: [Route; 20] = [
+    pub const ALL: [Route; 21] = [
         Route::Page(Page::Dashboard),
+        Route::Page(Page::Windows),
         Route::Page(Page::Predict),
         Route::Page(Page::Alerts),
         Route::Page(Page::Model),
