@@ -27,6 +27,7 @@ pub mod presets;
 pub mod routes;
 pub mod scrape;
 mod server;
+pub mod shapes;
 pub mod sse;
 pub mod stats;
 

@@ -264,7 +264,10 @@ fn operation(route: Route) -> Value {
         Route::Devices => {
             responses.insert(
                 "200".into(),
-                ok_json("Every known device, sorted by id", json!({"type": "object"})),
+                ok_json(
+                    "Every known device, sorted by id",
+                    json!({"type": "object"}),
+                ),
             );
             (
                 "Known devices: the simulator's fleet, the devices: config list, those registered through the API or automatically".into(),
@@ -597,7 +600,9 @@ fn schemas() -> Value {
                     "min": {"type": "number"}, "max": {"type": "number"}}}},
                 "max_batch": {"type": "integer"},
                 "body_limit_bytes": {"type": "integer"},
-                "batch_body_limit_bytes": {"type": "integer"}
+                "batch_body_limit_bytes": {"type": "integer"},
+                "message_schemas": {"type": "object", "description": "JSON Schema of every accepted message shape: reading, reading_dataset_columns, room_event, room_event_smart_home"},
+                "ingest": {"type": "object", "description": "The ingest routes and how a body may be framed"}
             }
         },
         "Model": {
