@@ -29,7 +29,9 @@ use super::json::{
     DecodeError, DecodedReading, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS, check_value, required_text,
 };
 use super::registry::parse_device_id;
-use super::{Channel, ChannelValues, DeviceId, EventTime, HomeId, RoomEvent, RoomId, RoomSensorKind};
+use super::{
+    Channel, ChannelValues, DeviceId, EventTime, HomeId, RoomEvent, RoomId, RoomSensorKind,
+};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -62,7 +64,9 @@ pub(super) fn room_event_shape(bytes: &[u8], v1_error: DecodeError) -> Result<Ob
         if object.contains_key(v1) && object.contains_key(smart) {
             return Err(DecodeError::Ambiguous {
                 field: v1.into(),
-                detail: format!("both `{v1}` (smokewatch shape) and `{smart}` (Smart Home shape) are present; send one"),
+                detail: format!(
+                    "both `{v1}` (smokewatch shape) and `{smart}` (Smart Home shape) are present; send one"
+                ),
             });
         }
     }
@@ -104,7 +108,9 @@ pub(super) fn reading_shape(bytes: &[u8], v1_error: DecodeError) -> Result<Objec
         if object.contains_key(column) && object.contains_key(key) {
             return Err(DecodeError::Ambiguous {
                 field: column.into(),
-                detail: format!("both `{column}` (data set) and `{key}` (smokewatch) are present; send one"),
+                detail: format!(
+                    "both `{column}` (data set) and `{key}` (smokewatch) are present; send one"
+                ),
             });
         }
     }
@@ -130,7 +136,9 @@ pub(super) fn decode_smart_home_event(
     let event_time = timestamp(object, "timestamp")?;
     let seq = match object.get("seq") {
         None | Some(Value::Null) => u64::try_from(event_time.millis()).unwrap_or(0),
-        Some(v) => v.as_u64().ok_or_else(|| wrong_type("seq", v, "a non-negative integer"))?,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| wrong_type("seq", v, "a non-negative integer"))?,
     };
     let sensor_id = match optional_text(object, "sensor_id")? {
         Some(id) => DeviceId::from(id),
@@ -224,7 +232,10 @@ fn text<'a>(object: &'a Object, field: &'static str) -> Result<&'a str, DecodeEr
     }
 }
 
-fn optional_text<'a>(object: &'a Object, field: &'static str) -> Result<Option<&'a str>, DecodeError> {
+fn optional_text<'a>(
+    object: &'a Object,
+    field: &'static str,
+) -> Result<Option<&'a str>, DecodeError> {
     match object.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(_) => text(object, field).map(Some),
@@ -275,8 +286,8 @@ fn flag(value: &Value) -> Option<bool> {
     match value {
         Value::Bool(b) => Some(*b),
         Value::Number(n) => match n.as_f64() {
-            Some(v) if v == 1.0 => Some(true),
-            Some(v) if v == 0.0 => Some(false),
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
             _ => None,
         },
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
@@ -301,7 +312,10 @@ fn room_value(object: &Object, kind: RoomSensorKind) -> Result<f64, DecodeError>
                 return Err(wrong_type(
                     "value",
                     v,
-                    &format!("a {} value (\"On\", \"Off\", true, false, 1 or 0)", kind.key()),
+                    &format!(
+                        "a {} value (\"On\", \"Off\", true, false, 1 or 0)",
+                        kind.key()
+                    ),
                 ));
             }
         }
@@ -468,8 +482,10 @@ mod tests {
                                "timestamp": 1_654_712_187}))
         .unwrap_err();
         assert_eq!((err.reason(), err.field()), ("wrong_type", Some("value")));
-        let err = event(json!({"room": "hall", "sensor": "temperature", "value": "On",
-                               "timestamp": 1_654_712_187}))
+        let err = event(
+            json!({"room": "hall", "sensor": "temperature", "value": "On",
+                               "timestamp": 1_654_712_187}),
+        )
         .unwrap_err();
         assert_eq!((err.reason(), err.field()), ("wrong_type", Some("value")));
         assert!(err.to_string().contains("temperature"), "{err}");
@@ -490,11 +506,17 @@ mod tests {
         assert_eq!(at(json!(1_654_712_187.25)), Ok(EventTime(T_MS + 250)));
         // No offset: the time zone is unknown, so it is refused by name.
         let err = at(json!("2022-06-08T18:16:27")).unwrap_err();
-        assert_eq!((err.reason(), err.field()), ("wrong_type", Some("timestamp")));
+        assert_eq!(
+            (err.reason(), err.field()),
+            ("wrong_type", Some("timestamp"))
+        );
         // 1970 in either unit, and a value between the two ranges.
         for bad in [json!(5), json!(50_000_000_000_i64)] {
             let err = at(bad).unwrap_err();
-            assert_eq!((err.reason(), err.field()), ("out_of_range", Some("timestamp")));
+            assert_eq!(
+                (err.reason(), err.field()),
+                ("out_of_range", Some("timestamp"))
+            );
         }
         let err = at(json!(true)).unwrap_err();
         assert_eq!(err.field(), Some("timestamp"));
@@ -516,7 +538,12 @@ mod tests {
         assert!(err.to_string().contains("smell"), "{err}");
         // The v1 shape's own errors are unchanged without Smart Home keys.
         let err = event(json!({"room": "r", "kind": "light"})).unwrap_err();
-        assert_eq!(err, DecodeError::MissingField { field: "schema_version" });
+        assert_eq!(
+            err,
+            DecodeError::MissingField {
+                field: "schema_version"
+            }
+        );
     }
 
     #[test]
@@ -524,11 +551,17 @@ mod tests {
         let err = event(json!({"schema_version": 1, "room": "r", "sensor": "light",
                                "value": "On", "timestamp": 1_654_712_187}))
         .unwrap_err();
-        assert_eq!((err.reason(), err.field()), ("ambiguous_shape", Some("schema_version")));
+        assert_eq!(
+            (err.reason(), err.field()),
+            ("ambiguous_shape", Some("schema_version"))
+        );
         let err = event(json!({"room": "r", "sensor": "light", "kind": "light",
                                "value": 1, "timestamp": 1_654_712_187}))
         .unwrap_err();
-        assert_eq!((err.reason(), err.field()), ("ambiguous_shape", Some("kind")));
+        assert_eq!(
+            (err.reason(), err.field()),
+            ("ambiguous_shape", Some("kind"))
+        );
     }
 
     fn dataset_row() -> serde_json::Value {
@@ -559,11 +592,17 @@ mod tests {
         let mut v = dataset_row();
         v["TVOC[ppb]"] = json!("high");
         let err = decode_reading(v.to_string().as_bytes()).unwrap_err();
-        assert_eq!((err.reason(), err.field()), ("wrong_type", Some("TVOC[ppb]")));
+        assert_eq!(
+            (err.reason(), err.field()),
+            ("wrong_type", Some("TVOC[ppb]"))
+        );
         let mut v = dataset_row();
         v["Humidity[%]"] = json!(140);
         let err = decode_reading(v.to_string().as_bytes()).unwrap_err();
-        assert_eq!((err.reason(), err.field()), ("out_of_range", Some("Humidity[%]")));
+        assert_eq!(
+            (err.reason(), err.field()),
+            ("out_of_range", Some("Humidity[%]"))
+        );
         let mut v = dataset_row();
         v.as_object_mut().unwrap().remove("UTC");
         let err = decode_reading(v.to_string().as_bytes()).unwrap_err();
@@ -571,7 +610,10 @@ mod tests {
         let mut v = dataset_row();
         v["temperature_c"] = json!(20.0);
         let err = decode_reading(v.to_string().as_bytes()).unwrap_err();
-        assert_eq!((err.reason(), err.field()), ("ambiguous_shape", Some("Temperature[C]")));
+        assert_eq!(
+            (err.reason(), err.field()),
+            ("ambiguous_shape", Some("Temperature[C]"))
+        );
         // An id that does not say its room needs `room`; `home` defaults.
         let mut v = dataset_row();
         v["device_id"] = json!("sensor7");
@@ -586,7 +628,13 @@ mod tests {
     #[test]
     fn nothing_arbitrary_panics() {
         for text in [
-            "", "[]", "null", "{}", "{\"sensor\":1}", "{\"UTC\":[1]}", "{\"timestamp\":{}}",
+            "",
+            "[]",
+            "null",
+            "{}",
+            "{\"sensor\":1}",
+            "{\"UTC\":[1]}",
+            "{\"timestamp\":{}}",
             "{\"room\":\"r\",\"sensor\":\"light\",\"value\":1e400,\"timestamp\":1}",
             "{\"device_id\":\"a-b-c\",\"UTC\":1e300,\"PM2.5\":-1}",
         ] {

@@ -477,7 +477,10 @@ fn check_version(version: Option<u32>) -> Result<(), DecodeError> {
     }
 }
 
-pub(super) fn required_text<'a>(value: Option<&'a str>, field: &'static str) -> Result<&'a str, DecodeError> {
+pub(super) fn required_text<'a>(
+    value: Option<&'a str>,
+    field: &'static str,
+) -> Result<&'a str, DecodeError> {
     match value {
         None => Err(DecodeError::MissingField { field }),
         Some(s) if s.trim().is_empty() => Err(DecodeError::Empty { field }),

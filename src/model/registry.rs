@@ -119,7 +119,11 @@ impl DeviceEntry {
 }
 
 /// Checks a `devices:` list: ids non-empty and unique, every device placed.
-pub fn validate_entries(entries: &[DeviceEntry], key: &str, issues: &mut Vec<crate::config::ConfigIssue>) {
+pub fn validate_entries(
+    entries: &[DeviceEntry],
+    key: &str,
+    issues: &mut Vec<crate::config::ConfigIssue>,
+) {
     let mut seen = std::collections::HashSet::new();
     for (i, entry) in entries.iter().enumerate() {
         let at = format!("{key}[{i}]");
@@ -242,7 +246,10 @@ impl DeviceRegistry {
         if stored.version != STORE_VERSION {
             return Err(RegistryError::Corrupt {
                 path: path.to_path_buf(),
-                detail: format!("version {}, this build reads {STORE_VERSION}", stored.version),
+                detail: format!(
+                    "version {}, this build reads {STORE_VERSION}",
+                    stored.version
+                ),
             });
         }
         {
@@ -279,7 +286,12 @@ impl DeviceRegistry {
         for entry in entries {
             // Config validation refused unplaced entries already.
             if let Ok((home, room)) = entry.placement() {
-                self.insert(DeviceId::from(entry.id.as_str()), home, room, DeviceSource::Config);
+                self.insert(
+                    DeviceId::from(entry.id.as_str()),
+                    home,
+                    room,
+                    DeviceSource::Config,
+                );
             }
         }
     }
@@ -462,7 +474,9 @@ mod tests {
             parse_device_id("h1-living-room-smoke"),
             Some(("h1", "living-room", "smoke"))
         );
-        for bad in ["dev-01", "intruder", "a--b", "-a-b", "a-b-", "a b-c-d", "h-r-k\n"] {
+        for bad in [
+            "dev-01", "intruder", "a--b", "-a-b", "a-b-", "a b-c-d", "h-r-k\n",
+        ] {
             assert_eq!(parse_device_id(bad), None, "{bad:?}");
         }
         assert_eq!(parse_device_id(&format!("h-{}-k", "r".repeat(200))), None);
@@ -471,13 +485,19 @@ mod tests {
     #[test]
     fn admission_under_both_policies() {
         let registry = DeviceRegistry::new();
-        assert_eq!(registry.admit("dev-01", UnknownDevices::Register), Admission::Open);
+        assert_eq!(
+            registry.admit("dev-01", UnknownDevices::Register),
+            Admission::Open
+        );
         assert!(matches!(
             registry.admit("dev-01", UnknownDevices::DeadLetter),
             Admission::Refused(_)
         ));
         registry.register("h1-k-smoke".into(), "h1".into(), "k".into());
-        assert_eq!(registry.admit("h1-k-smoke", UnknownDevices::DeadLetter), Admission::Known);
+        assert_eq!(
+            registry.admit("h1-k-smoke", UnknownDevices::DeadLetter),
+            Admission::Known
+        );
         assert_eq!(
             registry.admit("h9-attic-smoke", UnknownDevices::Register),
             Admission::Register {
@@ -489,7 +509,8 @@ mod tests {
             panic!("refused");
         };
         assert!(reason.contains("home-room-kind"), "{reason}");
-        let Admission::Refused(reason) = registry.admit("h9-attic-smoke", UnknownDevices::DeadLetter)
+        let Admission::Refused(reason) =
+            registry.admit("h9-attic-smoke", UnknownDevices::DeadLetter)
         else {
             panic!("refused");
         };
@@ -516,10 +537,17 @@ mod tests {
         assert!(!registry.flush().unwrap(), "written once");
 
         let reopened = DeviceRegistry::open(&path).unwrap();
-        let ids: Vec<String> = reopened.list().iter().map(|(id, _)| id.to_string()).collect();
+        let ids: Vec<String> = reopened
+            .list()
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect();
         assert_eq!(ids, ["h9-cellar-smoke", "sensor-7"]);
         let info = reopened.get(&"sensor-7".into()).unwrap();
-        assert_eq!((info.room.as_str(), info.source), ("attic", DeviceSource::Api));
+        assert_eq!(
+            (info.room.as_str(), info.source),
+            ("attic", DeviceSource::Api)
+        );
         // Registering the same auto device again changes nothing.
         reopened.register_auto("h9-cellar-smoke".into(), "h9".into(), "cellar".into());
         assert!(!reopened.flush().unwrap());

@@ -171,7 +171,9 @@ impl Stage for ValidateStage {
         // Devices registered since the last checkpoint reach the disk
         // before this checkpoint can cover their readings.
         if let Err(e) = self.0.flush_registry() {
-            tracing::warn!("{e}; the devices registered automatically are written again at the next checkpoint, and a replay registers them again");
+            tracing::warn!(
+                "{e}; the devices registered automatically are written again at the next checkpoint, and a replay registers them again"
+            );
         }
         Some(Box::new(self.0.state().clone()))
     }

@@ -54,7 +54,10 @@ fn is_ndjson(content_type: Option<&str>) -> bool {
         .to_ascii_lowercase();
     matches!(
         essence.as_str(),
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines"
+        "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines"
     )
 }
 

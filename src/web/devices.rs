@@ -129,8 +129,9 @@ mod tests {
 
     #[test]
     fn entries_are_placed_from_the_id_or_named_when_they_cannot_be() {
-        let devices = parse(br#"[{"id": "h1-attic-smoke"}, {"id": "x7", "home": "h2", "room": "hall"}]"#)
-            .unwrap();
+        let devices =
+            parse(br#"[{"id": "h1-attic-smoke"}, {"id": "x7", "home": "h2", "room": "hall"}]"#)
+                .unwrap();
         assert_eq!(devices[0].2.as_str(), "attic");
         assert_eq!(devices[1].1.as_str(), "h2");
         let err = parse(br#"[{"id": "h1-attic-smoke"}, {"id": "x7"}, {"name": "y"}]"#).unwrap_err();

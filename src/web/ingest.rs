@@ -211,11 +211,7 @@ fn decode_one(
         RecordKind::Readings => {
             let decoded = decode_reading_text_in(bytes, default_home).map_err(decode_error)?;
             if let Admission::Refused(reason) = registry.admit(&decoded.device_id, policy) {
-                return Err((
-                    "unknown_device".into(),
-                    Some("device_id".into()),
-                    reason,
-                ));
+                return Err(("unknown_device".into(), Some("device_id".into()), reason));
             }
             let key = decoded.device_id.to_string();
             let ids = (
@@ -328,7 +324,10 @@ mod tests {
     fn object_array_and_ndjson_are_told_apart() {
         assert_eq!(positions("{\"a\": 1}"), (Framing::Object, vec![1]));
         assert_eq!(positions("{\n  \"a\": 1\n}\n"), (Framing::Object, vec![1]));
-        assert_eq!(positions(" [{\"a\":1}, {\"b\":2}]"), (Framing::Array, vec![1, 2]));
+        assert_eq!(
+            positions(" [{\"a\":1}, {\"b\":2}]"),
+            (Framing::Array, vec![1, 2])
+        );
         assert_eq!(
             positions("{\"a\":1}\n\n{\"b\":2}\r\nnot json\n"),
             (Framing::Ndjson, vec![1, 3, 4])
