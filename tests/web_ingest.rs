@@ -6,6 +6,11 @@
 //! NDJSON readings in one request all reach the history store, and a body
 //! with bad lines answers their line numbers and keeps the good ones.
 
+mod ingest_support;
+
+use ingest_support::{
+    check_room_outputs, get, settled_room_outputs, smart_home_body, t0_ms, url, v1_body,
+};
 use serde_json::{Value, json};
 use smokewatch::config::Config;
 use smokewatch::daemon::Daemon;
@@ -30,10 +35,6 @@ async fn daemon(dir: &Path, web_extra: &str, extra: &str) -> Daemon {
         .expect("daemon starts")
 }
 
-fn url(daemon: &Daemon, path: &str) -> String {
-    format!("http://{}{path}", daemon.web_addr().expect("web on"))
-}
-
 async fn post(daemon: &Daemon, path: &str, token: Option<&str>, body: String) -> (u16, Value) {
     let mut request = reqwest::Client::new()
         .post(url(daemon, path))
@@ -45,15 +46,6 @@ async fn post(daemon: &Daemon, path: &str, token: Option<&str>, body: String) ->
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
     (status, response.json().await.expect("JSON answer"))
-}
-
-async fn get(daemon: &Daemon, path: &str) -> Value {
-    reqwest::get(url(daemon, path))
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON")
 }
 
 async fn wait_until<F, Fut>(what: &str, limit: Duration, mut done: F) -> Value
@@ -71,109 +63,6 @@ where
     }
 }
 
-/// A minute-aligned start half an hour ago (inside every skew limit).
-fn t0_ms() -> i64 {
-    let now = chrono::Utc::now().timestamp_millis();
-    (now - 30 * 60_000).div_euclid(60_000) * 60_000
-}
-
-/// Room `study`: light on and nobody in from T0, the temperature and
-/// humidity every second, for 150 s; then someone enters. As (kind,
-/// value, seconds after T0) for both shapes to encode.
-fn room_script() -> Vec<(&'static str, f64, i64)> {
-    let mut events = vec![("light", 1.0, 0), ("presence", 0.0, 0)];
-    for s in 1..=150 {
-        events.push(("temperature", 20.0 + (s % 7) as f64 * 0.25, s));
-        events.push(("humidity", 40.0 + (s % 5) as f64, s));
-    }
-    events.push(("presence", 1.0, 151));
-    // Clear for longer than stream.alerts.cooldown (1 min): it resolves.
-    for s in 152..=230 {
-        events.push(("temperature", 21.0, s));
-    }
-    events
-}
-
-fn v1_body(t0: i64) -> String {
-    room_script()
-        .into_iter()
-        .enumerate()
-        .map(|(i, (kind, value, s))| {
-            json!({"schema_version": 1, "home": "h1", "room": "study",
-                   "sensor_id": "h1-study-room", "kind": kind, "value": value,
-                   "event_time_ms": t0 + s * 1000, "seq": i + 1})
-            .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The same events as the Smart Home producer sends them: no home (the
-/// daemon's `stream.default_home` is h1), "On"/"Off" and true/false, time
-/// as RFC 3339 or epoch seconds.
-fn smart_home_body(t0: i64) -> String {
-    room_script()
-        .into_iter()
-        .enumerate()
-        .map(|(i, (kind, value, s))| {
-            let t_ms = t0 + s * 1000;
-            let value = match (kind, i % 2) {
-                ("light", _) => json!(if value == 1.0 { "On" } else { "Off" }),
-                ("presence", _) => json!(value == 1.0),
-                _ => json!(value),
-            };
-            let timestamp = if i % 2 == 0 {
-                json!(chrono::DateTime::from_timestamp_millis(t_ms).unwrap().to_rfc3339())
-            } else {
-                json!(t_ms / 1000)
-            };
-            json!({"room": "study", "sensor": kind, "value": value, "timestamp": timestamp})
-                .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The latest result of every room window (update mode: once the input
-/// is consumed, each holds the aggregate of all its events, however the
-/// triggers fell), and the room-rule alerts, without what names the
-/// sender (alert trigger sequence numbers, detection wall time).
-async fn room_outputs(daemon: &Daemon) -> (BTreeSet<String>, Vec<Value>) {
-    let windows = get(daemon, "/api/windows?limit=5000").await;
-    let mut seen = BTreeSet::new();
-    let windows: BTreeSet<String> = windows["windows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|w| {
-            let id = ["window", "key_kind", "home", "room", "measure", "start"]
-                .map(|k| w[k].to_string());
-            seen.insert(id)
-        })
-        .map(|w| {
-            let mut w = w.clone();
-            let o = w.as_object_mut().unwrap();
-            o.remove("device");
-            o.remove("is_final");
-            w.to_string()
-        })
-        .collect();
-    let alerts = get(daemon, "/api/alerts?kind=rule&limit=5000").await;
-    let alerts = alerts["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            let mut a = a.clone();
-            let o = a.as_object_mut().unwrap();
-            o.remove("trigger_seq");
-            o.remove("detected_at_ms");
-            a
-        })
-        .collect();
-    (windows, alerts)
-}
-
 const ROOM_STREAM: &str = "simulator:\n  enabled: false\nkafka:\n  partitions: 1\nstream:\n  default_home: h1\n  window:\n    trigger_interval: 200ms\n";
 
 async fn run_room_events(body: String) -> (BTreeSet<String>, Vec<Value>) {
@@ -181,34 +70,13 @@ async fn run_room_events(body: String) -> (BTreeSet<String>, Vec<Value>) {
     let daemon = daemon(dir.path(), "", ROOM_STREAM).await;
     let (status, report) = post(&daemon, "/api/ingest/room-events", Some(INGEST), body).await;
     assert_eq!(status, 200, "{report}");
-    let n = room_script().len();
+    let n = ingest_support::room_script().len();
     assert_eq!(report["accepted"], n, "{report}");
     assert_eq!(report["refused"], 0, "{report}");
     assert_eq!(report["framing"], "ndjson");
     // The alert opens at 60 s and resolves a minute after someone enters
     // at 151 s.
-    // ... and the outputs stop changing once the input is consumed.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut previous = None;
-    let outputs = loop {
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        let outputs = room_outputs(&daemon).await;
-        let minutes: BTreeSet<String> = outputs
-            .0
-            .iter()
-            .filter(|w| w.contains("\"window\":\"tumbling\""))
-            .map(|w| serde_json::from_str::<Value>(w).unwrap()["start"].to_string())
-            .collect();
-        let resolved = outputs.1.iter().any(|a| a["state"] == "resolved");
-        if minutes.len() >= 4 && resolved && previous.as_ref() == Some(&outputs) {
-            break outputs;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no stable closed windows and resolved alert: {outputs:#?}"
-        );
-        previous = Some(outputs);
-    };
+    let outputs = settled_room_outputs(&daemon).await;
     daemon.stop().await;
     outputs
 }
@@ -218,16 +86,8 @@ async fn smart_home_messages_give_the_same_windows_and_alerts_as_the_v1_shape() 
     let t0 = t0_ms();
     let v1 = run_room_events(v1_body(t0)).await;
     let smart = run_room_events(smart_home_body(t0)).await;
+    check_room_outputs(&v1, t0);
     let (windows, alerts) = &v1;
-    assert!(
-        windows.iter().any(|w| w.contains("\"measure\":\"light\"")
-            && w.contains("\"key_kind\":\"room_sensor\"")),
-        "{windows:#?}"
-    );
-    assert_eq!(alerts.len(), 1, "{alerts:#?}");
-    assert_eq!(alerts[0]["rule"], "light_on_empty_room");
-    assert_eq!(alerts[0]["home"], "h1");
-    assert_eq!(alerts[0]["event_time"], t0 + 60_000);
     assert_eq!(&smart.0, windows, "room windows differ");
     assert_eq!(&smart.1, alerts, "alerts differ");
 }
@@ -249,13 +109,25 @@ async fn a_new_device_is_registered_windowed_and_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = daemon(dir.path(), "", LIVE).await;
     let devices = get(&daemon, "/api/devices").await;
-    assert_eq!(devices["count"], 2, "the simulator's detector and room sensor: {devices}");
+    assert_eq!(
+        devices["count"], 2,
+        "the simulator's detector and room sensor: {devices}"
+    );
 
     // Without the token, and with a wrong one.
     let body = || {
         let now = chrono::Utc::now().timestamp_millis();
         (1..=3)
-            .map(|s| reading("h777-attic-smoke", "h777", "attic", s, now - 3000 + s as i64 * 1000).to_string())
+            .map(|s| {
+                reading(
+                    "h777-attic-smoke",
+                    "h777",
+                    "attic",
+                    s,
+                    now - 3000 + s as i64 * 1000,
+                )
+                .to_string()
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -263,31 +135,48 @@ async fn a_new_device_is_registered_windowed_and_kept_across_a_restart() {
     assert_eq!(status, 401, "{answer}");
     let (status, answer) = post(&daemon, "/api/ingest/readings", Some(ADMIN), body()).await;
     assert_eq!(status, 401, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("web.ingest_token"));
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("web.ingest_token")
+    );
 
     let sent = Instant::now();
     let (status, answer) = post(&daemon, "/api/ingest/readings", Some(INGEST), body()).await;
     assert_eq!((status, &answer["accepted"]), (200, &json!(3)), "{answer}");
     let d = &daemon;
-    wait_until("the new device registered and windowed", Duration::from_secs(2), || async move {
-        let devices = get(d, "/api/devices").await;
-        let registered = devices["devices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|d| d["id"] == "h777-attic-smoke" && d["source"] == "auto" && d["room"] == "attic");
-        let windows = get(d, "/api/windows?device=h777-attic-smoke&measure=pm2_5").await;
-        (registered && windows["matched"].as_u64().unwrap() > 0).then_some(windows)
-    })
+    wait_until(
+        "the new device registered and windowed",
+        Duration::from_secs(2),
+        || async move {
+            let devices = get(d, "/api/devices").await;
+            let registered = devices["devices"].as_array().unwrap().iter().any(|d| {
+                d["id"] == "h777-attic-smoke" && d["source"] == "auto" && d["room"] == "attic"
+            });
+            let windows = get(d, "/api/windows?device=h777-attic-smoke&measure=pm2_5").await;
+            (registered && windows["matched"].as_u64().unwrap() > 0).then_some(windows)
+        },
+    )
     .await;
-    eprintln!("registered and windowed {:?} after the answer", sent.elapsed());
+    eprintln!(
+        "registered and windowed {:?} after the answer",
+        sent.elapsed()
+    );
 
     // An id that does not read home-room-kind is refused by name.
     let (status, answer) = post(
         &daemon,
         "/api/ingest/readings",
         Some(INGEST),
-        reading("sensor7", "h777", "attic", 1, chrono::Utc::now().timestamp_millis()).to_string(),
+        reading(
+            "sensor7",
+            "h777",
+            "attic",
+            1,
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .to_string(),
     )
     .await;
     assert_eq!(status, 422, "{answer}");
@@ -307,7 +196,14 @@ async fn a_new_device_is_registered_windowed_and_kept_across_a_restart() {
         &daemon,
         "/api/ingest/readings",
         Some(INGEST),
-        reading("sensor7", "h777", "attic", 2, chrono::Utc::now().timestamp_millis()).to_string(),
+        reading(
+            "sensor7",
+            "h777",
+            "attic",
+            2,
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .to_string(),
     )
     .await;
     assert_eq!((status, &answer["accepted"]), (200, &json!(1)), "{answer}");
@@ -321,11 +217,19 @@ async fn a_new_device_is_registered_windowed_and_kept_across_a_restart() {
         .unwrap()
         .iter()
         .filter(|d| d["source"] != "fleet")
-        .map(|d| (d["id"].as_str().unwrap().to_string(), d["source"].as_str().unwrap().to_string()))
+        .map(|d| {
+            (
+                d["id"].as_str().unwrap().to_string(),
+                d["source"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         kept,
-        [("h777-attic-smoke".to_string(), "auto".to_string()), ("sensor7".to_string(), "api".to_string())]
+        [
+            ("h777-attic-smoke".to_string(), "auto".to_string()),
+            ("sensor7".to_string(), "api".to_string())
+        ]
     );
     daemon.stop().await;
 }
@@ -340,18 +244,33 @@ async fn with_dead_letter_a_new_device_is_refused_with_the_reason() {
     )
     .await;
     let now = chrono::Utc::now().timestamp_millis();
-    let body = json!([reading("h777-attic-smoke", "h777", "attic", 1, now),
-                      reading("h001-kitchen-smoke", "h001", "kitchen", 1_000_000, now)])
+    let body = json!([
+        reading("h777-attic-smoke", "h777", "attic", 1, now),
+        reading("h001-kitchen-smoke", "h001", "kitchen", 1_000_000, now)
+    ])
     .to_string();
     let devices = get(&daemon, "/api/devices").await;
-    assert!(devices.to_string().contains("\"h001-kitchen-smoke\""), "{devices}");
+    assert!(
+        devices.to_string().contains("\"h001-kitchen-smoke\""),
+        "{devices}"
+    );
     let (status, answer) = post(&daemon, "/api/ingest/readings", Some(INGEST), body).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!((&answer["accepted"], &answer["refused"]), (&json!(1), &json!(1)), "{answer}");
+    assert_eq!(
+        (&answer["accepted"], &answer["refused"]),
+        (&json!(1), &json!(1)),
+        "{answer}"
+    );
     assert_eq!(answer["framing"], "array");
     let refusal = &answer["refusals"][0];
-    assert_eq!((&refusal["index"], &refusal["reason"]), (&json!(1), &json!("unknown_device")));
-    assert!(refusal["error"].as_str().unwrap().contains("dead_letter"), "{refusal}");
+    assert_eq!(
+        (&refusal["index"], &refusal["reason"]),
+        (&json!(1), &json!("unknown_device"))
+    );
+    assert!(
+        refusal["error"].as_str().unwrap().contains("dead_letter"),
+        "{refusal}"
+    );
     let devices = get(&daemon, "/api/devices").await;
     assert_eq!(devices["count"], 2, "nothing registered: {devices}");
     daemon.stop().await;
@@ -368,7 +287,13 @@ async fn ingest_is_off_without_a_token_and_says_how_to_enable_it() {
     let daemon = Daemon::start(Arc::new(config)).await.unwrap();
     let (status, answer) = post(&daemon, "/api/ingest/room-events", Some("x"), "{}".into()).await;
     assert_eq!(status, 403, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("web.ingest_token"), "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("web.ingest_token"),
+        "{answer}"
+    );
     daemon.stop().await;
 }
 
@@ -378,7 +303,12 @@ fn stored(config: &Config) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     for file in store.files().unwrap() {
         for batch in store.read(&file).unwrap() {
-            out.extend(batch.unwrap().into_iter().map(|r| (r.device_id.to_string(), r.seq)));
+            out.extend(
+                batch
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| (r.device_id.to_string(), r.seq)),
+            );
         }
     }
     out.sort();
@@ -388,19 +318,21 @@ fn stored(config: &Config) -> Vec<(String, u64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_thousand_ndjson_readings_and_a_body_with_ten_bad_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = daemon(
-        dir.path(),
-        "",
-        "simulator:\n  enabled: false\n",
-    )
-    .await;
+    let daemon = daemon(dir.path(), "", "simulator:\n  enabled: false\n").await;
     let config = daemon.shared().config.clone();
     let t0 = chrono::Utc::now().timestamp_millis() - 3 * 3600 * 1000;
     // 100 devices × 1000 seconds, in time order.
     let body: String = (1..=1000u64)
         .flat_map(|s| {
             (0..100).map(move |d| {
-                let mut line = reading(&format!("h1-r{d}-smoke"), "h1", &format!("r{d}"), s, t0 + s as i64 * 1000).to_string();
+                let mut line = reading(
+                    &format!("h1-r{d}-smoke"),
+                    "h1",
+                    &format!("r{d}"),
+                    s,
+                    t0 + s as i64 * 1000,
+                )
+                .to_string();
                 line.push('\n');
                 line
             })
@@ -427,7 +359,13 @@ async fn a_hundred_thousand_ndjson_readings_and_a_body_with_ten_bad_lines() {
         .map(|n| {
             let s = 1000 + (n as u64 - 1) / 100 + 1;
             let d = (n - 1) % 100;
-            let mut r = reading(&format!("h1-r{d}-smoke"), "h1", &format!("r{d}"), s, t0 + s as i64 * 1000);
+            let mut r = reading(
+                &format!("h1-r{d}-smoke"),
+                "h1",
+                &format!("r{d}"),
+                s,
+                t0 + s as i64 * 1000,
+            );
             match bad_lines.iter().position(|b| *b == n) {
                 None => r.to_string(),
                 Some(0) => "{\"schema_version\":1,\"device_id\":".into(),
@@ -466,7 +404,13 @@ async fn a_hundred_thousand_ndjson_readings_and_a_body_with_ten_bad_lines() {
             }
         })
         .collect();
-    let (status, answer) = post(&daemon, "/api/ingest/readings", Some(INGEST), lines.join("\n")).await;
+    let (status, answer) = post(
+        &daemon,
+        "/api/ingest/readings",
+        Some(INGEST),
+        lines.join("\n"),
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         (&answer["accepted"], &answer["refused"]),
@@ -476,7 +420,12 @@ async fn a_hundred_thousand_ndjson_readings_and_a_body_with_ten_bad_lines() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let want: Vec<(u64, String)> = bad_lines
         .iter()
@@ -503,7 +452,15 @@ async fn a_hundred_thousand_ndjson_readings_and_a_body_with_ten_bad_lines() {
         .collect();
     assert_eq!(
         fields,
-        ["seq", "pm2_5", "humidity_pct", "device_id", "schema_version", "home", "Temperature[C]"]
+        [
+            "seq",
+            "pm2_5",
+            "humidity_pct",
+            "device_id",
+            "schema_version",
+            "home",
+            "Temperature[C]"
+        ]
     );
 
     // Everything accepted is processed: the stream appends each cleaned
