@@ -257,6 +257,50 @@ mod tests {
     }
 
     #[test]
+    fn an_auto_registered_device_is_registered_again_identically_on_replay() {
+        use crate::model::registry::DeviceSource;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("devices.json");
+        let fleet = |registry: &DeviceRegistry| {
+            registry.register("h0-hall-smoke".into(), "h0".into(), "hall".into());
+        };
+        let registry = DeviceRegistry::open(&path).unwrap();
+        fleet(&registry);
+        let mut validator = Validator::new(64, registry.clone());
+        // The last checkpoint was taken before the new device's readings.
+        let checkpoint = validator.state().clone();
+        let run = |validator: &mut Validator| {
+            let mut batch = Batch::new(Instant::now());
+            batch.input = vec![record(1, NOW_MS - 2000), record(2, NOW_MS - 1000)];
+            validator.process_at(&mut batch, NOW_MS);
+            (batch.items.len(), batch.dead_letters.len())
+        };
+        assert_eq!(run(&mut validator), (2, 0));
+        let registered = registry.get(&"h1-kitchen-smoke".into()).unwrap();
+        assert_eq!(registered.source, DeviceSource::Auto);
+        assert_eq!(registered.room.as_str(), "kitchen");
+
+        // A crash before the next checkpoint: the file never saw it, and
+        // the stream replays from the checkpoint.
+        assert!(!path.exists());
+        let reopened = DeviceRegistry::open(&path).unwrap();
+        fleet(&reopened);
+        assert_eq!(reopened.get(&"h1-kitchen-smoke".into()), None);
+        let mut replay = Validator::new(64, reopened.clone());
+        replay.restore(checkpoint);
+        assert_eq!(run(&mut replay), (2, 0), "the replayed readings pass again");
+        assert_eq!(reopened.get(&"h1-kitchen-smoke".into()), Some(registered));
+
+        // The checkpoint snapshot writes it; a restart then knows it.
+        assert!(replay.flush_registry().unwrap());
+        let restarted = DeviceRegistry::open(&path).unwrap();
+        assert_eq!(
+            restarted.get(&"h1-kitchen-smoke".into()).map(|d| d.room),
+            Some("kitchen".into())
+        );
+    }
+
+    #[test]
     fn a_reading_dated_2099_is_refused_and_the_readings_after_it_are_processed() {
         let in_2099 = 4_070_908_800_000;
         let mut validator = Validator::new(64, DeviceRegistry::new())

@@ -46,7 +46,10 @@ pub enum ApiError {
     BodyTooLarge { limit: u64 },
     #[error("`readings` holds {count} readings; at most {max} are accepted per request")]
     BatchTooLarge { count: usize, max: usize },
-    #[error("Content-Type {found:?} is not accepted; send application/json")]
+    #[error(
+        "Content-Type {found:?} is not accepted; send application/json (the ingest routes also \
+         take application/x-ndjson)"
+    )]
     UnsupportedMediaType { found: String },
     #[error("reading the request body failed: {0}")]
     BodyRead(String),
