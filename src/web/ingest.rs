@@ -109,19 +109,21 @@ fn split(body: &[u8]) -> Result<(Framing, Vec<Piece<'_>>), ApiError> {
     }
     let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first == Some(b'[') {
-        // Each element is decoded on its own (so one bad element refuses
-        // only itself): written back as bytes for the record decoders.
-        let items: Vec<serde_json::Value> =
-            serde_json::from_slice(body).map_err(|e| ApiError::BadJson {
+        // Validated as a whole first; then each element is cut out of the
+        // body (no JSON tree of up to web.ingest_max_body_bytes is built)
+        // and decoded on its own, so one bad element refuses only itself.
+        serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(body).map_err(|e| {
+            ApiError::BadJson {
                 detail: format!("the body starts as a JSON array but is not one: {e}"),
                 field: None,
-            })?;
-        let pieces = items
+            }
+        })?;
+        let pieces = array_elements(body)
             .into_iter()
             .enumerate()
-            .map(|(i, item)| Piece {
+            .map(|(i, bytes)| Piece {
                 position: i + 1,
-                bytes: Cow::Owned(serde_json::to_vec(&item).unwrap_or_default()),
+                bytes: Cow::Borrowed(bytes),
             })
             .collect();
         return Ok((Framing::Array, pieces));
@@ -145,6 +147,48 @@ fn split(body: &[u8]) -> Result<(Framing, Vec<Piece<'_>>), ApiError> {
         })
         .collect();
     Ok((Framing::Ndjson, pieces))
+}
+
+/// The elements of a top-level JSON array, as byte slices of `body`
+/// (which the caller has validated as one): cut at the commas outside
+/// strings and nested values.
+fn array_elements(body: &[u8]) -> Vec<&[u8]> {
+    let Some(open) = body.iter().position(|b| *b == b'[') else {
+        return Vec::new();
+    };
+    let mut elements = Vec::new();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut start = open + 1;
+    for (i, &b) in body.iter().enumerate().skip(open + 1) {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' => depth = depth.saturating_sub(1),
+            b']' if depth == 0 => {
+                let last = body[start..i].trim_ascii();
+                if !last.is_empty() {
+                    elements.push(last);
+                }
+                break;
+            }
+            b']' => depth -= 1,
+            b',' if depth == 0 => {
+                elements.push(body[start..i].trim_ascii());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    elements
 }
 
 /// A record ready for the transport.
@@ -276,6 +320,7 @@ pub async fn ingest(kind: RecordKind, body: Bytes, app: App) -> Response {
     for out in good {
         let record = OutgoingRecord::json(out.key, out.value, out.timestamp_ms);
         if let Err(e) = producer.send(topic, record).await {
+            metrics::counter!(counter, "source" => SOURCE).increment(accepted as u64);
             return ApiError::Unavailable(format!(
                 "the transport refused record {} of the {} valid ones: {e}; the {accepted} before it \
                  were sent (send the rest again: the stream drops duplicates)",
@@ -333,6 +378,17 @@ mod tests {
             (Framing::Ndjson, vec![1, 3, 4])
         );
         assert!(split(b" \n ").is_err());
+        let (_, pieces) = split(br#"[{"a":"x,]\"}"}, [1, {"b":[2,3]}] ,"s"]"#).unwrap();
+        let texts: Vec<&[u8]> = pieces.iter().map(|p| p.bytes.as_ref()).collect();
+        assert_eq!(
+            texts,
+            [
+                br#"{"a":"x,]\"}"}"#.as_slice(),
+                br#"[1, {"b":[2,3]}]"#.as_slice(),
+                br#""s""#.as_slice()
+            ]
+        );
+        assert!(split(b"[]").unwrap().1.is_empty());
         assert!(split(b"[{\"a\":1},").is_err());
     }
 
