@@ -61,6 +61,8 @@ pub enum DaemonError {
     Simulate(#[from] crate::simulate::SimulateError),
     #[error("batch: {0}")]
     Batch(#[from] crate::batch::BatchError),
+    #[error("{0}")]
+    Devices(#[from] crate::model::registry::RegistryError),
     #[error("shutdown did not finish within daemon.shutdown_timeout; aborted: {}", aborted.join(", "))]
     ShutdownIncomplete { aborted: Vec<String> },
     /// A state folder cannot be created or written: every task that keeps
@@ -81,6 +83,9 @@ impl DaemonError {
     }
 }
 
+/// The device registry's file in `daemon.data_dir`.
+pub const DEVICES_FILE: &str = "devices.json";
+
 /// A running daemon.
 pub struct Daemon {
     config: Arc<Config>,
@@ -93,6 +98,11 @@ impl Daemon {
     /// Starts every enabled subsystem and returns once they are spawned.
     pub async fn start(config: Arc<Config>) -> Result<Daemon, DaemonError> {
         check_state_dirs(&config)?;
+        // Registrations kept from earlier runs, then the config's list
+        // (which wins over a kept entry of the same id); the simulator
+        // adds its fleet when it starts.
+        let devices = DeviceRegistry::open(&config.daemon.data_dir.join(DEVICES_FILE))?;
+        devices.register_config(&config.devices);
         let health = Health::new();
         let mut supervisor = Supervisor::new(health.clone(), config.daemon.restart.clone());
         let metrics = config.telemetry.enabled.then(telemetry::metrics_handle);
@@ -104,7 +114,7 @@ impl Daemon {
             // background and /health says degraded until then.
             transport: Transport::connect(&config.kafka).await?,
             model: ModelHandle::new(),
-            devices: DeviceRegistry::new(),
+            devices,
             batch: BatchStatus::new(),
             live: LiveViews::new(config.sinks.ring_capacity),
             queues: supervisor.queues().clone(),

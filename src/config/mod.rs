@@ -44,6 +44,9 @@ pub struct Config {
     pub ml: MlConfig,
     pub web: WebConfig,
     pub telemetry: TelemetryConfig,
+    /// Devices to register at every start (beside the simulator's fleet
+    /// and those registered through the API or automatically).
+    pub devices: Vec<crate::model::registry::DeviceEntry>,
 }
 
 /// How the supervisor runs tasks.
@@ -242,6 +245,7 @@ impl Config {
         self.ml.validate("ml", &mut issues);
         self.web.validate("web", &mut issues);
         self.telemetry.validate("telemetry", &mut issues);
+        crate::model::registry::validate_entries(&self.devices, "devices", &mut issues);
         issues
     }
 

@@ -46,6 +46,11 @@ pub enum DecodeError {
     UnknownSchemaVersion { found: u32, supported: u32 },
     #[error("field `{field}` must not be empty")]
     Empty { field: &'static str },
+    /// The message mixes two accepted shapes (e.g. `schema_version` with
+    /// the Smart Home `sensor`, or `Temperature[C]` with `temperature_c`),
+    /// so which value is meant cannot be told.
+    #[error("field `{field}` is ambiguous: {detail}")]
+    Ambiguous { field: String, detail: String },
 }
 
 impl DecodeError {
@@ -59,6 +64,7 @@ impl DecodeError {
             DecodeError::OutOfRange { .. } => "out_of_range",
             DecodeError::UnknownSchemaVersion { .. } => "unknown_schema_version",
             DecodeError::Empty { .. } => "empty_field",
+            DecodeError::Ambiguous { .. } => "ambiguous_shape",
         }
     }
 
@@ -69,7 +75,8 @@ impl DecodeError {
             DecodeError::MissingField { field } | DecodeError::Empty { field } => Some(field),
             DecodeError::WrongType { field, .. }
             | DecodeError::NotFinite { field, .. }
-            | DecodeError::OutOfRange { field, .. } => Some(field),
+            | DecodeError::OutOfRange { field, .. }
+            | DecodeError::Ambiguous { field, .. } => Some(field),
             DecodeError::UnknownSchemaVersion { .. } => Some("schema_version"),
         }
     }
@@ -280,8 +287,36 @@ pub fn decode_reading(bytes: &[u8]) -> Result<SmokeReading, DecodeError> {
     Ok(d.into_reading(ids.0, ids.1, ids.2))
 }
 
-/// Decodes and validates one reading, leaving its ids as text.
+/// Decodes and validates one reading, leaving its ids as text. Accepts
+/// smokewatch's own shape and the data set's column names
+/// ([`super::foreign`]); a home the latter does not name is [`DEFAULT_HOME`].
 pub fn decode_reading_text(bytes: &[u8]) -> Result<DecodedReading<'_>, DecodeError> {
+    decode_reading_text_in(bytes, DEFAULT_HOME)
+}
+
+/// [`decode_reading_text`] with the home used when a data-set-shaped
+/// reading names none and its device id does not say it
+/// (`stream.default_home`).
+pub fn decode_reading_text_in<'a>(
+    bytes: &'a [u8],
+    default_home: &str,
+) -> Result<DecodedReading<'a>, DecodeError> {
+    // smokewatch's own shape first: the simulator's readings never pay for
+    // the other shape's check.
+    match decode_reading_v1(bytes) {
+        Ok(reading) => Ok(reading),
+        Err(err) => {
+            let object = super::foreign::reading_shape(bytes, err)?;
+            super::foreign::decode_dataset_reading(&object, default_home)
+        }
+    }
+}
+
+/// Home of a Smart Home or data-set message that names none, unless the
+/// caller passes `stream.default_home`.
+pub const DEFAULT_HOME: &str = "home";
+
+fn decode_reading_v1(bytes: &[u8]) -> Result<DecodedReading<'_>, DecodeError> {
     let wire: ReadingWire = parse(bytes, |b| parse_typed::<ReadingWire>(b).map(drop))?;
     check_version(wire.schema_version)?;
     required_text(Text::as_deref(&wire.device_id), "device_id")?;
@@ -328,8 +363,26 @@ pub fn encode_room_event(event: &RoomEvent) -> Vec<u8> {
     serde_json::to_vec(&wire).unwrap_or_default()
 }
 
-/// Decodes and validates one room event.
+/// Decodes and validates one room event: smokewatch's own shape or the
+/// Smart Home producer's ([`super::foreign`]), whose missing `home` is
+/// [`DEFAULT_HOME`].
 pub fn decode_room_event(bytes: &[u8]) -> Result<RoomEvent, DecodeError> {
+    decode_room_event_in(bytes, DEFAULT_HOME)
+}
+
+/// [`decode_room_event`] with the home of Smart Home messages that name
+/// none (`stream.default_home`).
+pub fn decode_room_event_in(bytes: &[u8], default_home: &str) -> Result<RoomEvent, DecodeError> {
+    match decode_room_event_v1(bytes) {
+        Ok(event) => Ok(event),
+        Err(err) => {
+            let object = super::foreign::room_event_shape(bytes, err)?;
+            super::foreign::decode_smart_home_event(&object, default_home)
+        }
+    }
+}
+
+fn decode_room_event_v1(bytes: &[u8]) -> Result<RoomEvent, DecodeError> {
     let wire: RoomEventWire = parse(bytes, |b| parse_typed::<RoomEventWire>(b).map(drop))?;
     check_version(wire.schema_version)?;
     let home = required_text(Text::as_deref(&wire.home), "home")?;
@@ -443,7 +496,10 @@ fn check_version(version: Option<u32>) -> Result<(), DecodeError> {
     }
 }
 
-fn required_text<'a>(value: Option<&'a str>, field: &'static str) -> Result<&'a str, DecodeError> {
+pub(super) fn required_text<'a>(
+    value: Option<&'a str>,
+    field: &'static str,
+) -> Result<&'a str, DecodeError> {
     match value {
         None => Err(DecodeError::MissingField { field }),
         Some(s) if s.trim().is_empty() => Err(DecodeError::Empty { field }),
@@ -453,9 +509,9 @@ fn required_text<'a>(value: Option<&'a str>, field: &'static str) -> Result<&'a 
 
 /// Earliest event time accepted: 2000-01-01. Sensors with an unset clock
 /// report 1970; such readings cannot be placed in any window.
-const MIN_EVENT_TIME_MS: i64 = 946_684_800_000;
+pub(super) const MIN_EVENT_TIME_MS: i64 = 946_684_800_000;
 /// Latest event time accepted: 2100-01-01.
-const MAX_EVENT_TIME_MS: i64 = 4_102_444_800_000;
+pub(super) const MAX_EVENT_TIME_MS: i64 = 4_102_444_800_000;
 
 fn check_event_time(ms: Option<i64>) -> Result<EventTime, DecodeError> {
     let ms = ms.ok_or(DecodeError::MissingField {
@@ -472,7 +528,7 @@ fn check_event_time(ms: Option<i64>) -> Result<EventTime, DecodeError> {
     Ok(EventTime(ms))
 }
 
-fn check_value(
+pub(super) fn check_value(
     field: &str,
     value: f64,
     range: std::ops::RangeInclusive<f64>,

@@ -8,6 +8,7 @@
 
 pub mod channel;
 pub mod csv;
+pub mod foreign;
 pub mod json;
 pub mod parquet;
 pub mod registry;

@@ -8,6 +8,7 @@
 
 use crate::config::{Capacity, ConfigIssue, Duration, Validate};
 use crate::model::Channel;
+use crate::model::registry::UnknownDevices;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +25,13 @@ pub struct StreamConfig {
     /// dead-lettered `future_event_time`: one device with a bad clock must
     /// not drag the watermark ahead and make every other reading late.
     pub max_future_skew: Duration,
+    /// A reading from a device the registry does not know: `register` it
+    /// when its id reads `home-room-kind` (others are dead-lettered
+    /// `unknown_device`), or `dead_letter` every such reading.
+    pub unknown_devices: UnknownDevices,
+    /// Home of a Smart Home room event or data-set reading that names none
+    /// (and whose device id does not say it).
+    pub default_home: String,
     /// Most records carried by one message between stages.
     pub batch_size: usize,
     /// Messages (batches) a channel between two stages holds.
@@ -396,6 +404,8 @@ impl Default for StreamConfig {
             enabled: true,
             source: SourceConfig::default(),
             max_future_skew: Duration::from_secs(300),
+            unknown_devices: UnknownDevices::Register,
+            default_home: crate::model::json::DEFAULT_HOME.to_string(),
             batch_size: 1024,
             channel_capacity: Capacity::new(16),
             max_in_flight: Duration::from_secs(1),
@@ -598,6 +608,12 @@ impl Validate for StreamConfig {
         let mut issue = |key: &str, reason: String| {
             issues.push(ConfigIssue::new(format!("{section}.{key}"), reason));
         };
+        if self.default_home.trim().is_empty() {
+            issue(
+                "default_home",
+                "must not be empty: it names the home of messages that name none".into(),
+            );
+        }
         if self.validate.max_record_bytes < 1024 {
             issue(
                 "validate.max_record_bytes",

@@ -101,7 +101,9 @@ pub fn spawn_with(
     let mut validate = ValidateStage(
         Validator::new(sc.validate.dedupe_window, shared.devices.clone())
             .with_payload_limit(payload_limit)
-            .with_max_future_skew(future_skew(config)),
+            .with_max_future_skew(future_skew(config))
+            .with_unknown_devices(sc.unknown_devices)
+            .with_default_home(&sc.default_home),
     );
     let mut clean = CleanStage(Cleaner::new(&sc.clean));
     let mut features = FeaturesStage(features);

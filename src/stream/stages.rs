@@ -168,6 +168,13 @@ impl Stage for ValidateStage {
         self.0.process(batch);
     }
     fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        // Devices registered since the last checkpoint reach the disk
+        // before this checkpoint can cover their readings.
+        if let Err(e) = self.0.flush_registry() {
+            tracing::warn!(
+                "{e}; the devices registered automatically are written again at the next checkpoint, and a replay registers them again"
+            );
+        }
         Some(Box::new(self.0.state().clone()))
     }
     fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {

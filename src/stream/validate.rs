@@ -12,8 +12,8 @@
 use super::dedupe::{Dedupe, Seen};
 use super::intern::Interner;
 use super::message::{Batch, Item, Origin, Quality, ReadingRecord, RoomEventRecord, Signals};
-use crate::model::json::{decode_reading_text, decode_room_event};
-use crate::model::registry::DeviceRegistry;
+use crate::model::json::{DEFAULT_HOME, decode_reading_text_in, decode_room_event_in};
+use crate::model::registry::{Admission, DeviceRegistry, UnknownDevices};
 use crate::model::{DeviceId, HomeId, RoomId};
 use crate::sinks::{DeadLetter, PayloadLimit};
 use crate::transport::{ConsumedRecord, TopicKind};
@@ -36,6 +36,10 @@ pub struct Validator {
     payload_limit: PayloadLimit,
     /// Event times more than this ahead of the clock are refused.
     max_future_skew_ms: i64,
+    /// What to do with readings from unregistered devices.
+    unknown_devices: UnknownDevices,
+    /// Home of Smart Home and data-set messages that name none.
+    default_home: String,
 }
 
 /// Default of `stream.max_future_skew`.
@@ -54,7 +58,29 @@ impl Validator {
             rooms: Interner::default(),
             payload_limit: PayloadLimit::default(),
             max_future_skew_ms: DEFAULT_MAX_FUTURE_SKEW_MS,
+            unknown_devices: UnknownDevices::default(),
+            default_home: DEFAULT_HOME.to_string(),
         }
+    }
+
+    /// `stream.unknown_devices`.
+    pub fn with_unknown_devices(mut self, policy: UnknownDevices) -> Self {
+        self.unknown_devices = policy;
+        self
+    }
+
+    /// `stream.default_home`.
+    pub fn with_default_home(mut self, home: &str) -> Self {
+        self.default_home = home.to_string();
+        self
+    }
+
+    /// Writes the devices registered automatically to the registry file.
+    /// Called with every checkpoint snapshot, so no checkpoint covers a
+    /// reading whose registration is not on disk. Blocking, but only when
+    /// a device was registered since the last call.
+    pub fn flush_registry(&self) -> Result<bool, crate::model::registry::RegistryError> {
+        self.registry.flush()
     }
 
     /// How much of a refused record its dead letter keeps.
@@ -129,16 +155,24 @@ impl Validator {
         };
         match record.topic {
             TopicKind::Readings => {
-                let decoded = decode_reading_text(&record.value)
+                let decoded = decode_reading_text_in(&record.value, &self.default_home)
                     .map_err(|e| refuse(e.reason(), e.to_string()))?;
-                if !self.registry.accepts_text(&decoded.device_id) {
-                    return Err(refuse(
-                        "unknown_device",
-                        format!(
-                            "device {:?} is not in the fleet registry",
-                            decoded.device_id.as_ref()
-                        ),
-                    ));
+                match self
+                    .registry
+                    .admit(&decoded.device_id, self.unknown_devices)
+                {
+                    Admission::Known | Admission::Open => {}
+                    Admission::Register { home, room } => {
+                        // A function of the id alone: a replay registers
+                        // the device again, identically.
+                        tracing::info!(device = %decoded.device_id, home = %home, room = %room, "device registered automatically (stream.unknown_devices: register)");
+                        self.registry.register_auto(
+                            DeviceId::from(decoded.device_id.as_ref()),
+                            home,
+                            room,
+                        );
+                    }
+                    Admission::Refused(reason) => return Err(refuse("unknown_device", reason)),
                 }
                 if decoded.event_time.millis() > latest_allowed {
                     return Err(future(decoded.event_time));
@@ -170,7 +204,7 @@ impl Validator {
                 })))
             }
             TopicKind::RoomEvents => {
-                let event = decode_room_event(&record.value)
+                let event = decode_room_event_in(&record.value, &self.default_home)
                     .map_err(|e| refuse(e.reason(), e.to_string()))?;
                 if event.event_time.millis() > latest_allowed {
                     return Err(future(event.event_time));
@@ -230,6 +264,50 @@ mod tests {
             headers: crate::transport::json_headers(),
             timestamp_ms: 0,
         }
+    }
+
+    #[test]
+    fn an_auto_registered_device_is_registered_again_identically_on_replay() {
+        use crate::model::registry::DeviceSource;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("devices.json");
+        let fleet = |registry: &DeviceRegistry| {
+            registry.register("h0-hall-smoke".into(), "h0".into(), "hall".into());
+        };
+        let registry = DeviceRegistry::open(&path).unwrap();
+        fleet(&registry);
+        let mut validator = Validator::new(64, registry.clone());
+        // The last checkpoint was taken before the new device's readings.
+        let checkpoint = validator.state().clone();
+        let run = |validator: &mut Validator| {
+            let mut batch = Batch::new(Instant::now());
+            batch.input = vec![record(1, NOW_MS - 2000), record(2, NOW_MS - 1000)];
+            validator.process_at(&mut batch, NOW_MS);
+            (batch.items.len(), batch.dead_letters.len())
+        };
+        assert_eq!(run(&mut validator), (2, 0));
+        let registered = registry.get(&"h1-kitchen-smoke".into()).unwrap();
+        assert_eq!(registered.source, DeviceSource::Auto);
+        assert_eq!(registered.room.as_str(), "kitchen");
+
+        // A crash before the next checkpoint: the file never saw it, and
+        // the stream replays from the checkpoint.
+        assert!(!path.exists());
+        let reopened = DeviceRegistry::open(&path).unwrap();
+        fleet(&reopened);
+        assert_eq!(reopened.get(&"h1-kitchen-smoke".into()), None);
+        let mut replay = Validator::new(64, reopened.clone());
+        replay.restore(checkpoint);
+        assert_eq!(run(&mut replay), (2, 0), "the replayed readings pass again");
+        assert_eq!(reopened.get(&"h1-kitchen-smoke".into()), Some(registered));
+
+        // The checkpoint snapshot writes it; a restart then knows it.
+        assert!(replay.flush_registry().unwrap());
+        let restarted = DeviceRegistry::open(&path).unwrap();
+        assert_eq!(
+            restarted.get(&"h1-kitchen-smoke".into()).map(|d| d.room),
+            Some("kitchen".into())
+        );
     }
 
     #[test]

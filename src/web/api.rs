@@ -78,6 +78,12 @@ pub fn sensors_schema() -> Response {
         "max_batch": MAX_BATCH,
         "body_limit_bytes": super::body::BODY_LIMIT,
         "batch_body_limit_bytes": BATCH_BODY_LIMIT,
+        "message_schemas": super::shapes::message_schemas(),
+        "ingest": {
+            "readings": "/api/ingest/readings",
+            "room_events": "/api/ingest/room-events",
+            "framing": "one JSON object, a JSON array, or NDJSON (application/x-ndjson)",
+        },
     }))
     .into_response()
 }

@@ -1,4 +1,5 @@
-//! Admin authentication: `Authorization: Bearer <web.admin_token>`.
+//! Admin authentication: `Authorization: Bearer <web.admin_token>`; and
+//! the same for HTTP ingest with `web.ingest_token`.
 //!
 //! Admin endpoints are off (403) while no token is configured, so a
 //! forgotten setting never leaves them open. Tokens are compared in
@@ -17,6 +18,24 @@ pub fn admin(token: Secret) -> BoxedFilter<()> {
     warp::header::optional::<String>("authorization")
         .and_then(move |header: Option<String>| {
             let verdict = check(&token, header.as_deref());
+            async move { verdict.map_err(warp::reject::custom) }
+        })
+        .untuple_one()
+        .boxed()
+}
+
+/// Passes when the request carries the configured ingest token
+/// (`web.ingest_token`): a token of its own, so a device fleet can send
+/// data without being able to reload models or start batch runs.
+pub fn ingest(token: Secret) -> BoxedFilter<()> {
+    warp::header::optional::<String>("authorization")
+        .and_then(move |header: Option<String>| {
+            let verdict = check(&token, header.as_deref()).map_err(|e| match e {
+                ApiError::AdminDisabled => ApiError::IngestDisabled,
+                ApiError::MissingToken => ApiError::MissingIngestToken,
+                ApiError::WrongToken => ApiError::WrongIngestToken,
+                other => other,
+            });
             async move { verdict.map_err(warp::reject::custom) }
         })
         .untuple_one()

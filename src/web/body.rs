@@ -16,12 +16,25 @@ pub const BODY_LIMIT: u64 = 1024 * 1024;
 /// [`ApiError::BodyTooLarge`] or [`ApiError::UnsupportedMediaType`] (a
 /// Content-Type other than JSON; none at all is accepted, as curl sends).
 pub fn limited(limit: u64) -> BoxedFilter<(Bytes,)> {
+    limited_as(limit, false)
+}
+
+/// [`limited`] that also takes NDJSON (`application/x-ndjson`,
+/// `application/ndjson`, `application/jsonl`, `application/x-jsonlines`),
+/// for the ingest routes.
+pub fn limited_records(limit: u64) -> BoxedFilter<(Bytes,)> {
+    limited_as(limit, true)
+}
+
+fn limited_as(limit: u64, ndjson: bool) -> BoxedFilter<(Bytes,)> {
     warp::header::optional::<u64>("content-length")
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::body::stream())
         .and_then(
             move |declared: Option<u64>, content_type: Option<String>, stream| async move {
-                check_content_type(content_type.as_deref())?;
+                if !(ndjson && is_ndjson(content_type.as_deref())) {
+                    check_content_type(content_type.as_deref())?;
+                }
                 if declared.is_some_and(|n| n > limit) {
                     return Err(warp::reject::custom(ApiError::BodyTooLarge { limit }));
                 }
@@ -31,6 +44,21 @@ pub fn limited(limit: u64) -> BoxedFilter<(Bytes,)> {
             },
         )
         .boxed()
+}
+
+fn is_ndjson(content_type: Option<&str>) -> bool {
+    let essence = content_type
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines"
+    )
 }
 
 fn check_content_type(content_type: Option<&str>) -> Result<(), warp::Rejection> {

@@ -46,7 +46,10 @@ pub enum ApiError {
     BodyTooLarge { limit: u64 },
     #[error("`readings` holds {count} readings; at most {max} are accepted per request")]
     BatchTooLarge { count: usize, max: usize },
-    #[error("Content-Type {found:?} is not accepted; send application/json")]
+    #[error(
+        "Content-Type {found:?} is not accepted; send application/json (the ingest routes also \
+         take application/x-ndjson)"
+    )]
     UnsupportedMediaType { found: String },
     #[error("reading the request body failed: {0}")]
     BodyRead(String),
@@ -71,6 +74,15 @@ pub enum ApiError {
     MissingToken,
     #[error("the bearer token is not the configured web.admin_token")]
     WrongToken,
+    #[error(
+        "HTTP ingest is off: set web.ingest_token (or SMOKEWATCH__WEB__INGEST_TOKEN) to enable \
+         it, then send `Authorization: Bearer <token>`"
+    )]
+    IngestDisabled,
+    #[error("ingest needs an `Authorization: Bearer <web.ingest_token>` header")]
+    MissingIngestToken,
+    #[error("the bearer token is not the configured web.ingest_token")]
+    WrongIngestToken,
     #[error("{0}")]
     Unavailable(String),
     /// The request is valid but cannot be honoured in the current state
@@ -105,8 +117,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::MissingToken | ApiError::WrongToken => StatusCode::UNAUTHORIZED,
-            ApiError::AdminDisabled => StatusCode::FORBIDDEN,
+            ApiError::MissingToken
+            | ApiError::WrongToken
+            | ApiError::MissingIngestToken
+            | ApiError::WrongIngestToken => StatusCode::UNAUTHORIZED,
+            ApiError::AdminDisabled | ApiError::IngestDisabled => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -152,7 +167,12 @@ impl ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"smokewatch admin\""),
+                HeaderValue::from_static(match self {
+                    ApiError::MissingIngestToken | ApiError::WrongIngestToken => {
+                        "Bearer realm=\"smokewatch ingest\""
+                    }
+                    _ => "Bearer realm=\"smokewatch admin\"",
+                }),
             );
         }
         response

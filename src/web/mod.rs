@@ -13,8 +13,10 @@ pub mod assets;
 pub mod auth;
 pub mod body;
 mod config;
+pub mod devices;
 pub mod errors;
 pub mod feed;
+pub mod ingest;
 pub mod live_api;
 pub mod model_view;
 pub mod openapi;
@@ -25,11 +27,12 @@ pub mod presets;
 pub mod routes;
 pub mod scrape;
 mod server;
+pub mod shapes;
 pub mod sse;
 pub mod stats;
 pub mod windows_view;
 
-pub use config::WebConfig;
+pub use config::{DEFAULT_INGEST_MAX_BODY_BYTES, WebConfig};
 
 use crate::daemon::Shared;
 use crate::supervisor::{TaskContext, TaskReport, TaskResult};
@@ -104,6 +107,8 @@ fn endpoint(route: Route, app: &App) -> BoxedFilter<(Response,)> {
         warp::any().map(move || app.clone())
     };
     let admin = auth::admin(app.shared.config.web.admin_token.clone());
+    let ingest_auth = auth::ingest(app.shared.config.web.ingest_token.clone());
+    let ingest_limit = app.shared.config.web.ingest_max_body_bytes;
     match route {
         Route::Page(page) => at
             .and(state)
@@ -158,6 +163,25 @@ fn endpoint(route: Route, app: &App) -> BoxedFilter<(Response,)> {
             .and(state)
             .map(live_api::windows)
             .boxed(),
+        Route::Devices => at.and(state).map(|app: App| devices::list(&app)).boxed(),
+        Route::DevicesRegister => at
+            .and(admin)
+            .and(body::limited(body::BODY_LIMIT))
+            .and(state)
+            .then(devices::register)
+            .boxed(),
+        Route::IngestReadings | Route::IngestRoomEvents => {
+            let kind = if route == Route::IngestReadings {
+                ingest::RecordKind::Readings
+            } else {
+                ingest::RecordKind::RoomEvents
+            };
+            at.and(ingest_auth)
+                .and(body::limited_records(ingest_limit))
+                .and(state)
+                .then(move |body: bytes::Bytes, app: App| ingest::ingest(kind, body, app))
+                .boxed()
+        }
         Route::Stream => at
             .and(warp::header::optional::<String>("last-event-id"))
             .and(state)

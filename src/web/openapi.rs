@@ -48,6 +48,11 @@ pub fn document() -> Value {
                     "type": "http",
                     "scheme": "bearer",
                     "description": "web.admin_token; admin endpoints answer 403 while it is unset."
+                },
+                "ingestToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "web.ingest_token; the ingest endpoints answer 403 while it is unset."
                 }
             }
         }
@@ -256,6 +261,82 @@ fn operation(route: Route) -> Value {
                 )
             }
         }
+        Route::Devices => {
+            responses.insert(
+                "200".into(),
+                ok_json(
+                    "Every known device, sorted by id",
+                    json!({"type": "object"}),
+                ),
+            );
+            (
+                "Known devices: the simulator's fleet, the devices: config list, those registered through the API or automatically".into(),
+                "devices",
+            )
+        }
+        Route::DevicesRegister => {
+            add_admin_errors(&mut responses);
+            responses.insert(
+                "201".into(),
+                ok_json(
+                    "Registered and written to the registry file",
+                    json!({"type": "object"}),
+                ),
+            );
+            responses.insert("400".into(), error_response("Body is not valid JSON"));
+            responses.insert("413".into(), error_response("Body larger than the limit"));
+            responses.insert(
+                "422".into(),
+                error_response("An entry lacks an id, or home/room its id does not say"),
+            );
+            (
+                "Register devices (admin): {\"id\", \"home\"?, \"room\"?} or an array of them; home and room may be left out when the id reads home-room-kind".into(),
+                "devices",
+            )
+        }
+        Route::IngestReadings | Route::IngestRoomEvents => {
+            responses.insert(
+                "200".into(),
+                ok_json(
+                    "Counts of accepted and refused records, each refusal with its 1-based line (NDJSON) or index (array) and reason",
+                    schema_ref("IngestReport"),
+                ),
+            );
+            responses.insert(
+                "400".into(),
+                error_response("Empty body, or a body that starts as a JSON array but is not one"),
+            );
+            responses.insert(
+                "401".into(),
+                error_response("Missing or wrong bearer token (web.ingest_token)"),
+            );
+            responses.insert(
+                "403".into(),
+                error_response("Ingest is off: web.ingest_token is unset"),
+            );
+            responses.insert(
+                "413".into(),
+                error_response("Body larger than web.ingest_max_body_bytes"),
+            );
+            responses.insert(
+                "415".into(),
+                error_response("Content-Type is neither JSON nor NDJSON"),
+            );
+            responses.insert(
+                "422".into(),
+                ok_json("Every record was refused", schema_ref("IngestReport")),
+            );
+            responses.insert(
+                "503".into(),
+                error_response("The transport refused the records, or nothing would read them (stream and Kafka off)"),
+            );
+            let what = if route == Route::IngestReadings {
+                "Send smoke readings (smokewatch's shape or the data set's column names): one JSON object, a JSON array or NDJSON"
+            } else {
+                "Send room events (smokewatch's shape or the Smart Home producer's): one JSON object, a JSON array or NDJSON"
+            };
+            (what.into(), "ingest")
+        }
         Route::Stream => {
             responses.insert(
                 "200".into(),
@@ -277,8 +358,16 @@ fn operation(route: Route) -> Value {
     match route {
         Route::Predict => op["requestBody"] = request_body(schema_ref("Reading")),
         Route::PredictBatch => op["requestBody"] = request_body(schema_ref("BatchRequest")),
-        Route::ModelReload | Route::BatchRun => {
+        Route::ModelReload | Route::BatchRun | Route::DevicesRegister => {
             op["security"] = json!([{"adminToken": []}]);
+        }
+        Route::IngestReadings | Route::IngestRoomEvents => {
+            op["security"] = json!([{"ingestToken": []}]);
+            op["requestBody"] = json!({"required": true, "content": {
+                "application/json": {"schema": {"oneOf": [
+                    {"type": "object"}, {"type": "array", "items": {"type": "object"}}]}},
+                "application/x-ndjson": {"schema": {"type": "string"}}
+            }});
         }
         Route::Alerts => op["parameters"] = query_parameters(ALERT_PARAMETERS),
         Route::Windows => op["parameters"] = query_parameters(WINDOW_PARAMETERS),
@@ -335,6 +424,10 @@ fn operation_id(route: Route) -> String {
         Route::Stream => "stream".into(),
         Route::Alerts => "alerts".into(),
         Route::Windows => "windows".into(),
+        Route::Devices => "devices".into(),
+        Route::DevicesRegister => "devices_register".into(),
+        Route::IngestReadings => "ingest_readings".into(),
+        Route::IngestRoomEvents => "ingest_room_events".into(),
     }
 }
 
@@ -436,6 +529,25 @@ fn reading_schema(series: bool) -> Value {
 
 fn schemas() -> Value {
     json!({
+        "IngestReport": {
+            "type": "object",
+            "required": ["framing", "received", "accepted", "refused", "refusals", "refusals_truncated"],
+            "properties": {
+                "framing": {"type": "string", "enum": ["object", "array", "ndjson"]},
+                "received": {"type": "integer", "description": "Records in the body"},
+                "accepted": {"type": "integer", "description": "Records handed to the transport"},
+                "refused": {"type": "integer"},
+                "refusals": {"type": "array", "description": "The first 1000 refusals, in body order",
+                    "items": {"type": "object", "required": ["reason", "error"], "properties": {
+                        "line": {"type": "integer", "description": "1-based line of an NDJSON body"},
+                        "index": {"type": "integer", "description": "1-based position in an array (1 for one object)"},
+                        "reason": {"type": "string", "description": "missing_field, wrong_type, unknown_device, ..."},
+                        "field": {"type": "string"},
+                        "error": {"type": "string"}}}},
+                "refusals_truncated": {"type": "boolean"},
+                "error": {"type": "string"}
+            }
+        },
         "Error": {
             "type": "object",
             "required": ["error"],
@@ -493,7 +605,9 @@ fn schemas() -> Value {
                     "min": {"type": "number"}, "max": {"type": "number"}}}},
                 "max_batch": {"type": "integer"},
                 "body_limit_bytes": {"type": "integer"},
-                "batch_body_limit_bytes": {"type": "integer"}
+                "batch_body_limit_bytes": {"type": "integer"},
+                "message_schemas": {"type": "object", "description": "JSON Schema of every accepted message shape: reading, reading_dataset_columns, room_event, room_event_smart_home"},
+                "ingest": {"type": "object", "description": "The ingest routes and how a body may be framed"}
             }
         },
         "Model": {

@@ -121,11 +121,19 @@ pub enum Route {
     Alerts,
     /// The stream's recent window results, filtered.
     Windows,
+    /// Every known device.
+    Devices,
+    /// Admin: register devices.
+    DevicesRegister,
+    /// Ingest readings (`web.ingest_token`).
+    IngestReadings,
+    /// Ingest room events (`web.ingest_token`).
+    IngestRoomEvents,
 }
 
 impl Route {
     /// Every route, pages first.
-    pub const ALL: [Route; 21] = [
+    pub const ALL: [Route; 25] = [
         Route::Page(Page::Dashboard),
         Route::Page(Page::Windows),
         Route::Page(Page::Predict),
@@ -147,6 +155,10 @@ impl Route {
         Route::Stream,
         Route::Alerts,
         Route::Windows,
+        Route::Devices,
+        Route::DevicesRegister,
+        Route::IngestReadings,
+        Route::IngestRoomEvents,
     ];
 
     /// Every route, pages first.
@@ -156,9 +168,13 @@ impl Route {
 
     pub const fn method(self) -> HttpMethod {
         match self {
-            Route::Predict | Route::PredictBatch | Route::ModelReload | Route::BatchRun => {
-                HttpMethod::Post
-            }
+            Route::Predict
+            | Route::PredictBatch
+            | Route::ModelReload
+            | Route::BatchRun
+            | Route::DevicesRegister
+            | Route::IngestReadings
+            | Route::IngestRoomEvents => HttpMethod::Post,
             _ => HttpMethod::Get,
         }
     }
@@ -181,12 +197,23 @@ impl Route {
             Route::Stream => "/api/stream",
             Route::Alerts => "/api/alerts",
             Route::Windows => "/api/windows",
+            Route::Devices | Route::DevicesRegister => "/api/devices",
+            Route::IngestReadings => "/api/ingest/readings",
+            Route::IngestRoomEvents => "/api/ingest/room-events",
         }
     }
 
     /// Admin routes need `Authorization: Bearer <web.admin_token>`.
     pub const fn is_admin(self) -> bool {
-        matches!(self, Route::ModelReload | Route::BatchRun)
+        matches!(
+            self,
+            Route::ModelReload | Route::BatchRun | Route::DevicesRegister
+        )
+    }
+
+    /// Ingest routes need `Authorization: Bearer <web.ingest_token>`.
+    pub const fn is_ingest(self) -> bool {
+        matches!(self, Route::IngestReadings | Route::IngestRoomEvents)
     }
 
     /// The route a request would be served by, for metric labels (the
