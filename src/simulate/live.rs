@@ -52,6 +52,17 @@ pub struct Tick {
     pub incidents: Vec<Incident>,
 }
 
+/// The first sequence number a device sends in a run starting at
+/// `start_ms`: the start in microseconds since the epoch. A restarted
+/// daemon's simulator must not send numbers the stream has already seen
+/// (its dedupe state survives in the checkpoint and would refuse every
+/// reading until the new run's count passed the old one's); numbering from
+/// the start time keeps them increasing across restarts as long as a
+/// device sends fewer than a million records per second of wall time.
+pub fn first_seq(start_ms: i64) -> u64 {
+    u64::try_from(start_ms).unwrap_or(0).saturating_mul(1000)
+}
+
 struct LiveRoom {
     slot: RoomSlot,
     rng: ChaCha8Rng,
@@ -61,7 +72,10 @@ struct LiveRoom {
     /// A reading held back to be sent after the next one (out of order).
     held: Option<Message>,
     phase_ms: i64,
+    /// Readings sent in this run (the data set's CNT).
     seq: u64,
+    /// First sequence number of this run (see [`first_seq`]).
+    seq_base: u64,
     /// Ongoing incidents: the scenario, a forgotten light, a stuck and a
     /// drifting channel.
     open: [Option<OpenIncident>; 4],
@@ -107,6 +121,7 @@ impl LiveFleet {
                 faults: ValueFaults::default(),
                 held: None,
                 seq: 0,
+                seq_base: first_seq(start_ms),
                 open: Default::default(),
             });
         }
@@ -180,7 +195,7 @@ impl LiveFleet {
                 home: room.slot.home.clone(),
                 room: room.slot.room.clone(),
                 event_time: EventTime(now_ms + room.phase_ms),
-                seq: room.seq,
+                seq: room.seq_base + room.seq,
                 cnt: Some(room.seq),
                 values,
                 fire_alarm: Some(class == FireClass::Fire),
@@ -405,6 +420,7 @@ fn next_episode<R: Rng>(rng: &mut R, config: &SimulatorConfig, ended: ScenarioKi
 mod tests {
     use super::*;
     use crate::model::json::{decode_reading, decode_room_event};
+    use std::collections::BTreeMap;
 
     fn config() -> SimulatorConfig {
         SimulatorConfig {
@@ -423,6 +439,45 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn a_restarted_fleet_numbers_on_above_the_previous_run() {
+        // A run of 600 ticks (10 min of readings, with room events), then
+        // the daemon restarts 10 min later: every sender's numbers must go
+        // on increasing, or the stream's restored dedupe state would
+        // refuse the new run's records as duplicates.
+        let mut c = config();
+        c.faults.enabled = false;
+        let start = 1_700_000_000_000;
+        let max_seq = |fleet: &mut LiveFleet, ticks: usize| {
+            let mut max: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            for _ in 0..ticks {
+                for m in fleet.tick().messages {
+                    let (sender, seq) = match m.topic {
+                        TopicKind::Readings => {
+                            let r = decode_reading(&m.value).unwrap();
+                            (r.device_id.to_string(), r.seq)
+                        }
+                        _ => {
+                            let e = decode_room_event(&m.value).unwrap();
+                            (e.sensor_id.to_string(), e.seq)
+                        }
+                    };
+                    let entry = max.entry(sender).or_insert((u64::MAX, 0));
+                    entry.0 = entry.0.min(seq);
+                    entry.1 = entry.1.max(seq);
+                }
+            }
+            max
+        };
+        let first = max_seq(&mut LiveFleet::new(&c, start).unwrap(), 600);
+        let second = max_seq(&mut LiveFleet::new(&c, start + 600_000).unwrap(), 10);
+        assert!(first.keys().any(|k| k.contains("smoke")), "{first:?}");
+        for (sender, (_, old_max)) in &first {
+            let (new_min, _) = second[sender];
+            assert!(new_min > *old_max, "{sender}: {new_min} after {old_max}");
+        }
     }
 
     #[test]

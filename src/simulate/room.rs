@@ -58,7 +58,7 @@ impl RoomSensors {
             temperature_noise: 0.0,
             humidity_noise: 0.0,
             next_climate_ms: start_ms,
-            seq: 0,
+            seq: super::live::first_seq(start_ms),
             started: false,
         }
     }
