@@ -217,3 +217,62 @@ batch:
     let status = daemon.wait_exit(Duration::from_secs(15)).expect("stops");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn an_accelerated_fleet_restarted_goes_on_from_its_event_time() {
+    // At 300x a few seconds put the simulated clock an hour or so ahead of
+    // the wall clock. A restart on the same data dir must resume there:
+    // starting again at the wall clock would send readings far older than
+    // the restored watermark, all of them dead-lettered `late`, and number
+    // them below what the restored dedupe state has seen.
+    let config = "
+daemon:
+  data_dir: data
+simulator:
+  homes: 1
+  rooms_per_home: 2
+  time_acceleration: 300
+  faults:
+    enabled: false
+ml:
+  enabled: false
+batch:
+  enabled: false
+stream:
+  checkpoint:
+    interval: 500ms
+";
+    let dir = tempfile::tempdir().unwrap();
+    let processed = |text: &str| {
+        metric(
+            text,
+            "smokewatch_readings_processed_total",
+            "source=\"transport\"",
+        )
+        .unwrap_or(0.0)
+    };
+    let refused = |text: &str, reason: &str| {
+        metric(
+            text,
+            "smokewatch_dead_letters_total",
+            &format!("reason=\"{reason}\""),
+        )
+        .unwrap_or(0.0)
+    };
+    for run in 0..2 {
+        let mut daemon = RunningDaemon::start(dir.path(), config, &[]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut text = scrape(&daemon);
+        while processed(&text) < 3000.0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+            text = scrape(&daemon);
+        }
+        assert!(processed(&text) >= 3000.0, "run {run}:\n{text}");
+        for reason in ["late", "duplicate"] {
+            assert_eq!(refused(&text, reason), 0.0, "run {run}, {reason}:\n{text}");
+        }
+        daemon.terminate();
+        let status = daemon.wait_exit(Duration::from_secs(15)).expect("stops");
+        assert_eq!(status.code(), Some(0));
+    }
+}

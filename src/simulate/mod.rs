@@ -17,6 +17,7 @@
 //! (its scenarios, forgotten lights and faults) for the alert scoreboard.
 
 mod calibration;
+pub mod clock;
 mod config;
 pub mod correlation;
 mod detector;

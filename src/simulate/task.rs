@@ -9,6 +9,7 @@
 //! leaves its message pending and the restarted task sends it first.
 
 use super::SimulateError;
+use super::clock::StoredClock;
 use super::config::SimulatorConfig;
 use super::fleet;
 use super::live::{LiveFleet, Message};
@@ -32,16 +33,18 @@ const MAX_LAG: Duration = Duration::from_secs(1);
 struct State {
     fleet: LiveFleet,
     pending: VecDeque<Message>,
+    clock: StoredClock,
 }
 
 /// Starts the live fleet: registers every device, then runs the
 /// `simulate/fleet` source task.
 pub fn spawn(supervisor: &mut Supervisor, shared: &Shared) -> Result<(), SimulateError> {
     let config = shared.config.simulator.clone();
-    let start_ms = config
-        .start_time
-        .map(|t| t.timestamp_millis())
-        .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+    let clock = StoredClock::in_data_dir(&shared.config.daemon.data_dir);
+    let start_ms = clock.start_ms(
+        config.start_time.map(|t| t.timestamp_millis()),
+        chrono::Utc::now().timestamp_millis(),
+    );
     let fleet = LiveFleet::new(&config, start_ms)?;
     let rooms: Vec<_> = fleet.rooms().cloned().collect();
     fleet::register(&rooms, &shared.devices);
@@ -56,6 +59,7 @@ pub fn spawn(supervisor: &mut Supervisor, shared: &Shared) -> Result<(), Simulat
     let state = Arc::new(tokio::sync::Mutex::new(State {
         fleet,
         pending: VecDeque::new(),
+        clock,
     }));
     let producer = shared.transport.producer();
     supervisor.spawn("simulate", "simulate/fleet", Role::Source, move |ctx| {
@@ -108,10 +112,13 @@ async fn run(
         for scenario in &tick.scenarios {
             metrics::counter!(names::SIMULATOR_SCENARIOS, "kind" => scenario.as_str()).increment(1);
         }
-        metrics::gauge!(names::SIMULATOR_EVENT_TIME)
-            .set(state.fleet.next_event_time().millis() as f64 / 1000.0);
+        let event_time = state.fleet.next_event_time().millis();
+        metrics::gauge!(names::SIMULATOR_EVENT_TIME).set(event_time as f64 / 1000.0);
+        state.clock.save(event_time, false);
         state.pending.extend(tick.messages);
     }
+    let event_time = state.fleet.next_event_time().millis();
+    state.clock.save(event_time, true);
     Ok(TaskReport::new(format!(
         "simulator stopped after {ticks} ticks; {} messages of the last tick and {} held-back readings not sent",
         state.pending.len(),
