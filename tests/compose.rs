@@ -343,3 +343,21 @@ fn kafka_has_a_listener_a_client_on_the_host_can_reach() {
         host_listener.2
     );
 }
+
+#[test]
+fn the_container_gets_longer_to_stop_than_the_daemon_takes_to_drain() {
+    // Docker sends SIGKILL `stop_grace_period` after SIGTERM (10 s unless
+    // set): shorter than `daemon.shutdown_timeout`, a drain that needs its
+    // time would be killed before writing the final checkpoint.
+    let compose = load("docker-compose.yml");
+    let config = smokewatch_container_config(&compose);
+    let grace = compose["services"]["smokewatch"]["stop_grace_period"]
+        .as_str()
+        .expect("the smokewatch service sets stop_grace_period");
+    let grace = humantime::parse_duration(grace).expect("a duration");
+    assert!(
+        grace > config.daemon.shutdown_timeout.get(),
+        "stop_grace_period {grace:?} must exceed daemon.shutdown_timeout {:?}",
+        config.daemon.shutdown_timeout.get()
+    );
+}

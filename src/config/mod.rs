@@ -54,7 +54,9 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct DaemonConfig {
     /// Upper bound for a graceful stop: intake stops, in-flight data drains,
-    /// sinks flush, the final checkpoint is written.
+    /// sinks flush, the final checkpoint is written. 30 s (Kubernetes'
+    /// default grace period): 10,000 detectors beside two busy cores took
+    /// 9 s to drain and write the final checkpoint on a dev build.
     pub shutdown_timeout: Duration,
     /// Default capacity of the bounded channels between pipeline stages.
     pub channel_capacity: Capacity,
@@ -67,7 +69,7 @@ pub struct DaemonConfig {
 impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
-            shutdown_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(30),
             channel_capacity: Capacity::new(4096),
             data_dir: PathBuf::from("data"),
             restart: RestartPolicy::default(),
