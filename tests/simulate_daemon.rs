@@ -33,6 +33,37 @@ fn scrape(daemon: &RunningDaemon) -> String {
         .unwrap_or_default()
 }
 
+/// Readings the stream has processed from the transport.
+fn readings_processed(text: &str) -> f64 {
+    metric(
+        text,
+        "smokewatch_readings_processed_total",
+        "source=\"transport\"",
+    )
+    .unwrap_or(0.0)
+}
+
+/// Records dead-lettered for `reason`.
+fn dead_lettered(text: &str, reason: &str) -> f64 {
+    metric(
+        text,
+        "smokewatch_dead_letters_total",
+        &format!("reason=\"{reason}\""),
+    )
+    .unwrap_or(0.0)
+}
+
+/// Scrapes until `n` readings are processed (or a minute passed).
+fn scrape_until_processed(daemon: &RunningDaemon, n: f64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut text = scrape(daemon);
+    while readings_processed(&text) < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        text = scrape(daemon);
+    }
+    text
+}
+
 #[test]
 fn every_fault_kind_is_counted_in_metrics() {
     // 6 detectors at 50x real time: 300 readings/s. With every fault at
@@ -183,36 +214,14 @@ batch:
 ";
     let dir = tempfile::tempdir().unwrap();
     let mut daemon = RunningDaemon::start(dir.path(), config, &[]);
-    let processed = |text: &str| {
-        metric(
-            text,
-            "smokewatch_readings_processed_total",
-            "source=\"transport\"",
-        )
-        .unwrap_or(0.0)
-    };
     // 10 minutes of event time past the start, i.e. well beyond the skew.
     let produced_past_skew = 2.0 * 600.0;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut text = scrape(&daemon);
-    while processed(&text) < produced_past_skew && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(250));
-        text = scrape(&daemon);
-    }
+    let text = scrape_until_processed(&daemon, produced_past_skew);
     assert!(
-        processed(&text) >= produced_past_skew,
+        readings_processed(&text) >= produced_past_skew,
         "readings past 5 min of event time are processed:\n{text}"
     );
-    assert_eq!(
-        metric(
-            &text,
-            "smokewatch_dead_letters_total",
-            "reason=\"future_event_time\""
-        )
-        .unwrap_or(0.0),
-        0.0,
-        "{text}"
-    );
+    assert_eq!(dead_lettered(&text, "future_event_time"), 0.0, "{text}");
     daemon.terminate();
     let status = daemon.wait_exit(Duration::from_secs(15)).expect("stops");
     assert_eq!(status.code(), Some(0));
@@ -243,33 +252,16 @@ stream:
     interval: 500ms
 ";
     let dir = tempfile::tempdir().unwrap();
-    let processed = |text: &str| {
-        metric(
-            text,
-            "smokewatch_readings_processed_total",
-            "source=\"transport\"",
-        )
-        .unwrap_or(0.0)
-    };
-    let refused = |text: &str, reason: &str| {
-        metric(
-            text,
-            "smokewatch_dead_letters_total",
-            &format!("reason=\"{reason}\""),
-        )
-        .unwrap_or(0.0)
-    };
     for run in 0..2 {
         let mut daemon = RunningDaemon::start(dir.path(), config, &[]);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut text = scrape(&daemon);
-        while processed(&text) < 3000.0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(250));
-            text = scrape(&daemon);
-        }
-        assert!(processed(&text) >= 3000.0, "run {run}:\n{text}");
+        let text = scrape_until_processed(&daemon, 3000.0);
+        assert!(readings_processed(&text) >= 3000.0, "run {run}:\n{text}");
         for reason in ["late", "duplicate"] {
-            assert_eq!(refused(&text, reason), 0.0, "run {run}, {reason}:\n{text}");
+            assert_eq!(
+                dead_lettered(&text, reason),
+                0.0,
+                "run {run}, {reason}:\n{text}"
+            );
         }
         daemon.terminate();
         let status = daemon.wait_exit(Duration::from_secs(15)).expect("stops");
