@@ -33,6 +33,22 @@ fn scrape(daemon: &RunningDaemon) -> String {
         .unwrap_or_default()
 }
 
+/// Two detectors at 300x real time, stream only (no ML, no batch).
+const ACCELERATED_FLEET: &str = "
+daemon:
+  data_dir: data
+simulator:
+  homes: 1
+  rooms_per_home: 2
+  time_acceleration: 300
+  faults:
+    enabled: false
+ml:
+  enabled: false
+batch:
+  enabled: false
+";
+
 /// Readings the stream has processed from the transport.
 fn readings_processed(text: &str) -> f64 {
     metric(
@@ -198,20 +214,7 @@ fn an_accelerated_simulator_stays_processed_past_the_future_skew() {
     // plus `stream.max_future_skew` (5 min) after one second; the stream
     // must go on processing the fleet's readings instead of refusing them
     // all as `future_event_time`.
-    let config = "
-daemon:
-  data_dir: data
-simulator:
-  homes: 1
-  rooms_per_home: 2
-  time_acceleration: 300
-  faults:
-    enabled: false
-ml:
-  enabled: false
-batch:
-  enabled: false
-";
+    let config = ACCELERATED_FLEET;
     let dir = tempfile::tempdir().unwrap();
     let mut daemon = RunningDaemon::start(dir.path(), config, &[]);
     // 10 minutes of event time past the start, i.e. well beyond the skew.
@@ -234,23 +237,7 @@ fn an_accelerated_fleet_restarted_goes_on_from_its_event_time() {
     // starting again at the wall clock would send readings far older than
     // the restored watermark, all of them dead-lettered `late`, and number
     // them below what the restored dedupe state has seen.
-    let config = "
-daemon:
-  data_dir: data
-simulator:
-  homes: 1
-  rooms_per_home: 2
-  time_acceleration: 300
-  faults:
-    enabled: false
-ml:
-  enabled: false
-batch:
-  enabled: false
-stream:
-  checkpoint:
-    interval: 500ms
-";
+    let config = &format!("{ACCELERATED_FLEET}stream:\n  checkpoint:\n    interval: 500ms\n");
     let dir = tempfile::tempdir().unwrap();
     for run in 0..2 {
         let mut daemon = RunningDaemon::start(dir.path(), config, &[]);
