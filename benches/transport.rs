@@ -91,7 +91,7 @@ async fn run(broker: &Broker, codec_name: &str, n: u64) -> Vec<String> {
     {
         config.producer.batch_size = bytes;
     }
-    config.consumer.max_wait = smokewatch::config::Duration::from_millis(500);
+    config.consumer.max_wait = smokewatch::base::config::Duration::from_millis(500);
     if let Some(bytes) = std::env::var("SMOKEWATCH_BENCH_FETCH_BYTES")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -9,6 +9,7 @@
 //! simulator's ground truth). [`config`], [`model`] and [`supervisor`] hold it
 //! together; [`daemon`] wires it.
 
+pub mod base;
 pub mod batch;
 pub mod checkpoint;
 pub mod cli;

@@ -395,7 +395,7 @@ async fn batch_page_counts_devices_not_days() {
 async fn batch_page_tables_per_device_and_channel_and_the_run_button() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(dir.path());
-    config.web.admin_token = smokewatch::config::Secret::new(web_support::TOKEN);
+    config.web.admin_token = smokewatch::base::config::Secret::new(web_support::TOKEN);
     let readings = history(3_000, 3, 11, 60);
     HistoryStore::new(&config.batch.store_dir)
         .append(&readings)
@@ -455,7 +455,7 @@ async fn batch_page_tables_per_device_and_channel_and_the_run_button() {
         "run button with a token"
     );
     assert!(html.contains("/static/batch.js"));
-    config.web.admin_token = smokewatch::config::Secret::default();
+    config.web.admin_token = smokewatch::base::config::Secret::default();
     let without = page(config, status).await;
     assert!(
         !without.contains("id=\"batch-run-form\""),

@@ -8,7 +8,7 @@ mod batch_common;
 
 use batch_common::*;
 use smokewatch::batch::{HistoryStore, RunRefused, RunStatus, Trigger};
-use smokewatch::config::Duration as ConfigDuration;
+use smokewatch::base::config::Duration as ConfigDuration;
 use smokewatch::daemon::Daemon;
 use smokewatch::supervisor::TaskState;
 use std::sync::Arc;

@@ -57,7 +57,7 @@ async fn producer_and_consumer_ride_out_a_broker_restart() {
     kafka_support::init_logs();
     let broker = Arc::new(Broker::start(Storage::Sqlite));
     let mut config = broker.config();
-    config.consumer.max_wait = smokewatch::config::Duration::from_millis(500);
+    config.consumer.max_wait = smokewatch::base::config::Duration::from_millis(500);
     let transport: Transport = connected(&config).await;
     let consumed = Arc::new(AtomicU64::new(0));
 

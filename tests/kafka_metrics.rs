@@ -5,7 +5,7 @@
 mod kafka_support;
 
 use kafka_support::{Broker, Storage, connected, metric_value, reading, record_of};
-use smokewatch::config::Capacity;
+use smokewatch::base::config::Capacity;
 use smokewatch::transport::{KafkaConfig, Subscription, TopicKind, Transport};
 use std::time::Duration;
 

@@ -7,7 +7,7 @@ use kafka_support::{
     Broker, Storage, connected, eventually, free_port, kafka_config, metric_value, reading,
     record_of,
 };
-use smokewatch::config::{Capacity, Duration as ConfigDuration};
+use smokewatch::base::config::{Capacity, Duration as ConfigDuration};
 use smokewatch::transport::kafka::Verdict;
 use smokewatch::transport::{Subscription, TopicKind, Transport, TransportError};
 use std::time::Duration;

@@ -5,7 +5,8 @@
 
 mod ml_common;
 
-use smokewatch::config::{Config, Duration};
+use smokewatch::config::Config;
+use smokewatch::base::config::Duration;
 use smokewatch::daemon::Daemon;
 use smokewatch::ml::{ModelHandle, Promotion, Registry, retrain};
 use smokewatch::supervisor::TaskState;

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use smokewatch::config::Duration;
+use smokewatch::base::config::Duration;
 use smokewatch::model::{
     Channel, ChannelValues, EventTime, RoomEvent, RoomSensorKind, SmokeReading,
 };

@@ -160,7 +160,7 @@ async fn admin_routes_need_the_token() {
     // runs both for real).
     let dir = tempfile::tempdir().unwrap();
     let mut config = smokewatch::config::Config::default();
-    config.web.admin_token = smokewatch::config::Secret::new(TOKEN);
+    config.web.admin_token = smokewatch::base::config::Secret::new(TOKEN);
     config.ml.model_dir = dir.path().join("no-registry");
     let app = web_support::app_with(config);
     let right = |path| post(path).header("authorization", format!("Bearer {TOKEN}"));
@@ -177,7 +177,7 @@ async fn admin_routes_need_the_token() {
 #[tokio::test]
 async fn admin_routes_answer_503_naming_the_switched_off_subsystem() {
     let mut config = smokewatch::config::Config::default();
-    config.web.admin_token = smokewatch::config::Secret::new(TOKEN);
+    config.web.admin_token = smokewatch::base::config::Secret::new(TOKEN);
     config.ml.enabled = false;
     config.batch.enabled = false;
     let app = web_support::app_with(config);

@@ -1,7 +1,7 @@
 //! `batch:` section of the config: the historical store, the watched
 //! folder, the scheduled job and when it retrains.
 
-use crate::config::{ConfigIssue, Duration, Validate};
+use crate::base::config::{ConfigIssue, Duration, Validate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::path::PathBuf;

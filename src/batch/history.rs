@@ -12,7 +12,7 @@
 //! aside (`<name>.corrupt-<time>`) and started afresh: losing it costs a
 //! run that re-analyses everything, never data.
 
-use super::atomic;
+use crate::base::durable;
 use super::report::{RunRecord, RunReport};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -65,7 +65,7 @@ fn load<T: DeserializeOwned + Default>(path: &Path) -> Result<T, HistoryError> {
 
 fn save<T: Serialize>(path: &Path, value: &T) -> Result<(), HistoryError> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| io(path)(e.into()))?;
-    atomic::write(path, &bytes).map_err(io(path))
+    durable::write(path, &bytes).map_err(io(path))
 }
 
 /// The job history, newest last.
@@ -145,7 +145,7 @@ pub fn write_report(
         .map_err(io(&dir))?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".json") && !atomic::is_hidden(n))
+        .filter(|n| n.ends_with(".json") && !durable::is_hidden(n))
         .collect();
     // Run ids start with the start time: name order is time order.
     names.sort();

@@ -13,7 +13,7 @@
 //! the file. Our problems (the store or the ledger cannot be written) are
 //! an [`IngestError`]: the file stays where it is and is tried again.
 
-use super::atomic;
+use crate::base::durable;
 use super::config::BatchConfig;
 use super::ledger::{IngestState, Ledger, LedgerEntry, LedgerError};
 use super::quarantine::Quarantine;
@@ -287,7 +287,7 @@ impl Ingester {
         tracing::warn!(file = %entry.file_name, "refused: {reason}");
         let moved_to = self.target(path, FAILED, &entry.hash);
         let note = self.incoming.join(format!("{moved_to}.error.txt"));
-        atomic::write(&note, format!("{reason}\n").as_bytes()).map_err(|source| {
+        durable::write(&note, format!("{reason}\n").as_bytes()).map_err(|source| {
             IngestError::Io {
                 path: note.clone(),
                 source,
@@ -324,7 +324,7 @@ impl Ingester {
     fn move_to(&self, path: &Path, folder: &str, hash: &str) -> Result<String, IngestError> {
         let relative = self.target(path, folder, hash);
         let to = self.incoming.join(&relative);
-        atomic::rename(path, &to).map_err(|source| IngestError::Io { path: to, source })?;
+        durable::rename(path, &to).map_err(|source| IngestError::Io { path: to, source })?;
         Ok(relative)
     }
 }

@@ -15,7 +15,7 @@
 //! watcher instead of being reset: starting over would ingest every file
 //! again.
 
-use super::atomic;
+use crate::base::durable;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -185,7 +185,7 @@ impl Ledger {
             source,
         };
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| io(e.into()))?;
-        atomic::write(&self.path, &bytes).map_err(io)
+        durable::write(&self.path, &bytes).map_err(io)
     }
 }
 

@@ -13,7 +13,6 @@
 //! In the daemon: `batch/watcher` is a source task (stops taking files
 //! first at shutdown), `batch/scheduler` a service task.
 
-pub mod atomic;
 mod config;
 pub mod history;
 pub mod ingest;

@@ -14,7 +14,7 @@
 //! Parquet rows have no text: their `row` column is empty and `line` is the
 //! row number.
 
-use super::atomic;
+use crate::base::durable;
 use super::source::{BadRow, InputKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -91,7 +91,7 @@ impl Quarantine {
             if count == 0 {
                 return Ok(false);
             }
-            atomic::write_with(target, |file| {
+            durable::write_with(target, |file| {
                 merge(&log_path, source, kind, BufWriter::new(file))
             })?;
             Ok(true)

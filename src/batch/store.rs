@@ -16,7 +16,7 @@
 //! (ingested file's hash, appended readings' identities), so publishing
 //! the same data again replaces files instead of duplicating rows.
 
-use super::atomic;
+use crate::base::durable;
 use super::parts::{DayBatcher, PartError, PartWriter, WrittenPart, day_of};
 use crate::model::SmokeReading;
 use crate::model::parquet::{ParquetError, ReadingsReader};
@@ -155,7 +155,7 @@ impl HistoryStore {
             std::fs::rename(&from, &to).map_err(io(&to))?;
         }
         for folder in folders {
-            atomic::sync_dir(&folder).map_err(io(&folder))?;
+            durable::sync_dir(&folder).map_err(io(&folder))?;
         }
         if staging.exists() {
             std::fs::remove_dir_all(staging).map_err(io(staging))?;
@@ -203,7 +203,7 @@ impl HistoryStore {
             for file in std::fs::read_dir(&path).map_err(io(&path))? {
                 let file = file.map_err(io(&path))?;
                 let name = file.file_name().to_string_lossy().into_owned();
-                if atomic::is_hidden(&name) || !name.ends_with(".parquet") {
+                if durable::is_hidden(&name) || !name.ends_with(".parquet") {
                     continue;
                 }
                 let meta = file.metadata().map_err(io(&file.path()))?;

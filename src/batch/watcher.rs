@@ -118,7 +118,7 @@ impl Readiness {
 /// Whether a file name may be taken (see the module docs).
 pub fn is_candidate(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    !super::atomic::is_hidden(name) && !IN_PROGRESS_SUFFIXES.iter().any(|s| lower.ends_with(s))
+    !crate::base::durable::is_hidden(name) && !IN_PROGRESS_SUFFIXES.iter().any(|s| lower.ends_with(s))
 }
 
 /// The regular files directly in `dir` that may be taken.

@@ -15,6 +15,7 @@
 //! writer thread encodes and writes it while the pipeline goes on, as
 //! Flink's asynchronous snapshots do.
 
+use crate::base::durable;
 use crate::transport::TopicPartition;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -206,44 +207,31 @@ impl CheckpointStore {
         Ok(Some(checkpoint))
     }
 
-    /// Writes `checkpoint` atomically; returns its size in bytes.
+    /// Writes `checkpoint` atomically ([`durable::write_with`]); returns
+    /// its size in bytes.
     pub fn write(&self, checkpoint: &Checkpoint) -> Result<u64, CheckpointError> {
-        std::fs::create_dir_all(&self.dir).map_err(self.io(&self.dir))?;
-        let tmp = self.dir.join(format!("{FILE_NAME}.tmp"));
-        let size = {
-            let file = std::fs::File::create(&tmp).map_err(self.io(&tmp))?;
+        let path = self.dir.join(FILE_NAME);
+        let mut encode_error = None;
+        let written = durable::write_with(&path, |file| {
             // Streamed: the parts are not copied into one more buffer.
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-            out.write_all(MAGIC).map_err(self.io(&tmp))?;
-            out.write_all(&FORMAT_VERSION.to_le_bytes())
-                .map_err(self.io(&tmp))?;
-            let out = postcard::to_io(checkpoint, out).map_err(|e| CheckpointError::Encode {
-                stage: "checkpoint".into(),
-                detail: e.to_string(),
+            out.write_all(MAGIC)?;
+            out.write_all(&FORMAT_VERSION.to_le_bytes())?;
+            let mut out = postcard::to_io(checkpoint, out).map_err(|e| {
+                let detail = e.to_string();
+                encode_error = Some(detail.clone());
+                std::io::Error::other(detail)
             })?;
-            let file = out
-                .into_inner()
-                .map_err(|e| self.io(&tmp)(e.into_error()))?;
-            file.sync_all().map_err(self.io(&tmp))?;
-            file.metadata().map_err(self.io(&tmp))?.len()
-        };
-        let path = self.dir.join(FILE_NAME);
-        std::fs::rename(&tmp, &path).map_err(self.io(&path))?;
-        sync_dir(&self.dir).map_err(self.io(&self.dir))?;
-        Ok(size)
-    }
-}
-
-/// fsyncs a folder so a rename in it is durable.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::fs::File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
+            out.flush()
+        });
+        if let Some(detail) = encode_error {
+            return Err(CheckpointError::Encode {
+                stage: "checkpoint".into(),
+                detail,
+            });
+        }
+        written.map_err(self.io(&path))?;
+        Ok(std::fs::metadata(&path).map_err(self.io(&path))?.len())
     }
 }
 
@@ -279,7 +267,11 @@ mod tests {
         store.write(&sample(1)).unwrap();
         store.write(&sample(2)).unwrap();
         assert_eq!(store.load().unwrap(), Some(sample(2)));
-        assert!(!dir.path().join("checkpoint.tmp").exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["checkpoint"], "no temporary file is left");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! its alert reaching the sinks, at a fixed offered rate.
 
 use super::{EXIT_RUNTIME, runtime};
-use crate::config::{Capacity, Config, Duration as ConfigDuration};
+use crate::base::config::{Capacity, Duration as ConfigDuration};
+use crate::config::Config;
 use crate::daemon::Shared;
 use crate::ml::ModelHandle;
 use crate::model::json::encode_reading;

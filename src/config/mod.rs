@@ -11,14 +11,12 @@
 //! types live next to the code that uses them and are gathered here.
 
 mod env;
-pub mod types;
-
-pub use types::{Capacity, Duration, Port, Secret};
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::base::config::{Capacity, ConfigIssue, Duration, Validate};
+use crate::supervisor::RestartPolicy;
 use crate::batch::BatchConfig;
 use crate::ml::MlConfig;
 use crate::simulate::SimulatorConfig;
@@ -77,78 +75,6 @@ impl Default for DaemonConfig {
     }
 }
 
-/// Exponential backoff for restarting a failed task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RestartPolicy {
-    /// Wait before the first restart.
-    pub initial_backoff: Duration,
-    /// Longest wait between restarts.
-    pub max_backoff: Duration,
-    /// Each further failure multiplies the wait by this.
-    pub multiplier: f64,
-    /// Give up (task stays `failed`) after this many consecutive failures;
-    /// 0 means never give up.
-    pub max_restarts: u32,
-    /// A task that ran this long before failing starts over at
-    /// `initial_backoff`.
-    pub reset_after: Duration,
-}
-
-impl Default for RestartPolicy {
-    fn default() -> Self {
-        Self {
-            initial_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(30),
-            multiplier: 2.0,
-            max_restarts: 0,
-            reset_after: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RestartPolicy {
-    /// The wait before restart number `attempt` (1-based).
-    pub fn backoff(&self, attempt: u32) -> std::time::Duration {
-        let base = self.initial_backoff.get().as_secs_f64();
-        let exp = self
-            .multiplier
-            .powi(attempt.saturating_sub(1).min(64) as i32);
-        let secs = (base * exp).min(self.max_backoff.get().as_secs_f64());
-        std::time::Duration::from_secs_f64(secs.max(0.0))
-    }
-}
-
-/// One thing wrong with the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigIssue {
-    /// Dotted key path, e.g. `stream.window.size`.
-    pub key: String,
-    pub reason: String,
-    /// The environment variable that set this key, if one did.
-    pub from_env: Option<String>,
-}
-
-impl ConfigIssue {
-    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            reason: reason.into(),
-            from_env: None,
-        }
-    }
-}
-
-impl fmt::Display for ConfigIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.reason)?;
-        if let Some(var) = &self.from_env {
-            write!(f, " (set by environment variable {var})")?;
-        }
-        Ok(())
-    }
-}
-
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -171,12 +97,6 @@ impl ConfigError {
             _ => &[],
         }
     }
-}
-
-/// Sections check the values serde cannot (ranges, relations between keys).
-pub trait Validate {
-    /// Pushes one issue per problem; `section` is the section's key.
-    fn validate(&self, section: &str, issues: &mut Vec<ConfigIssue>);
 }
 
 impl Config {
@@ -286,22 +206,7 @@ impl Validate for DaemonConfig {
                 "must be longer than 0s",
             ));
         }
-        let r = &self.restart;
-        if !(r.multiplier.is_finite() && r.multiplier >= 1.0) {
-            issues.push(ConfigIssue::new(
-                format!("{section}.restart.multiplier"),
-                format!("{} must be a number of at least 1.0", r.multiplier),
-            ));
-        }
-        if r.max_backoff < r.initial_backoff {
-            issues.push(ConfigIssue::new(
-                format!("{section}.restart.max_backoff"),
-                format!(
-                    "{} is shorter than restart.initial_backoff ({})",
-                    r.max_backoff, r.initial_backoff
-                ),
-            ));
-        }
+        self.restart.validate(&format!("{section}.restart"), issues);
     }
 }
 
@@ -404,13 +309,5 @@ mod tests {
             err.issues()[0].from_env.as_deref(),
             Some("SMOKEWATCH__WEB__COLOUR")
         );
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let p = RestartPolicy::default();
-        assert_eq!(p.backoff(1), std::time::Duration::from_millis(500));
-        assert_eq!(p.backoff(2), std::time::Duration::from_secs(1));
-        assert_eq!(p.backoff(30), std::time::Duration::from_secs(30));
     }
 }

@@ -1,7 +1,7 @@
 //! `ml:` section of the config: which model is trained with which
 //! parameters, how it is evaluated and when a retrained model is promoted.
 
-use crate::config::{ConfigIssue, Duration, Validate};
+use crate::base::config::{ConfigIssue, Duration, Validate};
 use crate::features::FeatureSpec;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

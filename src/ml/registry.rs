@@ -16,10 +16,10 @@
 //! entry is refused with the reason and whatever was served stays served.
 
 use super::model::{FORMAT_VERSION, ModelError, ModelFile, ModelMeta, TrainedModel};
+use crate::base::durable;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const CURRENT: &str = "current";
@@ -157,7 +157,7 @@ impl Registry {
         write_synced(&tmp.join(META), &meta_json)?;
         write_synced(&tmp.join(DECISION), &decision_json)?;
         let target = self.dir.join(&version);
-        std::fs::rename(&tmp, &target).map_err(io(&target))?;
+        durable::rename(&tmp, &target).map_err(io(&target))?;
         Ok(version)
     }
 
@@ -165,7 +165,7 @@ impl Registry {
     pub fn record_decision(&self, version: &str, decision: &Decision) -> Result<(), RegistryError> {
         check_version_name(version)?;
         let path = self.dir.join(version).join(DECISION);
-        replace_file(&path, &pretty(decision, &path)?)
+        write_synced(&path, &pretty(decision, &path)?)
     }
 
     /// Points `current` at `version` (which must load).
@@ -177,7 +177,7 @@ impl Registry {
                 dir: self.dir.clone(),
             });
         }
-        replace_file(&self.dir.join(CURRENT), format!("{version}\n").as_bytes())
+        write_synced(&self.dir.join(CURRENT), format!("{version}\n").as_bytes())
     }
 
     /// The version `current` points at, if any.
@@ -320,16 +320,5 @@ fn pretty<T: Serialize>(value: &T, path: &Path) -> Result<Vec<u8>, RegistryError
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
-    let mut file = std::fs::File::create(path).map_err(io(path))?;
-    file.write_all(bytes).map_err(io(path))?;
-    file.sync_all().map_err(io(path))
-}
-
-/// Writes `path` through a temporary file and a rename: readers see the
-/// old content or the new, never a mix.
-fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    write_synced(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    durable::write(path, bytes).map_err(io(path))
 }

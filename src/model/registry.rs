@@ -10,7 +10,7 @@
 //!
 //! Registrations through the API and automatic ones are kept across
 //! restarts in one small JSON file in the data dir (written atomically with
-//! [`crate::batch::atomic`]); the simulator's and the config's are not
+//! [`crate::base::durable`]); the simulator's and the config's are not
 //! written, since both are registered again at every start. The API writes
 //! before it answers; automatic registrations are written by the stream's
 //! validate stage when it takes its checkpoint snapshot, so a checkpoint
@@ -122,26 +122,26 @@ impl DeviceEntry {
 pub fn validate_entries(
     entries: &[DeviceEntry],
     key: &str,
-    issues: &mut Vec<crate::config::ConfigIssue>,
+    issues: &mut Vec<crate::base::config::ConfigIssue>,
 ) {
     let mut seen = std::collections::HashSet::new();
     for (i, entry) in entries.iter().enumerate() {
         let at = format!("{key}[{i}]");
         if entry.id.trim().is_empty() {
-            issues.push(crate::config::ConfigIssue::new(
+            issues.push(crate::base::config::ConfigIssue::new(
                 format!("{at}.id"),
                 "must not be empty",
             ));
             continue;
         }
         if !seen.insert(entry.id.as_str()) {
-            issues.push(crate::config::ConfigIssue::new(
+            issues.push(crate::base::config::ConfigIssue::new(
                 format!("{at}.id"),
                 format!("device {:?} is listed twice", entry.id),
             ));
         }
         if let Err(reason) = entry.placement() {
-            issues.push(crate::config::ConfigIssue::new(at, reason));
+            issues.push(crate::base::config::ConfigIssue::new(at, reason));
         }
     }
 }
@@ -355,7 +355,7 @@ impl DeviceRegistry {
             devices,
         };
         let bytes = serde_json::to_vec_pretty(&stored).unwrap_or_default();
-        crate::batch::atomic::write(&store.path, &bytes).map_err(|source| {
+        crate::base::durable::write(&store.path, &bytes).map_err(|source| {
             store.dirty.store(true, Ordering::SeqCst);
             RegistryError::Io {
                 path: store.path.clone(),

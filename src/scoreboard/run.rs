@@ -4,7 +4,8 @@
 //! so a week of fleet time takes as long as the pipeline needs, not a week.
 
 use super::{AlertLog, AlertRecord, ScoreboardError};
-use crate::config::{Capacity, Config};
+use crate::base::config::Capacity;
+use crate::config::Config;
 use crate::daemon::Shared;
 use crate::ml::ModelHandle;
 use crate::model::json::encode_reading;

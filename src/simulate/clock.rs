@@ -70,7 +70,7 @@ impl StoredClock {
         }
         self.saved_at = Some(Instant::now());
         if let Err(e) =
-            crate::batch::atomic::write(&self.path, event_time_ms.to_string().as_bytes())
+            crate::base::durable::write(&self.path, event_time_ms.to_string().as_bytes())
         {
             tracing::warn!(
                 "cannot store the simulator clock in {}: {e}",

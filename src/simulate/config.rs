@@ -1,6 +1,6 @@
 //! `simulator:` section of the config.
 
-use crate::config::{ConfigIssue, Duration, Validate};
+use crate::base::config::{ConfigIssue, Duration, Validate};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

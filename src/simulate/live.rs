@@ -352,7 +352,7 @@ fn malformed_extras<R: Rng>(
 /// fire class's mix follows the configured rates and durations.
 fn live_mix(config: &SimulatorConfig) -> ScenarioMix {
     let s = &config.scenarios;
-    let mean = |d: crate::config::Duration| {
+    let mean = |d: crate::base::config::Duration| {
         d.get().as_secs_f64() * (DURATION_SIGMA * DURATION_SIGMA / 2.0).exp()
     };
     let nuisance = super::history::HISTORY_NUISANCE_SHARE;

@@ -1,6 +1,6 @@
 //! `sinks:` section of the config.
 
-use crate::config::{ConfigIssue, Validate};
+use crate::base::config::{ConfigIssue, Validate};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

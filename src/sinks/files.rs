@@ -10,7 +10,8 @@
 //! So every record reaches the final folders exactly once. File names are
 //! UUIDs derived from the content, so publishing twice is harmless.
 
-use crate::checkpoint::{CheckpointId, sync_dir};
+use crate::base::durable;
+use crate::checkpoint::CheckpointId;
 use std::path::{Path, PathBuf};
 
 const PENDING: &str = "_pending";
@@ -62,17 +63,7 @@ impl PartFiles {
         let name = format!("part-{}.{ext}", crate::sinks::records::content_id(bytes));
         let relative = folder.join(name);
         let path = self.pending(id).join(&relative);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        let tmp = path.with_extension(format!("{ext}.tmp"));
-        {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-            file.write_all(bytes).map_err(io(&tmp))?;
-            file.sync_all().map_err(io(&tmp))?;
-        }
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        durable::write(&path, bytes).map_err(io(&path))?;
         Ok(relative)
     }
 
@@ -89,7 +80,9 @@ impl PartFiles {
             let Ok(relative) = file.strip_prefix(&pending) else {
                 continue;
             };
-            if file.extension().is_some_and(|e| e == "tmp") {
+            // A temporary left by a crash in the middle of a write.
+            let name = file.file_name().map(|n| n.to_string_lossy());
+            if name.is_none_or(|n| durable::is_hidden(&n) || n.ends_with(".tmp")) {
                 continue;
             }
             let target = self.root.join(relative);
@@ -100,7 +93,7 @@ impl PartFiles {
             std::fs::rename(file, &target).map_err(io(&target))?;
         }
         for dir in dirs {
-            sync_dir(&dir).map_err(io(&dir))?;
+            durable::sync_dir(&dir).map_err(io(&dir))?;
         }
         std::fs::remove_dir_all(&pending).map_err(io(&pending))?;
         Ok(files.len())

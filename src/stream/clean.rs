@@ -163,7 +163,7 @@ fn mask(channels: &[Channel]) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Duration;
+    use crate::base::config::Duration;
     use crate::model::{ChannelValues, EventTime};
 
     fn reading(t_s: i64, temp: Option<f64>, pm: Option<f64>) -> SmokeReading {

@@ -6,7 +6,7 @@
 //! name and position) by [`StreamConfig::validate`], so a typo in a rule
 //! stops the daemon at start instead of silently never firing.
 
-use crate::config::{Capacity, ConfigIssue, Duration, Validate};
+use crate::base::config::{Capacity, ConfigIssue, Duration, Validate};
 use crate::model::Channel;
 use crate::model::registry::UnknownDevices;
 use serde::{Deserialize, Serialize};

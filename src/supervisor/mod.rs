@@ -14,13 +14,14 @@
 //! must survive a restart (a channel's receiving end) is captured by the
 //! closure; see [`queue::bounded`].
 
+mod config;
 pub mod health;
 pub mod queue;
 
 pub use health::{Health, HealthReport, Overall, TaskHealth, TaskState, TaskStatus};
+pub use config::RestartPolicy;
 pub use queue::{Queues, SharedReceiver};
 
-use crate::config::RestartPolicy;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -345,7 +346,7 @@ fn panic_message(join: tokio::task::JoinError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Duration as ConfigDuration;
+    use crate::base::config::Duration as ConfigDuration;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -432,7 +433,7 @@ mod tests {
         let health = Health::new();
         let mut sup = Supervisor::new(health, fast_policy());
         let (tx, rx) =
-            queue::bounded::<u32>("numbers", crate::config::Capacity::new(4), sup.queues());
+            queue::bounded::<u32>("numbers", crate::base::config::Capacity::new(4), sup.queues());
         let order = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let log = order.clone();
         sup.spawn("test", "source", Role::Source, move |ctx| {

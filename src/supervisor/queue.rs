@@ -5,7 +5,7 @@
 //! receiving end is shared behind a mutex so a restarted task picks up
 //! where its failed predecessor stopped, without losing what was queued.
 
-use crate::config::Capacity;
+use crate::base::config::Capacity;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 

@@ -1,6 +1,6 @@
 //! `kafka:` section of the config (also sizes the embedded transport).
 
-use crate::config::{Capacity, ConfigIssue, Duration, Validate};
+use crate::base::config::{Capacity, ConfigIssue, Duration, Validate};
 use serde::{Deserialize, Serialize};
 
 use super::StartFrom;

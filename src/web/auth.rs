@@ -7,7 +7,7 @@
 //! length of the configured token leaks through response timing.
 
 use super::errors::ApiError;
-use crate::config::Secret;
+use crate::base::config::Secret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use warp::Filter;

@@ -1,6 +1,6 @@
 //! `web:` section of the config.
 
-use crate::config::{ConfigIssue, Port, Secret, Validate};
+use crate::base::config::{ConfigIssue, Port, Secret, Validate};
 use serde::{Deserialize, Serialize};
 
 /// The HTTP server: dashboard, JSON API, health and Prometheus metrics.

@@ -5,7 +5,8 @@
 #![allow(dead_code)]
 
 use smokewatch::batch::HistoryStore;
-use smokewatch::config::{Config, Duration};
+use smokewatch::config::Config;
+use smokewatch::base::config::Duration;
 use smokewatch::model::csv::{CsvRow, CsvWriter};
 use smokewatch::model::{DeviceId, EventTime, HomeId, RoomId, SmokeReading};
 use smokewatch::simulate::{HistoryGenerator, HistoryOptions, SimulatorConfig};

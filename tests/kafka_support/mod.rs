@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use smokewatch::config::Duration as ConfigDuration;
+use smokewatch::base::config::Duration as ConfigDuration;
 use smokewatch::model::{ChannelValues, DeviceId, EventTime, HomeId, RoomId, SmokeReading};
 use smokewatch::transport::{KafkaConfig, OutgoingRecord, Transport};
 use std::path::{Path, PathBuf};

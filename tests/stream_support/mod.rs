@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
-use smokewatch::config::{Config, Duration, RestartPolicy};
+use smokewatch::config::Config;
+use smokewatch::base::config::Duration;
+use smokewatch::supervisor::RestartPolicy;
 use smokewatch::daemon::Shared;
 use smokewatch::ml::ModelHandle;
 use smokewatch::model::registry::DeviceRegistry;

@@ -4,7 +4,8 @@
 
 #![allow(dead_code)]
 
-use smokewatch::config::{Config, Secret};
+use smokewatch::config::Config;
+use smokewatch::base::config::Secret;
 use smokewatch::daemon::{Daemon, Shared};
 use smokewatch::features::FeatureSpec;
 use smokewatch::ml::{FireModel, ModelHandle, Prediction};

@@ -10,7 +10,7 @@
 //! `<key>_max` (null when the channel had no value that day).
 
 use super::daily::DailyStats;
-use crate::batch::atomic;
+use crate::base::durable;
 use crate::batch::parts::partition_name;
 use crate::model::Channel;
 use crate::model::parquet::writer_properties;
@@ -87,7 +87,7 @@ pub fn write_day(root: &Path, day: NaiveDate, stats: &DailyStats) -> Result<Stri
         .map_err(|e| encode(e.to_string()))?;
     writer.write(&batch).map_err(|e| encode(e.to_string()))?;
     writer.close().map_err(|e| encode(e.to_string()))?;
-    atomic::write(&path, &bytes).map_err(|source| OutputError::Io {
+    durable::write(&path, &bytes).map_err(|source| OutputError::Io {
         path: path.clone(),
         source,
     })?;

@@ -68,7 +68,7 @@ pub fn count_anomalies(sinks_dir: &Path, days: &BTreeSet<NaiveDate>) -> AnomalyC
         paths.sort();
         for path in paths {
             let file = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            if file.as_deref().is_none_or(crate::batch::atomic::is_hidden) {
+            if file.as_deref().is_none_or(crate::base::durable::is_hidden) {
                 continue;
             }
             let rows = match path.extension().and_then(|e| e.to_str()) {

@@ -13,7 +13,7 @@
 //! yet).
 
 use super::aggregates::OutputError;
-use crate::batch::atomic;
+use crate::base::durable;
 use crate::batch::parts::partition_name;
 use crate::features::{DeviceFeatures, FeatureSpec};
 use crate::model::SmokeReading;
@@ -54,7 +54,7 @@ pub fn write_day(
         .map_err(|e| encode(e.to_string()))?;
     writer.write(&batch).map_err(|e| encode(e.to_string()))?;
     writer.close().map_err(|e| encode(e.to_string()))?;
-    atomic::write(&path, &bytes).map_err(|source| OutputError::Io {
+    durable::write(&path, &bytes).map_err(|source| OutputError::Io {
         path: path.clone(),
         source,
     })?;

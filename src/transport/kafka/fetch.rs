@@ -12,7 +12,8 @@
 use super::super::assignment::assigned_partitions;
 use super::super::metrics::count_offset_reset;
 use super::super::{ConsumedRecord, Headers, StartFrom, Subscription, TopicPartition};
-use super::retry::Backoff;
+use super::retry::retry_backoff;
+use crate::base::backoff::Backoff;
 use super::status::FailureStreak;
 use super::{Cluster, KafkaContext};
 use crate::telemetry::names;
@@ -97,7 +98,7 @@ pub(super) async fn run_fetch_loops(
             tx: tx.clone(),
             watermark: Arc::new(AtomicI64::new(UNKNOWN_END)),
             streak: FailureStreak::new(shared.status.clone()),
-            backoff: Backoff::new(
+            backoff: retry_backoff(
                 shared.config.reconnect_backoff.get(),
                 shared.config.reconnect_backoff_max.get(),
             ),

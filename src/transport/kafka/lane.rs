@@ -8,7 +8,7 @@
 use super::super::metrics::{FlowCounters, count_send_failures, record_bytes};
 use super::super::{OutgoingRecord, TopicKind};
 use super::producer::{Progress, Queued};
-use super::retry::{Backoff, Failure, classify, reason_label};
+use super::retry::{Failure, classify, reason_label, retry_backoff};
 use super::status::FailureStreak;
 use super::{Cluster, KafkaContext};
 use crate::transport::config::CompressionCodec;
@@ -169,7 +169,7 @@ impl LaneTask {
             .map(|q| record_bytes(q.record.key.len(), q.record.value.len()))
             .sum();
         let mut records = Some(batch.take_records());
-        let mut backoff = Backoff::new(config.retry_backoff.get(), config.retry_backoff_max.get());
+        let mut backoff = retry_backoff(config.retry_backoff.get(), config.retry_backoff_max.get());
         let mut attempt: u32 = 0;
         loop {
             let records = records

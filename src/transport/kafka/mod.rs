@@ -23,7 +23,7 @@ pub use status::{BrokerStatus, Verdict};
 use super::{KafkaConfig, Subscription, TopicKind, TransportError};
 use crate::supervisor::{TaskContext, TaskReport, TaskResult};
 use crate::telemetry::names;
-use retry::Backoff;
+use retry::retry_backoff;
 use rskafka::BackoffConfig;
 use rskafka::client::{Client, ClientBuilder};
 use std::collections::BTreeMap;
@@ -173,7 +173,7 @@ async fn connect_until_ready(
     ready: watch::Sender<Option<Arc<Cluster>>>,
 ) {
     let servers = config.bootstrap_servers.join(",");
-    let mut backoff = Backoff::new(
+    let mut backoff = retry_backoff(
         config.reconnect_backoff.get(),
         config.reconnect_backoff_max.get(),
     );

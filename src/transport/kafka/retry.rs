@@ -5,39 +5,14 @@
 //! bounded by `kafka.producer.retries`, visible in /health and metrics.
 
 use rskafka::client::error::{Error as ClientError, ProtocolError};
+use crate::base::backoff::Backoff;
 use std::time::Duration;
 
-/// Exponential backoff with jitter, so that N daemons (or N partitions)
-/// that lost the same broker do not all come back in the same millisecond.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    first: Duration,
-    max: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    pub fn new(first: Duration, max: Duration) -> Self {
-        let first = first.max(Duration::from_millis(1));
-        Self {
-            first,
-            max: max.max(first),
-            next: first,
-        }
-    }
-
-    /// The wait before the next attempt: the current step with ±25 %
-    /// jitter; each call doubles the step up to the cap.
-    pub fn next_wait(&mut self) -> Duration {
-        let step = self.next;
-        self.next = (self.next * 2).min(self.max);
-        step.mul_f64(rand::random_range(0.75..1.25)).min(self.max)
-    }
-
-    /// Back to the first step after a success.
-    pub fn reset(&mut self) {
-        self.next = self.first;
-    }
+/// Kafka retries wait on the shared curve with ±25 % jitter, so that N
+/// daemons (or N partitions) that lost the same broker do not all come back
+/// in the same millisecond.
+pub fn retry_backoff(first: Duration, max: Duration) -> Backoff {
+    Backoff::new(first, max).with_jitter(0.25)
 }
 
 /// What a failed request means for the caller.
@@ -134,18 +109,6 @@ fn snake_case(camel: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_with_bounded_jitter() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
-        let waits: Vec<Duration> = (0..8).map(|_| b.next_wait()).collect();
-        assert!(waits[0] >= Duration::from_millis(75) && waits[0] <= Duration::from_millis(125));
-        assert!(waits[2] >= Duration::from_millis(300) && waits[2] <= Duration::from_millis(500));
-        assert!(waits.iter().all(|w| *w <= Duration::from_millis(1000)));
-        assert!(waits[7] >= Duration::from_millis(750));
-        b.reset();
-        assert!(b.next_wait() <= Duration::from_millis(125));
-    }
 
     #[test]
     fn broker_refusals_are_fatal_and_outages_retriable() {

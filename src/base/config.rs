@@ -1,3 +1,8 @@
+//! The primitives every config section is built from: value types whose
+//! parse errors say what was expected, and the [`Validate`] trait with its
+//! [`ConfigIssue`] for what serde cannot check. The aggregate `Config` that
+//! gathers the sections lives in the app layer; sections import only this.
+//!
 //! Value types of the config file whose parse errors say what was expected.
 //!
 //! serde's own messages (`invalid value: integer -5, expected usize`) are
@@ -239,6 +244,42 @@ impl Serialize for Secret {
             s.serialize_none()
         }
     }
+}
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Dotted key path, e.g. `stream.window.size`.
+    pub key: String,
+    pub reason: String,
+    /// The environment variable that set this key, if one did.
+    pub from_env: Option<String>,
+}
+
+impl ConfigIssue {
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            reason: reason.into(),
+            from_env: None,
+        }
+    }
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)?;
+        if let Some(var) = &self.from_env {
+            write!(f, " (set by environment variable {var})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Sections check the values serde cannot (ranges, relations between keys).
+pub trait Validate {
+    /// Pushes one issue per problem; `section` is the section's key.
+    fn validate(&self, section: &str, issues: &mut Vec<ConfigIssue>);
 }
 
 #[cfg(test)]
