@@ -16,7 +16,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use smokewatch::batch::ingest::{IngestOutcome, Ingester};
 use smokewatch::batch::job::{self, JobContext};
 use smokewatch::batch::{HistoryStore, Scope, Trigger};
-use smokewatch::config::Config;
+use smokewatch::app::config::Config;
 use smokewatch::ml::ModelHandle;
 use smokewatch::model::SmokeReading;
 use smokewatch::model::csv::{CsvRow, CsvWriter};

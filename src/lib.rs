@@ -9,18 +9,14 @@
 //! simulator's ground truth). [`config`], [`model`] and [`supervisor`] hold it
 //! together; [`daemon`] wires it.
 
+pub mod app;
 pub mod base;
 pub mod batch;
-pub mod checkpoint;
-pub mod cli;
-pub mod config;
-pub mod daemon;
 pub mod features;
 pub mod ml;
 pub mod model;
 pub mod scoreboard;
 pub mod simulate;
-pub mod sinks;
 pub mod stream;
 pub mod supervisor;
 pub mod telemetry;

@@ -1,5 +1,5 @@
 //! The `smokewatch` binary: everything lives in the library.
 
 fn main() -> std::process::ExitCode {
-    smokewatch::cli::main()
+    smokewatch::app::cli::main()
 }

@@ -8,7 +8,7 @@
 //! holds the targets not reached yet (ignored, with the reason), so the
 //! gap stays visible and is checked the day it closes.
 
-use smokewatch::config::Config;
+use smokewatch::app::config::Config;
 use smokewatch::scoreboard::{self, Scoreboard, initial_model, run_fleet};
 use smokewatch::simulate::truth::IncidentKind;
 use std::time::Instant;

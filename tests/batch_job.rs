@@ -14,7 +14,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use smokewatch::batch::ingest::{IngestOutcome, Ingester};
 use smokewatch::batch::job::JobContext;
 use smokewatch::batch::{BatchStatus, HistoryStore, RunReport, RunStatus, Scope, Trigger};
-use smokewatch::config::Config;
+use smokewatch::app::config::Config;
 use smokewatch::ml::ModelHandle;
 use smokewatch::model::registry::DeviceRegistry;
 use smokewatch::model::{Channel, SmokeReading};

@@ -9,7 +9,7 @@ mod batch_common;
 use batch_common::*;
 use smokewatch::batch::{HistoryStore, RunRefused, RunStatus, Trigger};
 use smokewatch::base::config::Duration as ConfigDuration;
-use smokewatch::daemon::Daemon;
+use smokewatch::app::daemon::Daemon;
 use smokewatch::supervisor::TaskState;
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,7 +139,7 @@ async fn a_run_requested_over_http_reports_the_readings_the_stream_stored() {
         dir.path().join("data").display()
     );
     let config =
-        smokewatch::config::Config::from_yaml(&yaml, std::path::Path::new("test.yaml"), Vec::new())
+        smokewatch::app::config::Config::from_yaml(&yaml, std::path::Path::new("test.yaml"), Vec::new())
             .unwrap();
     assert!(config.batch.stream_append, "appending is the default");
     let store = HistoryStore::new(&config.batch.store_dir);

@@ -3,7 +3,7 @@
 //! Prometheus' scrape target and Grafana's provisioning.
 
 use serde_yaml::Value;
-use smokewatch::config::Config;
+use smokewatch::app::config::Config;
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {

@@ -1,7 +1,7 @@
 //! `config.yaml` is the documentation of every key: it must hold exactly
 //! the defaults, and every key must carry a comment.
 
-use smokewatch::config::Config;
+use smokewatch::app::config::Config;
 use std::collections::BTreeSet;
 use std::path::Path;
 

@@ -10,8 +10,8 @@ use ingest_support::{
     check_room_outputs, get, settled_room_outputs, smart_home_body, t0_ms, url, v1_body,
 };
 use kafka_support::{Broker, Storage};
-use smokewatch::config::Config;
-use smokewatch::daemon::Daemon;
+use smokewatch::app::config::Config;
+use smokewatch::app::daemon::Daemon;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;

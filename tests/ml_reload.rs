@@ -5,9 +5,9 @@
 
 mod ml_common;
 
-use smokewatch::config::Config;
+use smokewatch::app::config::Config;
 use smokewatch::base::config::Duration;
-use smokewatch::daemon::Daemon;
+use smokewatch::app::daemon::Daemon;
 use smokewatch::ml::{ModelHandle, Promotion, Registry, retrain};
 use smokewatch::supervisor::TaskState;
 use std::sync::Arc;

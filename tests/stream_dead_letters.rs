@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use smokewatch::model::json::{encode_reading, encode_room_event};
 use smokewatch::model::registry::DeviceRegistry;
 use smokewatch::model::{Channel, EventTime, RoomEvent, RoomSensorKind};
-use smokewatch::sinks::DeadLetter;
+use smokewatch::stream::sinks::DeadLetter;
 use smokewatch::stream::message::{Batch, Item};
 use smokewatch::stream::validate::Validator;
 use smokewatch::transport::{ConsumedRecord, OutgoingRecord, TopicKind, json_headers};

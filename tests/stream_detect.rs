@@ -13,7 +13,7 @@ use smokewatch::ml::{FireModel, ModelHandle, Prediction};
 use smokewatch::model::{
     Channel, ChannelValues, EventTime, RoomEvent, RoomSensorKind, SmokeReading,
 };
-use smokewatch::sinks::{AlertChange, AlertEvent, AlertKind};
+use smokewatch::stream::sinks::{AlertChange, AlertEvent, AlertKind};
 use smokewatch::stream::detect::Detector;
 use smokewatch::stream::enrich::FeatureStage;
 use smokewatch::stream::message::{

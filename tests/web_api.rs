@@ -5,7 +5,7 @@
 mod web_support;
 
 use serde_json::{Value, json};
-use smokewatch::config::Config;
+use smokewatch::app::config::Config;
 use smokewatch::web::{self, App};
 use web_support::{RuleModel, TOKEN, normal_reading};
 
@@ -159,7 +159,7 @@ async fn admin_routes_need_the_token() {
     // neither a model registry nor a batch scheduler exists (tests/web_admin.rs
     // runs both for real).
     let dir = tempfile::tempdir().unwrap();
-    let mut config = smokewatch::config::Config::default();
+    let mut config = smokewatch::app::config::Config::default();
     config.web.admin_token = smokewatch::base::config::Secret::new(TOKEN);
     config.ml.model_dir = dir.path().join("no-registry");
     let app = web_support::app_with(config);
@@ -176,7 +176,7 @@ async fn admin_routes_need_the_token() {
 
 #[tokio::test]
 async fn admin_routes_answer_503_naming_the_switched_off_subsystem() {
-    let mut config = smokewatch::config::Config::default();
+    let mut config = smokewatch::app::config::Config::default();
     config.web.admin_token = smokewatch::base::config::Secret::new(TOKEN);
     config.ml.enabled = false;
     config.batch.enabled = false;
@@ -408,7 +408,7 @@ async fn health_keeps_its_200_and_503_semantics() {
 
 #[tokio::test]
 async fn with_the_stream_off_alerts_and_windows_say_so() {
-    let mut config = smokewatch::config::Config::default();
+    let mut config = smokewatch::app::config::Config::default();
     config.stream.enabled = false;
     let app = web_support::app_with(config);
     for path in ["/api/alerts", "/api/windows"] {

@@ -7,7 +7,7 @@ mod web_support;
 
 use serde_json::Value;
 use smokewatch::model::{Channel, EventTime, RoomSensorKind};
-use smokewatch::sinks::{Measure, WindowName, WindowResult};
+use smokewatch::stream::sinks::{Measure, WindowName, WindowResult};
 use smokewatch::stream::KeyKind;
 use smokewatch::web::{self, App};
 
@@ -150,7 +150,7 @@ async fn the_windows_page_is_rendered_with_the_current_windows() {
         "in the nav"
     );
 
-    let mut config = smokewatch::config::Config::default();
+    let mut config = smokewatch::app::config::Config::default();
     config.stream.enabled = false;
     let (status, html) = get(&web_support::app_with(config), "/windows").await;
     assert_eq!(status, 200);

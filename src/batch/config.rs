@@ -262,7 +262,7 @@ mod tests {
 
     #[test]
     fn a_bad_schedule_in_yaml_names_the_key() {
-        let err = crate::config::Config::from_yaml(
+        let err = crate::app::config::Config::from_yaml(
             "batch:\n  job:\n    schedule: \"61 * * * *\"\n",
             std::path::Path::new("t.yaml"),
             Vec::new(),

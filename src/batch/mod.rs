@@ -32,7 +32,7 @@ pub use report::{RunRecord, RunReport, RunStatus, Trigger};
 pub use status::{BatchSnapshot, BatchStatus, RunRefused, RunTicket};
 pub use store::HistoryStore;
 
-use crate::daemon::Shared;
+use crate::app::daemon::Shared;
 use crate::supervisor::{Role, Supervisor};
 use job::JobContext;
 use std::sync::Arc;

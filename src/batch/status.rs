@@ -1,5 +1,5 @@
 //! [`BatchStatus`]: the batch layer's shared handle (a field of
-//! [`crate::daemon::Shared`]). The web reads the job history, the running
+//! [`crate::app::daemon::Shared`]). The web reads the job history, the running
 //! run, the last report and recent ingests from it, and asks for a run
 //! with [`BatchStatus::trigger`] (`POST /api/batch/run`).
 //!
@@ -288,7 +288,7 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::app::config::Config;
 
     fn attached(dir: &std::path::Path) -> BatchStatus {
         let mut config = Config::default();

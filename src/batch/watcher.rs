@@ -18,7 +18,7 @@
 
 use super::ingest::{IngestError, IngestOutcome, Ingester};
 use super::status::BatchStatus;
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::model::registry::DeviceRegistry;
 use crate::supervisor::{TaskContext, TaskError, TaskReport, TaskResult};
 use std::collections::HashMap;

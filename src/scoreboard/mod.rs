@@ -11,10 +11,10 @@ pub mod report;
 pub mod run;
 pub mod score;
 
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::ml::{FireModel, ModelHandle};
 use crate::model::{DeviceId, EventTime, HomeId, RoomId};
-use crate::sinks::{AlertChange, AlertEvent};
+use crate::stream::sinks::{AlertChange, AlertEvent};
 use crate::stream::Severity;
 use std::collections::HashMap;
 use tokio_util::sync::CancellationToken;

@@ -5,8 +5,8 @@
 
 use super::{AlertLog, AlertRecord, ScoreboardError};
 use crate::base::config::Capacity;
-use crate::config::Config;
-use crate::daemon::Shared;
+use crate::app::config::Config;
+use crate::app::daemon::Shared;
 use crate::ml::ModelHandle;
 use crate::model::json::encode_reading;
 use crate::model::registry::DeviceRegistry;
@@ -14,7 +14,7 @@ use crate::model::{DeviceId, EventTime, HomeId, RoomId, SmokeReading};
 use crate::simulate::fleet;
 use crate::simulate::live::LiveFleet;
 use crate::simulate::truth::{Incident, IncidentKind};
-use crate::sinks::{AlertEvent, LiveViews};
+use crate::stream::sinks::{AlertEvent, LiveViews};
 use crate::stream::{Hooks, spawn_with};
 use crate::supervisor::{Health, Supervisor};
 use crate::transport::{OutgoingRecord, Producer, TopicKind, Transport};
@@ -188,7 +188,7 @@ fn rooms_per_home(detectors: u32, configured: u32) -> u32 {
 struct Pipeline {
     supervisor: Supervisor,
     producer: Producer,
-    progress: Arc<crate::sinks::stage::Progress>,
+    progress: Arc<crate::stream::sinks::stage::Progress>,
     taps: mpsc::UnboundedReceiver<(Instant, AlertEvent)>,
     log: AlertLog,
     sent: u64,

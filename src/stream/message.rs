@@ -7,11 +7,11 @@
 //! it is in the snapshot, nothing after it), [`Msg::Trigger`] (update-mode
 //! window output) and [`Msg::EndOfInput`] (a bounded source is exhausted).
 
-use crate::checkpoint::{CheckpointId, StateSnapshot};
+use crate::stream::checkpoint::{CheckpointId, StateSnapshot};
 use crate::features::FeatureSpec;
 use crate::ml::FireModel;
 use crate::model::{CHANNEL_COUNT, EventTime, RoomEvent, SmokeReading};
-use crate::sinks::{AlertEvent, DeadLetter, WindowResult};
+use crate::stream::sinks::{AlertEvent, DeadLetter, WindowResult};
 use crate::transport::{ConsumedRecord, TopicKind, TopicPartition};
 use bytes::Bytes;
 use std::collections::BTreeMap;

@@ -15,6 +15,7 @@
 //! since the previous one, and lets the consumer commit. On start the
 //! latest checkpoint is restored and reading resumes at its positions.
 
+pub mod checkpoint;
 mod clean;
 mod config;
 pub mod cow_map;
@@ -27,6 +28,7 @@ pub mod message;
 mod pipeline;
 pub mod replay;
 pub mod score;
+pub mod sinks;
 pub mod source;
 pub mod stages;
 pub mod validate;
@@ -50,11 +52,11 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedSt
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     #[error("checkpoint: {0}")]
-    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    Checkpoint(#[from] crate::stream::checkpoint::CheckpointError),
     #[error("recovering the file sinks: {0}")]
-    Files(#[from] crate::sinks::files::FileSinkError),
+    Files(#[from] crate::stream::sinks::files::FileSinkError),
     #[error("detectors: {0}")]
     Detect(#[from] detect::DetectError),
     #[error("recovering the history store appends: {0}")]
-    History(#[from] crate::sinks::history::StoreSinkError),
+    History(#[from] crate::stream::sinks::history::StoreSinkError),
 }

@@ -19,9 +19,9 @@
 use super::in_flight::InFlight;
 use super::message::{Barrier, Batch, Msg, Origin, SourceProgress};
 use super::replay::ReplayReader;
-use crate::checkpoint::CheckpointId;
-use crate::sinks::stage::Completed;
-use crate::sinks::{DeadLetter, PayloadLimit};
+use crate::stream::checkpoint::CheckpointId;
+use crate::stream::sinks::stage::Completed;
+use crate::stream::sinks::{DeadLetter, PayloadLimit};
 use crate::supervisor::{TaskContext, TaskError, TaskReport, TaskResult};
 use crate::transport::{ConsumedRecord, Consumer, Subscription, TopicPartition, Transport};
 use std::collections::BTreeMap;

@@ -12,8 +12,8 @@ use super::message::{Batch, Item, Msg, SourceProgress};
 use super::score::Scorer;
 use super::validate::Validator;
 use super::window::Windows;
-use crate::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
-use crate::sinks::{DeadLetter, LiveViews, PayloadLimit};
+use crate::stream::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
+use crate::stream::sinks::{DeadLetter, LiveViews, PayloadLimit};
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
 use crate::telemetry::names;
 use std::sync::Arc;
@@ -392,7 +392,7 @@ impl Stage for DetectStage {
 mod tests {
     use super::*;
     use crate::model::{EventTime, RoomSensorKind};
-    use crate::sinks::{Measure, WindowName, WindowResult};
+    use crate::stream::sinks::{Measure, WindowName, WindowResult};
     use crate::stream::KeyKind;
 
     fn result(n: i64) -> WindowResult {
@@ -493,7 +493,7 @@ mod tests {
     /// still hold their open panes.
     #[test]
     fn stage_state_from_a_version_1_checkpoint_is_restored() {
-        use crate::checkpoint::{CheckpointId, CheckpointStore};
+        use crate::stream::checkpoint::{CheckpointId, CheckpointStore};
         use crate::stream::WindowConfig;
         use std::collections::BTreeMap;
         let fresh = || {
@@ -557,7 +557,7 @@ mod tests {
 
     /// Test-only encoders of the version 1 format.
     mod erased {
-        use crate::checkpoint::CheckpointId;
+        use crate::stream::checkpoint::CheckpointId;
         use crate::transport::TopicPartition;
         use std::collections::BTreeMap;
 

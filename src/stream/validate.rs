@@ -15,7 +15,7 @@ use super::message::{Batch, Item, Origin, Quality, ReadingRecord, RoomEventRecor
 use crate::model::json::{DEFAULT_HOME, decode_reading_text_in, decode_room_event_in};
 use crate::model::registry::{Admission, DeviceRegistry, UnknownDevices};
 use crate::model::{DeviceId, HomeId, RoomId};
-use crate::sinks::{DeadLetter, PayloadLimit};
+use crate::stream::sinks::{DeadLetter, PayloadLimit};
 use crate::transport::{ConsumedRecord, TopicKind};
 use serde::{Deserialize, Serialize};
 

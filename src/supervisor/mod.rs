@@ -365,7 +365,13 @@ mod tests {
     fn a_cause_already_in_the_message_is_not_repeated() {
         let source = std::fs::read_dir("/nonexistent/smokewatch-test").unwrap_err();
         let os = source.to_string();
-        let error = crate::batch::store::StoreError::Io {
+        #[derive(Debug, thiserror::Error)]
+        #[error("store {path}: {source}")]
+        struct StoreIo {
+            path: String,
+            source: std::io::Error,
+        }
+        let error = StoreIo {
             path: "/nonexistent/smokewatch-test".into(),
             source,
         };

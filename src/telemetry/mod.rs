@@ -2,15 +2,12 @@
 //! Prometheus by `metrics-exporter-prometheus` at `/metrics`).
 
 mod config;
-pub mod live;
 pub mod names;
 
 pub use config::{LogFormat, TelemetryConfig};
 
-use crate::supervisor::{Queues, TaskContext, TaskReport, TaskResult};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 /// Starts logging to stderr. `RUST_LOG`, when set, overrides the config's
 /// level. Calling it twice is harmless (the second call does nothing).
@@ -57,31 +54,4 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
-}
-
-/// Service task: publishes queue depths and the gauges derived from the
-/// stream's live views (`live`, `None` while the stream is off) every
-/// second, and runs the exporter's upkeep (which drains histogram buffers).
-pub async fn upkeep(
-    ctx: TaskContext,
-    queues: Queues,
-    handle: PrometheusHandle,
-    live: Option<crate::sinks::LiveViews>,
-) -> TaskResult {
-    ctx.health.running();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut gauges = live::LiveGauges::default();
-    loop {
-        tokio::select! {
-            _ = ctx.shutdown.cancelled() => break,
-            _ = tick.tick() => {
-                queues.publish_metrics();
-                if let Some(views) = &live {
-                    gauges.publish(views);
-                }
-                handle.run_upkeep();
-            }
-        }
-    }
-    Ok(TaskReport::new("metrics upkeep stopped"))
 }

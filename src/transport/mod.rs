@@ -27,7 +27,7 @@ pub use record::{
     json_headers,
 };
 
-use crate::daemon::Shared;
+use crate::app::daemon::Shared;
 use crate::supervisor::{Role, Supervisor};
 use std::collections::BTreeMap;
 use std::sync::Arc;

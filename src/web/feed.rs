@@ -10,9 +10,9 @@
 
 use super::scrape::{self, PipelineTotals};
 use super::stats::{WebCounts, WebStats};
-use crate::daemon::Shared;
+use crate::app::daemon::Shared;
 use crate::model::Channel;
-use crate::sinks::{Measure, WindowName};
+use crate::stream::sinks::{Measure, WindowName};
 use crate::stream::KeyKind;
 use crate::supervisor::queue::QueueDepth;
 use crate::supervisor::{Overall, TaskState};

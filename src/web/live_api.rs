@@ -1,5 +1,5 @@
 //! `GET /api/alerts` and `GET /api/windows`: the stream's recent alerts and
-//! window results, from its live views ([`crate::sinks::LiveViews`]),
+//! window results, from its live views ([`crate::stream::sinks::LiveViews`]),
 //! filtered by query parameters. `GET /api/windows?current=true` gives
 //! instead each series' current windows (what the Windows page and
 //! `smokewatch tail windows` show). An unknown parameter or a bad value is a
@@ -8,7 +8,7 @@
 
 use super::App;
 use super::errors::ApiError;
-use crate::sinks::{Alert, AlertKind, AlertState, Measure, WindowName, WindowResult};
+use crate::stream::sinks::{Alert, AlertKind, AlertState, Measure, WindowName, WindowResult};
 use crate::stream::{KeyKind, Severity};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -34,7 +34,7 @@ pub mod windows_view;
 
 pub use config::{DEFAULT_INGEST_MAX_BODY_BYTES, WebConfig};
 
-use crate::daemon::Shared;
+use crate::app::daemon::Shared;
 use crate::supervisor::{TaskContext, TaskReport, TaskResult};
 use routes::Route;
 use std::sync::Arc;

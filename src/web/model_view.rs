@@ -5,7 +5,7 @@
 //! included. Both the page and the API are built from [`ModelView`], so
 //! they cannot disagree.
 
-use crate::daemon::Shared;
+use crate::app::daemon::Shared;
 use crate::ml::ModelMeta;
 use crate::ml::registry::{ModelRecord, Registry};
 use serde::Serialize;

@@ -164,7 +164,7 @@ fn render_html(app: &App, page: Page, model_view: Option<&ModelView>) -> Result<
             let alerts = app.shared.live.recent_alerts();
             let open = alerts
                 .iter()
-                .filter(|a| a.state == crate::sinks::AlertState::Open)
+                .filter(|a| a.state == crate::stream::sinks::AlertState::Open)
                 .count();
             ctx.insert("alerts_open", &open);
             ctx.insert("alerts_total", &alerts.len());

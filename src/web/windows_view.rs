@@ -1,12 +1,12 @@
 //! What the Windows page renders: the current tumbling windows of every
 //! room × sensor (what the Smart Home job's console sink printed each
 //! trigger) and of every smoke detector × channel, from the stream's live
-//! view of each series ([`crate::sinks::LiveViews::current_windows`]).
+//! view of each series ([`crate::stream::sinks::LiveViews::current_windows`]).
 //! Numbers come formatted; `static/windows.js` formats the same way when it
 //! keeps the tables live.
 
 use crate::model::{Channel, RoomSensorKind};
-use crate::sinks::{WindowName, WindowResult};
+use crate::stream::sinks::{WindowName, WindowResult};
 use crate::stream::KeyKind;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -163,7 +163,7 @@ impl WindowsPage {
 mod tests {
     use super::*;
     use crate::model::EventTime;
-    use crate::sinks::Measure;
+    use crate::stream::sinks::Measure;
 
     fn w(kind: KeyKind, measure: Measure, start: i64, avg: f64, is_final: bool) -> WindowResult {
         WindowResult {

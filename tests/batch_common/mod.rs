@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use smokewatch::batch::HistoryStore;
-use smokewatch::config::Config;
+use smokewatch::app::config::Config;
 use smokewatch::base::config::Duration;
 use smokewatch::model::csv::{CsvRow, CsvWriter};
 use smokewatch::model::{DeviceId, EventTime, HomeId, RoomId, SmokeReading};

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use serde_json::{Value, json};
-use smokewatch::daemon::Daemon;
+use smokewatch::app::daemon::Daemon;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

@@ -3,15 +3,15 @@
 
 #![allow(dead_code)]
 
-use smokewatch::config::Config;
+use smokewatch::app::config::Config;
 use smokewatch::base::config::Duration;
 use smokewatch::supervisor::RestartPolicy;
-use smokewatch::daemon::Shared;
+use smokewatch::app::daemon::Shared;
 use smokewatch::ml::ModelHandle;
 use smokewatch::model::registry::DeviceRegistry;
 use smokewatch::model::{Channel, ChannelValues, EventTime, SmokeReading};
-use smokewatch::sinks::LiveViews;
-use smokewatch::sinks::stage::Progress;
+use smokewatch::stream::sinks::LiveViews;
+use smokewatch::stream::sinks::stage::Progress;
 use smokewatch::stream::OutputMode;
 use smokewatch::supervisor::{Health, ShutdownSummary, Supervisor};
 use smokewatch::transport::Transport;

@@ -10,8 +10,8 @@
 #[path = "../ml_common/mod.rs"]
 mod ml_common;
 
-use smokewatch::config::Config;
-use smokewatch::daemon::Daemon;
+use smokewatch::app::config::Config;
+use smokewatch::app::daemon::Daemon;
 use smokewatch::ml::{MlConfig, ModelHandle, Promotion, RetrainOutcome, retrain};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -4,9 +4,9 @@
 
 #![allow(dead_code)]
 
-use smokewatch::config::Config;
+use smokewatch::app::config::Config;
 use smokewatch::base::config::Secret;
-use smokewatch::daemon::{Daemon, Shared};
+use smokewatch::app::daemon::{Daemon, Shared};
 use smokewatch::features::FeatureSpec;
 use smokewatch::ml::{FireModel, ModelHandle, Prediction};
 use smokewatch::model::registry::DeviceRegistry;
@@ -46,7 +46,7 @@ pub fn app_with_batch(config: Config, batch: smokewatch::batch::BatchStatus) -> 
         devices: DeviceRegistry::new(),
         batch,
         queues: Queues::default(),
-        live: smokewatch::sinks::LiveViews::default(),
+        live: smokewatch::stream::sinks::LiveViews::default(),
     };
     App::new(shared, CancellationToken::new()).expect("templates load")
 }

@@ -26,7 +26,7 @@ use super::ingest::ledger_path;
 use super::ledger::{IngestState, Ledger, LedgerError};
 use super::report::{InputSummary, Outputs, RunReport, Trigger};
 use super::store::{HistoryStore, StoreError, StoreFile};
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::ml::{MlError, ModelHandle};
 use aggregates::OutputError;
 use chrono::{NaiveDate, Utc};

@@ -4,7 +4,7 @@
 //! time of opening), so a replay after a crash raises the same ids.
 
 use crate::model::{DeviceId, EventTime, HomeId, RoomId};
-use crate::sinks::{Alert, AlertChange, AlertEvent, AlertKind, AlertState, derived_id};
+use crate::stream::sinks::{Alert, AlertChange, AlertEvent, AlertKind, AlertState, derived_id};
 use crate::stream::{FastMap, Severity};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -24,7 +24,7 @@ pub mod alerts;
 pub mod rules;
 
 use crate::model::{Channel, EventTime, HomeId, RoomId};
-use crate::sinks::{AlertEvent, AlertKind, RoomState};
+use crate::stream::sinks::{AlertEvent, AlertKind, RoomState};
 use crate::stream::cow_map::CowMap;
 use crate::stream::message::{Item, ReadingRecord};
 use crate::stream::{DetectConfig, Direction, FastMap, Severity, SpikeChannel, ThresholdLevels};
@@ -210,7 +210,7 @@ impl Detector {
         self.state.alerts.open_count()
     }
 
-    pub fn open_alert_list(&self) -> impl Iterator<Item = &crate::sinks::Alert> {
+    pub fn open_alert_list(&self) -> impl Iterator<Item = &crate::stream::sinks::Alert> {
         self.state.alerts.open_alerts()
     }
 

@@ -14,7 +14,7 @@ pub mod agg;
 pub mod operator;
 
 use crate::model::{Channel, DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
-use crate::sinks::{Measure, WindowName, WindowResult};
+use crate::stream::sinks::{Measure, WindowName, WindowResult};
 use crate::stream::message::{Item, SourceProgress};
 use crate::stream::{KeyKind, OutputMode, WindowConfig};
 use crate::transport::TopicPartition;

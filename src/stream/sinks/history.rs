@@ -21,7 +21,7 @@
 
 use crate::batch::parts::day_of;
 use crate::batch::store::{HistoryStore, STAGING, StoreError, write_parts};
-use crate::checkpoint::CheckpointId;
+use crate::stream::checkpoint::CheckpointId;
 use crate::model::SmokeReading;
 use crate::telemetry::names;
 use sha2::{Digest, Sha256};

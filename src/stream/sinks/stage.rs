@@ -14,7 +14,7 @@ use super::files::PartFiles;
 use super::history::StoreSink;
 use super::writer::{CheckpointJob, Job, Rows, Writer, WriterContext};
 use super::{AlertEvent, LiveViews, SinksConfig};
-use crate::checkpoint::{CheckpointId, CheckpointStore};
+use crate::stream::checkpoint::{CheckpointId, CheckpointStore};
 use crate::stream::in_flight::InFlight;
 use crate::stream::message::{Barrier, Batch, Item, Msg};
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};

@@ -344,7 +344,7 @@ impl LiveViews {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sinks::AlertKind;
+    use crate::stream::sinks::AlertKind;
     use crate::stream::Severity;
 
     fn event(n: u128, change: AlertChange, state: AlertState) -> AlertEvent {

@@ -2,8 +2,9 @@
 
 use super::tail::Tailed;
 use super::{EXIT_RUNTIME, EXIT_USAGE, console, runtime};
-use crate::config::Config;
-use crate::{daemon, telemetry};
+use crate::app::config::Config;
+use crate::app::daemon;
+use crate::telemetry;
 use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;

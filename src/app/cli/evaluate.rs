@@ -5,7 +5,7 @@
 //! `--all` (data the model never saw).
 
 use super::EXIT_RUNTIME;
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::ml::train::{EvalRows, evaluate};
 use crate::ml::{Registry, TrainingData};
 use clap::Args;

@@ -12,7 +12,7 @@
 //! shows each series' newest state, not every intermediate one.
 
 use super::{EXIT_RUNTIME, EXIT_USAGE};
-use crate::config::Config;
+use crate::app::config::Config;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 use std::collections::HashMap;

@@ -11,7 +11,7 @@
 //! UUIDs derived from the content, so publishing twice is harmless.
 
 use crate::base::durable;
-use crate::checkpoint::CheckpointId;
+use crate::stream::checkpoint::CheckpointId;
 use std::path::{Path, PathBuf};
 
 const PENDING: &str = "_pending";
@@ -60,7 +60,7 @@ impl PartFiles {
         ext: &str,
         bytes: &[u8],
     ) -> Result<PathBuf, FileSinkError> {
-        let name = format!("part-{}.{ext}", crate::sinks::records::content_id(bytes));
+        let name = format!("part-{}.{ext}", crate::stream::sinks::records::content_id(bytes));
         let relative = folder.join(name);
         let path = self.pending(id).join(&relative);
         durable::write(&path, bytes).map_err(io(&path))?;

@@ -5,7 +5,7 @@
 //! held-out rows. A running daemon picks the new current model up.
 
 use super::{EXIT_RUNTIME, EXIT_USAGE};
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::ml::{ModelHandle, registry::Outcome};
 use crate::ml::{ModelKind, Promotion, TrainingData, retrain};
 use crate::telemetry;

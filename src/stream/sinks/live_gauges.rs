@@ -1,5 +1,5 @@
 //! Gauges derived from the stream's live views ([`LiveViews`]), published
-//! once a second by the telemetry upkeep task, for the alert rules and the
+//! once a second by the daemon's metrics upkeep task, for the alert rules and the
 //! Grafana dashboard:
 //!
 //! * `smokewatch_window_channel_max{home,room,channel}`: the maximum of
@@ -11,9 +11,9 @@
 //! They are read from the live views rather than recorded inside the
 //! stream's stages so the hot path does no per-room label formatting.
 
-use super::names;
 use crate::model::Channel;
-use crate::sinks::{AlertState, LiveViews, Measure, WindowName};
+use crate::stream::sinks::{AlertState, LiveViews, Measure, WindowName};
+use crate::telemetry::names;
 use crate::stream::{KeyKind, Severity};
 use std::collections::{BTreeMap, HashSet};
 

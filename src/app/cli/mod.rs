@@ -14,7 +14,7 @@ mod run;
 mod tail;
 mod train;
 
-use crate::config::{Config, ConfigError};
+use crate::app::config::{Config, ConfigError};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

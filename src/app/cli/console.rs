@@ -4,7 +4,7 @@
 //! stderr, so the two do not mix in a pipe.
 
 use super::tail::{Follower, Format, KeyArg, TableKind, Tailed};
-use crate::sinks::{LiveViews, WindowName};
+use crate::stream::sinks::{LiveViews, WindowName};
 use crate::stream::KeyKind;
 use serde_json::json;
 use std::io::Write;

@@ -1,6 +1,6 @@
 //! `smokewatch check-config`: validate and print the effective config.
 
-use crate::config::Config;
+use crate::app::config::Config;
 use std::process::ExitCode;
 
 pub fn check_config(config: &Config) -> ExitCode {

@@ -9,7 +9,7 @@
 //! code is 2; the other lines are still scored.
 
 use super::{EXIT_RUNTIME, EXIT_USAGE};
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::features::DeviceFeatures;
 use crate::ml::input::decode_input;
 use crate::ml::{FireModel, Registry, TrainedModel};

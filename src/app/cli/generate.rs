@@ -2,7 +2,7 @@
 //! Detection Dataset, as the data set's CSV or as Parquet.
 
 use super::{EXIT_RUNTIME, EXIT_USAGE};
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::simulate::export::{self, ExportError};
 use crate::simulate::{HistoryGenerator, HistoryOptions};
 use clap::{Args, ValueEnum};

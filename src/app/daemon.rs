@@ -4,11 +4,14 @@
 //! See ARCHITECTURE.md for the task and channel diagram.
 
 use crate::batch::BatchStatus;
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
-use crate::sinks::LiveViews;
-use crate::supervisor::{Health, Queues, Role, ShutdownSummary, Supervisor};
+use crate::stream::sinks::LiveViews;
+use crate::stream::sinks::live_gauges::LiveGauges;
+use crate::supervisor::{
+    Health, Queues, Role, ShutdownSummary, Supervisor, TaskContext, TaskReport, TaskResult,
+};
 use crate::transport::{Transport, TransportError};
 use crate::{stream, telemetry, transport, web};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -83,6 +86,33 @@ impl DaemonError {
     }
 }
 
+/// Service task: publishes queue depths and the gauges derived from the
+/// stream's live views (`live`, `None` while the stream is off) every
+/// second, and runs the exporter's upkeep (which drains histogram buffers).
+async fn metrics_upkeep(
+    ctx: TaskContext,
+    queues: Queues,
+    handle: PrometheusHandle,
+    live: Option<LiveViews>,
+) -> TaskResult {
+    ctx.health.running();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut gauges = LiveGauges::default();
+    loop {
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                queues.publish_metrics();
+                if let Some(views) = &live {
+                    gauges.publish(views);
+                }
+                handle.run_upkeep();
+            }
+        }
+    }
+    Ok(TaskReport::new("metrics upkeep stopped"))
+}
+
 /// The device registry's file in `daemon.data_dir`.
 pub const DEVICES_FILE: &str = "devices.json";
 
@@ -125,7 +155,7 @@ impl Daemon {
             let queues = supervisor.queues().clone();
             let live = config.stream.enabled.then(|| shared.live.clone());
             supervisor.spawn("telemetry", "telemetry/upkeep", Role::Service, move |ctx| {
-                telemetry::upkeep(ctx, queues.clone(), handle.clone(), live.clone())
+                metrics_upkeep(ctx, queues.clone(), handle.clone(), live.clone())
             });
         }
 

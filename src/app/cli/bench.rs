@@ -10,13 +10,13 @@
 
 use super::{EXIT_RUNTIME, runtime};
 use crate::base::config::{Capacity, Duration as ConfigDuration};
-use crate::config::Config;
-use crate::daemon::Shared;
+use crate::app::config::Config;
+use crate::app::daemon::Shared;
 use crate::ml::ModelHandle;
 use crate::model::json::encode_reading;
 use crate::model::registry::DeviceRegistry;
 use crate::model::{Channel, ChannelValues, EventTime, SmokeReading};
-use crate::sinks::{AlertChange, AlertEvent, LiveViews};
+use crate::stream::sinks::{AlertChange, AlertEvent, LiveViews};
 use crate::stream::{Hooks, OutputMode, spawn_with};
 use crate::supervisor::{Health, Supervisor};
 use crate::transport::{OutgoingRecord, TopicKind, Transport};

@@ -4,7 +4,7 @@
 //! its alerts compare with the ground truth (see [`crate::scoreboard`]).
 
 use super::{EXIT_RUNTIME, runtime};
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::scoreboard::{self, RunOutput, ScoreboardError};
 use std::path::PathBuf;
 use std::process::ExitCode;

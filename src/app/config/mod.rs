@@ -20,7 +20,7 @@ use crate::supervisor::RestartPolicy;
 use crate::batch::BatchConfig;
 use crate::ml::MlConfig;
 use crate::simulate::SimulatorConfig;
-use crate::sinks::SinksConfig;
+use crate::stream::sinks::SinksConfig;
 use crate::stream::StreamConfig;
 use crate::telemetry::TelemetryConfig;
 use crate::transport::KafkaConfig;

@@ -7,6 +7,7 @@ pub mod encode;
 pub mod files;
 pub mod history;
 pub mod live;
+pub mod live_gauges;
 pub mod records;
 pub mod stage;
 pub mod writer;

@@ -70,12 +70,12 @@ impl Validate for SinksConfig {
                 "must not be empty",
             ));
         }
-        if self.dead_letters.max_payload_bytes < crate::sinks::MIN_DEAD_LETTER_BYTES {
+        if self.dead_letters.max_payload_bytes < crate::stream::sinks::MIN_DEAD_LETTER_BYTES {
             issues.push(ConfigIssue::new(
                 format!("{section}.dead_letters.max_payload_bytes"),
                 format!(
                     "must be at least {} (a dead letter's fields besides the payload need room)",
-                    crate::sinks::MIN_DEAD_LETTER_BYTES
+                    crate::stream::sinks::MIN_DEAD_LETTER_BYTES
                 ),
             ));
         }

@@ -15,7 +15,7 @@ use super::{EXIT_RUNTIME, EXIT_USAGE};
 use crate::batch::ingest::{IngestOutcome, Ingester};
 use crate::batch::job::JobContext;
 use crate::batch::{BatchStatus, RunStatus, Scope, Trigger, watcher};
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
 use crate::telemetry;
