@@ -15,7 +15,8 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use smokewatch::batch::ingest::{IngestOutcome, Ingester};
 use smokewatch::batch::job::{self, JobContext};
-use smokewatch::batch::{HistoryStore, Scope, Trigger};
+use smokewatch::store::HistoryStore;
+use smokewatch::batch::{Scope, Trigger};
 use smokewatch::app::config::Config;
 use smokewatch::ml::ModelHandle;
 use smokewatch::model::SmokeReading;
@@ -111,11 +112,13 @@ fn bench(c: &mut Criterion) {
     );
 
     // The store of the last ingest stays for the job.
-    let ctx = JobContext {
-        config: Arc::new(config(&work)),
-        model: ModelHandle::new(),
-        cancel: CancellationToken::new(),
-    };
+    let config = config(&work);
+    let ctx = JobContext::new(
+        config.batch.clone(),
+        config.ml.clone(),
+        config.sinks.dir.clone(),
+        ModelHandle::new(),
+    );
     group.bench_function("job_1m", |b| {
         b.iter(|| job::run(&ctx, "bench", Trigger::Cli).expect("job run"))
     });

@@ -15,7 +15,7 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use smokewatch::features::FeatureSpec;
-use smokewatch::ml::dataset::Dataset;
+use smokewatch::ml::feature_matrix::FeatureMatrix;
 use smokewatch::ml::train::train;
 use smokewatch::ml::{FireModel, MlConfig, ModelKind, TrainingData};
 use smokewatch::simulate::{HistoryGenerator, HistoryOptions, SimulatorConfig};
@@ -23,7 +23,7 @@ use std::hint::black_box;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Rows of the public Smoke Detection Dataset.
+/// Rows of the public Smoke Detection FeatureMatrix.
 const DATASET_ROWS: u64 = 62_630;
 
 fn data() -> TrainingData {
@@ -74,7 +74,7 @@ fn benches(c: &mut Criterion) {
         _ => 0,
     };
     eprintln!("forest: {nodes} nodes in 100 trees");
-    let rows = Dataset::build(&data, &FeatureSpec::raw());
+    let rows = FeatureMatrix::build(&data, &FeatureSpec::raw());
 
     let mut group = c.benchmark_group("ml_infer");
     group.throughput(Throughput::Elements(rows.len() as u64));

@@ -12,11 +12,13 @@
 pub mod app;
 pub mod base;
 pub mod batch;
+pub mod dataset;
 pub mod features;
 pub mod ml;
 pub mod model;
 pub mod scoreboard;
 pub mod simulate;
+pub mod store;
 pub mod stream;
 pub mod supervisor;
 pub mod telemetry;

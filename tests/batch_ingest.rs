@@ -7,7 +7,7 @@
 mod batch_common;
 
 use batch_common::*;
-use smokewatch::batch::HistoryStore;
+use smokewatch::store::HistoryStore;
 use smokewatch::batch::ingest::{IngestOutcome, Ingester, hash_file, ledger_path};
 use smokewatch::batch::ledger::{IngestState, Ledger, LedgerEntry};
 use smokewatch::app::daemon::Daemon;

@@ -13,7 +13,8 @@ use batch_common::*;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use smokewatch::batch::ingest::{IngestOutcome, Ingester};
 use smokewatch::batch::job::JobContext;
-use smokewatch::batch::{BatchStatus, HistoryStore, RunReport, RunStatus, Scope, Trigger};
+use smokewatch::batch::{BatchStatus, RunReport, RunStatus, Scope, Trigger};
+use smokewatch::store::HistoryStore;
 use smokewatch::app::config::Config;
 use smokewatch::ml::ModelHandle;
 use smokewatch::model::registry::DeviceRegistry;
@@ -45,11 +46,12 @@ fn run(status: &BatchStatus) -> Arc<RunReport> {
 fn attach(config: &Config) -> BatchStatus {
     let status = BatchStatus::new();
     status
-        .attach(JobContext {
-            config: Arc::new(config.clone()),
-            model: ModelHandle::new(),
-            cancel: CancellationToken::new(),
-        })
+        .attach(JobContext::new(
+            config.batch.clone(),
+            config.ml.clone(),
+            config.sinks.dir.clone(),
+            ModelHandle::new(),
+        ))
         .unwrap();
     status
 }

@@ -7,7 +7,8 @@
 mod batch_common;
 
 use batch_common::*;
-use smokewatch::batch::{HistoryStore, RunRefused, RunStatus, Trigger};
+use smokewatch::store::HistoryStore;
+use smokewatch::batch::{RunRefused, RunStatus, Trigger};
 use smokewatch::base::config::Duration as ConfigDuration;
 use smokewatch::app::daemon::Daemon;
 use smokewatch::supervisor::TaskState;

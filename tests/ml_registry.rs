@@ -3,7 +3,7 @@
 
 mod ml_common;
 
-use smokewatch::ml::dataset::Dataset;
+use smokewatch::ml::feature_matrix::FeatureMatrix;
 use smokewatch::ml::registry::{Outcome, RegistryError};
 use smokewatch::ml::{FireModel, ModelHandle, ModelKind, Promotion, Registry, retrain};
 use tokio_util::sync::CancellationToken;
@@ -68,7 +68,7 @@ fn every_kind_round_trips_with_its_metadata_and_predicts_the_same() {
         assert_eq!(&**loaded.version(), version.as_str());
         // Loaded twice, the same numbers.
         let again = registry.load(version).unwrap();
-        let rows = Dataset::build(&data, loaded.feature_spec());
+        let rows = FeatureMatrix::build(&data, loaded.feature_spec());
         assert_eq!(loaded.probabilities(&rows.x), again.probabilities(&rows.x));
         let p = loaded.predict(rows.row(0));
         assert!((0.0..=1.0).contains(&p.probability));

@@ -6,7 +6,7 @@
 mod common;
 mod ml_common;
 
-use smokewatch::ml::dataset::Dataset;
+use smokewatch::ml::feature_matrix::FeatureMatrix;
 use smokewatch::ml::{MlConfig, Registry, TrainingData};
 use smokewatch::model::csv::DATASET_HEADER;
 use std::collections::BTreeMap;
@@ -84,7 +84,7 @@ fn train_then_evaluate_print_metrics_that_match_a_recomputed_confusion_matrix() 
     let model = registry.load_current().unwrap().expect("a current model");
     assert_eq!(model.meta().version, trained["version"]);
     let data = TrainingData::load(&csv).unwrap();
-    let all = Dataset::build(&data, &model.meta().features);
+    let all = FeatureMatrix::build(&data, &model.meta().features);
     let test = all.rows(all.split_index(config.test_fraction)..all.len());
     assert!(
         test.times[0] >= all.times[all.len() - test.len() - 1],

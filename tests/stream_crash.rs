@@ -178,7 +178,7 @@ fn published(dir: &Path, sub: &str, ext: &str) -> Vec<String> {
 /// The (device, seq) of every reading in the history store, sorted
 /// (repeats kept, so a doubled row shows).
 fn stored(dir: &Path) -> Vec<(String, u64)> {
-    let store = smokewatch::batch::HistoryStore::new(dir.join("data/store"));
+    let store = smokewatch::store::HistoryStore::new(dir.join("data/store"));
     let mut out = Vec::new();
     for file in store.files().unwrap() {
         for batch in store.read(&file).unwrap() {

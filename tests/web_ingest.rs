@@ -299,7 +299,7 @@ async fn ingest_is_off_without_a_token_and_says_how_to_enable_it() {
 
 /// Every (device, seq) in the history store (`batch.stream_append`).
 fn stored(config: &Config) -> Vec<(String, u64)> {
-    let store = smokewatch::batch::HistoryStore::new(config.batch.store_dir.clone());
+    let store = smokewatch::store::HistoryStore::new(config.batch.store_dir.clone());
     let mut out = Vec::new();
     for file in store.files().unwrap() {
         for batch in store.read(&file).unwrap() {

@@ -18,7 +18,7 @@ use super::config::BatchConfig;
 use super::ledger::{IngestState, Ledger, LedgerEntry, LedgerError};
 use super::quarantine::Quarantine;
 use super::source::{InputKind, Row, Source, SourceError, csv_identity};
-use super::store::{HistoryStore, StoreError, write_parts};
+use crate::store::{HistoryStore, StoreError, write_parts};
 use crate::model::SmokeReading;
 use crate::model::registry::DeviceRegistry;
 use crate::telemetry::names;

@@ -213,7 +213,7 @@ impl Iterator for CsvSource {
 
 /// Refuses readings whose time has no calendar day (cannot be partitioned).
 fn check_time(reading: &SmokeReading) -> Option<BadRow> {
-    if super::parts::day_of(reading.event_time).is_some() {
+    if crate::store::parts::day_of(reading.event_time).is_some() {
         return None;
     }
     Some(BadRow {

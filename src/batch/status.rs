@@ -107,7 +107,7 @@ impl BatchStatus {
         if self.is_enabled() {
             return Ok(());
         }
-        let batch = &ctx.config.batch;
+        let batch = &ctx.batch;
         let history = JobHistory::open(&batch.state_dir, batch.job.history_limit)?;
         let runs: Vec<RunRecord> = history.runs().cloned().collect();
         let last = runs
@@ -288,19 +288,22 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::config::Config;
+    use crate::batch::BatchConfig;
 
     fn attached(dir: &std::path::Path) -> BatchStatus {
-        let mut config = Config::default();
-        config.batch.state_dir = dir.join("state");
-        config.batch.store_dir = dir.join("store");
+        let batch = BatchConfig {
+            state_dir: dir.join("state"),
+            store_dir: dir.join("store"),
+            ..BatchConfig::default()
+        };
         let status = BatchStatus::new();
         status
-            .attach(JobContext {
-                config: Arc::new(config),
-                model: crate::ml::ModelHandle::new(),
-                cancel: tokio_util::sync::CancellationToken::new(),
-            })
+            .attach(JobContext::new(
+                batch,
+                crate::ml::MlConfig::default(),
+                dir.join("out"),
+                crate::ml::ModelHandle::new(),
+            ))
             .unwrap();
         status
     }

@@ -18,7 +18,7 @@
 
 use super::ingest::{IngestError, IngestOutcome, Ingester};
 use super::status::BatchStatus;
-use crate::app::config::Config;
+use super::BatchConfig;
 use crate::model::registry::DeviceRegistry;
 use crate::supervisor::{TaskContext, TaskError, TaskReport, TaskResult};
 use std::collections::HashMap;
@@ -147,21 +147,21 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<(PathBuf, Snapshot)>> {
 /// The task.
 pub(crate) async fn run(
     ctx: TaskContext,
-    config: Arc<Config>,
+    config: Arc<BatchConfig>,
     devices: DeviceRegistry,
     status: BatchStatus,
 ) -> TaskResult {
-    let incoming = config.batch.incoming_dir.clone();
+    let incoming = config.incoming_dir.clone();
     std::fs::create_dir_all(&incoming)
         .map_err(|e| TaskError::new(format!("batch.incoming_dir {}: {e}", incoming.display())))?;
     let open_config = config.clone();
     let mut ingester =
-        tokio::task::spawn_blocking(move || Ingester::open(&open_config.batch, devices))
+        tokio::task::spawn_blocking(move || Ingester::open(&open_config, devices))
             .await
             .map_err(|e| TaskError::new(e.to_string()))??;
     let cancel = ctx.shutdown.child_token();
     let mut readiness = Readiness::default();
-    let mut tick = tokio::time::interval(config.batch.poll_interval.get());
+    let mut tick = tokio::time::interval(config.poll_interval.get());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut files, mut problem) = (0u64, None::<String>);
     ctx.health.running();
@@ -187,7 +187,7 @@ pub(crate) async fn run(
             tracing::warn!(
                 file = %path.display(),
                 "file is empty; waiting {} s for a writer, then it is refused to failed/",
-                config.batch.poll_interval.get().as_secs() * u64::from(EMPTY_GRACE_LISTINGS)
+                config.poll_interval.get().as_secs() * u64::from(EMPTY_GRACE_LISTINGS)
             );
         }
         for path in ready {

@@ -34,7 +34,7 @@ pub struct MlConfig {
     pub forest: ForestConfig,
     pub tree: TreeConfig,
     pub logreg: LogRegConfig,
-    pub initial_training: InitialTrainingConfig,
+    pub initial_training: crate::dataset::InitialTrainingConfig,
 }
 
 impl Default for MlConfig {
@@ -53,7 +53,7 @@ impl Default for MlConfig {
             forest: ForestConfig::default(),
             tree: TreeConfig::default(),
             logreg: LogRegConfig::default(),
-            initial_training: InitialTrainingConfig::default(),
+            initial_training: crate::dataset::InitialTrainingConfig::default(),
         }
     }
 }
@@ -228,33 +228,6 @@ pub struct LogRegConfig {
 impl Default for LogRegConfig {
     fn default() -> Self {
         Self { alpha: 1.0 }
-    }
-}
-
-/// Where the daemon gets data to train its first model when the registry
-/// is empty.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct InitialTrainingConfig {
-    /// A CSV in the data set's format (or a Parquet history) to train on;
-    /// null means freshly generated readings from the simulator.
-    pub data: Option<PathBuf>,
-    /// Generated readings to train on.
-    pub rows: u64,
-    /// Simulated devices the generated readings come from.
-    pub devices: u32,
-    /// Seed of the generated readings.
-    pub seed: u64,
-}
-
-impl Default for InitialTrainingConfig {
-    fn default() -> Self {
-        Self {
-            data: None,
-            rows: 30_000,
-            devices: 6,
-            seed: 7,
-        }
     }
 }
 

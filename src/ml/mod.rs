@@ -1,9 +1,9 @@
 //! Fire prediction: training and evaluating smartcore models, the on-disk
 //! model registry, and hot-swapped serving to the stream and the web.
 //!
-//! * [`data`] loads labelled readings (the data set's CSV, generated
-//!   readings, any reading iterator such as a Parquet history).
-//! * [`dataset`] computes features per device ([`crate::features`]) and
+//! * [`crate::dataset`] (beside, not inside, `ml`) loads labelled readings
+//!   from files and the simulator; `ml` only sees [`TrainingData`].
+//! * [`feature_matrix`] computes features per device ([`crate::features`]) and
 //!   orders rows by event time for the honest time split.
 //! * [`forest`], [`linear`] fit the models with smartcore; [`tree`] holds
 //!   the compact tree evaluator used for serving.
@@ -12,8 +12,7 @@
 //!   [`service`] is the daemon task; [`serving`] the handle readers use.
 
 mod config;
-pub mod data;
-pub mod dataset;
+pub mod feature_matrix;
 pub mod forest;
 pub mod input;
 pub mod linear;
@@ -27,14 +26,13 @@ pub mod train;
 pub mod tree;
 
 pub use config::{
-    FeaturesConfig, ForestConfig, Imputation, InitialTrainingConfig, LogRegConfig, MlConfig,
-    ModelKind, TreeConfig,
+    FeaturesConfig, ForestConfig, Imputation, LogRegConfig, MlConfig, ModelKind, TreeConfig,
 };
-pub use data::{DataError, TrainingData};
+pub use crate::dataset::{DataError, TrainingData};
 pub use model::{ModelMeta, TrainedModel};
 pub use registry::{Registry, RegistryError};
 pub use retrain::{Promotion, RetrainOutcome, retrain};
-pub use service::spawn;
+pub use service::{Deps, InitialData, spawn};
 pub use serving::{FireModel, ModelHandle, Prediction};
 pub use train::TrainError;
 
@@ -47,7 +45,7 @@ pub enum MlError {
     #[error("loading training data: {0}")]
     Data(#[from] DataError),
     #[error("generating training data: {0}")]
-    Generate(#[from] data::GenerateError),
+    Generate(#[from] crate::dataset::GenerateError),
     #[error("training: {0}")]
     Train(#[from] TrainError),
     #[error("model registry: {0}")]

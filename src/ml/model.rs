@@ -3,7 +3,7 @@
 //! the fitted forest, tree or regression), and the [`FireModel`] impl.
 
 use super::config::{ForestConfig, Imputation, LogRegConfig, ModelKind, TreeConfig};
-use super::data::LoadReport;
+use crate::dataset::LoadReport;
 use super::forest::Forest;
 use super::linear::Logistic;
 use super::metrics::{Metrics, Spread};

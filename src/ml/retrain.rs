@@ -6,7 +6,7 @@
 //! rejected, with the reason, and the champion stays.
 
 use super::config::{MlConfig, ModelKind};
-use super::data::TrainingData;
+use crate::dataset::TrainingData;
 use super::metrics::Metrics;
 use super::model::{ModelMeta, TrainedModel};
 use super::registry::{Decision, Outcome, Registry};

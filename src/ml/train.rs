@@ -3,8 +3,8 @@
 //! optional time-series cross-validation.
 
 use super::config::{Imputation, MlConfig, ModelKind};
-use super::data::TrainingData;
-use super::dataset::Dataset;
+use crate::dataset::TrainingData;
+use super::feature_matrix::FeatureMatrix;
 use super::forest::{FitError, fit_forest, fit_tree};
 use super::linear::fit_logistic;
 use super::metrics::{Metrics, Spread};
@@ -56,7 +56,7 @@ struct Fit {
 
 /// Fits fill values and the model on `train` (consumed: imputed in place).
 fn fit(
-    mut train: Dataset,
+    mut train: FeatureMatrix,
     kind: ModelKind,
     config: &MlConfig,
     cancel: &CancellationToken,
@@ -99,7 +99,7 @@ fn fit(
     })
 }
 
-fn check_trainable(train: &Dataset) -> Result<(), TrainError> {
+fn check_trainable(train: &FeatureMatrix) -> Result<(), TrainError> {
     if train.len() < MIN_TRAINING_ROWS {
         return Err(TrainError::TooFewRows { rows: train.len() });
     }
@@ -128,7 +128,7 @@ pub fn train(
 ) -> Result<Trained, TrainError> {
     let started = Instant::now();
     let spec = config.features.spec();
-    let all = Dataset::build(data, &spec);
+    let all = FeatureMatrix::build(data, &spec);
     let split = all.split_index(config.test_fraction);
     let cross_validation = (config.cv_folds >= 2)
         .then(|| cross_validate(&all, kind, config, cancel))
@@ -199,7 +199,7 @@ fn params_of(kind: ModelKind, config: &MlConfig) -> ModelParams {
 
 /// Time-series cross-validation over the whole time-ordered data.
 fn cross_validate(
-    all: &Dataset,
+    all: &FeatureMatrix,
     kind: ModelKind,
     config: &MlConfig,
     cancel: &CancellationToken,
@@ -252,7 +252,7 @@ pub enum EvalRows {
 /// Scores `model` on `data`, computing the model's own features.
 pub fn evaluate(model: &TrainedModel, data: &TrainingData, rows: EvalRows) -> Metrics {
     let spec = &model.meta().features;
-    let all = Dataset::build(data, spec);
+    let all = FeatureMatrix::build(data, spec);
     let start = match rows {
         EvalRows::Latest(fraction) => all.split_index(fraction),
         EvalRows::From(i) => i.min(all.len()),

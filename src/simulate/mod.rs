@@ -37,7 +37,7 @@ pub mod truth;
 pub use calibration::Calibration;
 pub use config::{FaultRates, RoomBehaviour, ScenarioRates, SimulatorConfig};
 pub use history::{HistoryGenerator, HistoryOptions};
-pub use task::spawn;
+pub use task::{Deps, spawn};
 
 /// Why the simulator could not start or generate.
 #[derive(Debug, thiserror::Error)]

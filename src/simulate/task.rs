@@ -13,11 +13,12 @@ use super::clock::StoredClock;
 use super::config::SimulatorConfig;
 use super::fleet;
 use super::live::{LiveFleet, Message};
-use crate::app::daemon::Shared;
+use crate::model::registry::DeviceRegistry;
 use crate::supervisor::{Role, Supervisor, TaskContext, TaskReport, TaskResult};
 use crate::telemetry::names;
 use crate::transport::{OutgoingRecord, Producer, TopicKind};
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -36,18 +37,35 @@ struct State {
     clock: StoredClock,
 }
 
+/// What the simulator task is built from: its config section and the
+/// handles it needs.
+pub struct Deps {
+    pub config: SimulatorConfig,
+    /// `daemon.data_dir`: where the simulated clock is kept across restarts.
+    pub data_dir: PathBuf,
+    /// The fleet's devices are registered here before the first reading.
+    pub devices: DeviceRegistry,
+    /// Where the readings and room events go.
+    pub producer: Producer,
+}
+
 /// Starts the live fleet: registers every device, then runs the
 /// `simulate/fleet` source task.
-pub fn spawn(supervisor: &mut Supervisor, shared: &Shared) -> Result<(), SimulateError> {
-    let config = shared.config.simulator.clone();
-    let clock = StoredClock::in_data_dir(&shared.config.daemon.data_dir);
+pub fn spawn(supervisor: &mut Supervisor, deps: Deps) -> Result<(), SimulateError> {
+    let Deps {
+        config,
+        data_dir,
+        devices,
+        producer,
+    } = deps;
+    let clock = StoredClock::in_data_dir(&data_dir);
     let start_ms = clock.start_ms(
         config.start_time.map(|t| t.timestamp_millis()),
         chrono::Utc::now().timestamp_millis(),
     );
     let fleet = LiveFleet::new(&config, start_ms)?;
     let rooms: Vec<_> = fleet.rooms().cloned().collect();
-    fleet::register(&rooms, &shared.devices);
+    fleet::register(&rooms, &devices);
     let tick_wall = tick_period(&config, fleet.detectors());
     tracing::info!(
         "simulator: {} homes, {} detectors, one tick every {:?} of wall time ({:.0} readings/s)",
@@ -61,7 +79,6 @@ pub fn spawn(supervisor: &mut Supervisor, shared: &Shared) -> Result<(), Simulat
         pending: VecDeque::new(),
         clock,
     }));
-    let producer = shared.transport.producer();
     supervisor.spawn("simulate", "simulate/fleet", Role::Source, move |ctx| {
         run(ctx, state.clone(), producer.clone(), tick_wall)
     });

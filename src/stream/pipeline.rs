@@ -63,7 +63,7 @@ pub fn spawn_with(
     }
     // The store belongs to the batch layer: no batch layer, no appends.
     let history = (config.batch.enabled && config.batch.stream_append)
-        .then(|| StoreSink::new(crate::batch::HistoryStore::new(&config.batch.store_dir)));
+        .then(|| StoreSink::new(crate::store::HistoryStore::new(&config.batch.store_dir)));
     if let Some(history) = &history {
         let (published, discarded) = history.recover(checkpoint.as_ref().map(|c| c.id))?;
         if published + discarded > 0 {

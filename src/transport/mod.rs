@@ -27,7 +27,6 @@ pub use record::{
     json_headers,
 };
 
-use crate::app::daemon::Shared;
 use crate::supervisor::{Role, Supervisor};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -125,8 +124,8 @@ impl Transport {
 /// `transport/kafka` keeps /health degraded (with the reason, naming the
 /// config key) while the cluster is unreachable, requests are failing, or
 /// a topic has fewer partitions than configured.
-pub fn spawn(supervisor: &mut Supervisor, shared: &Shared) {
-    if let Transport::Kafka(kafka) = &shared.transport {
+pub fn spawn(supervisor: &mut Supervisor, transport: &Transport) {
+    if let Transport::Kafka(kafka) = transport {
         let kafka = kafka.clone();
         supervisor.spawn("transport", "transport/kafka", Role::Service, move |ctx| {
             kafka::monitor(ctx, kafka.clone())

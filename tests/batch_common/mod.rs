@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use smokewatch::batch::HistoryStore;
+use smokewatch::store::HistoryStore;
 use smokewatch::app::config::Config;
 use smokewatch::base::config::Duration;
 use smokewatch::model::csv::{CsvRow, CsvWriter};

@@ -70,11 +70,12 @@ fn run(config: &Config, scope: Option<ScopeArg>, json: bool) -> ExitCode {
         };
     }
     let status = BatchStatus::new();
-    let attached = status.attach(JobContext {
-        config: Arc::new(config.clone()),
-        model: ModelHandle::new(),
-        cancel: CancellationToken::new(),
-    });
+    let attached = status.attach(JobContext::new(
+        config.batch.clone(),
+        config.ml.clone(),
+        config.sinks.dir.clone(),
+        ModelHandle::new(),
+    ));
     if let Err(e) = attached {
         eprintln!("error: {e}");
         return ExitCode::from(EXIT_RUNTIME);

@@ -11,7 +11,7 @@
 
 use super::daily::DailyStats;
 use crate::base::durable;
-use crate::batch::parts::partition_name;
+use crate::store::parts::partition_name;
 use crate::model::Channel;
 use crate::model::parquet::writer_properties;
 use arrow::array::{

@@ -14,7 +14,7 @@
 
 use super::aggregates::OutputError;
 use crate::base::durable;
-use crate::batch::parts::partition_name;
+use crate::store::parts::partition_name;
 use crate::features::{DeviceFeatures, FeatureSpec};
 use crate::model::SmokeReading;
 use crate::model::parquet::writer_properties;

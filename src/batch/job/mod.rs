@@ -25,8 +25,9 @@ use super::history::{self, HistoryError, JobState};
 use super::ingest::ledger_path;
 use super::ledger::{IngestState, Ledger, LedgerError};
 use super::report::{InputSummary, Outputs, RunReport, Trigger};
-use super::store::{HistoryStore, StoreError, StoreFile};
-use crate::app::config::Config;
+use crate::store::{HistoryStore, StoreError, StoreFile};
+use crate::batch::BatchConfig;
+use crate::ml::MlConfig;
 use crate::ml::{MlError, ModelHandle};
 use aggregates::OutputError;
 use chrono::{NaiveDate, Utc};
@@ -76,10 +77,28 @@ impl From<MlError> for JobError {
 /// What a run needs.
 #[derive(Clone)]
 pub struct JobContext {
-    pub config: Arc<Config>,
+    /// The batch section.
+    pub batch: Arc<BatchConfig>,
+    /// The ML section: the features the job writes, how it retrains.
+    pub ml: Arc<MlConfig>,
+    /// `sinks.dir`: the stream's alert files, counted per day in the KPIs.
+    pub alerts_dir: PathBuf,
     /// The served model: a promoted challenger is swapped in here.
     pub model: ModelHandle,
     pub cancel: CancellationToken,
+}
+
+impl JobContext {
+    /// A job context with a fresh cancellation token.
+    pub fn new(batch: BatchConfig, ml: MlConfig, alerts_dir: PathBuf, model: ModelHandle) -> Self {
+        Self {
+            batch: Arc::new(batch),
+            ml: Arc::new(ml),
+            alerts_dir,
+            model,
+            cancel: CancellationToken::new(),
+        }
+    }
 }
 
 /// A successful run.
@@ -93,7 +112,7 @@ pub struct RunOutput {
 /// Runs the job once; see the module docs.
 pub fn run(ctx: &JobContext, run_id: &str, trigger: Trigger) -> Result<RunOutput, JobError> {
     let started_at = Utc::now();
-    let batch = &ctx.config.batch;
+    let batch = &ctx.batch;
     let state_dir = &batch.state_dir;
     let _lock = lock(state_dir)?;
     let store = HistoryStore::new(&batch.store_dir);
@@ -141,7 +160,7 @@ pub fn run(ctx: &JobContext, run_id: &str, trigger: Trigger) -> Result<RunOutput
         }
     }
     let days = stats.dates();
-    let anomalies = alerts::count_anomalies(&ctx.config.sinks.dir, &days);
+    let anomalies = alerts::count_anomalies(&ctx.alerts_dir, &days);
     let max_staleness = batch.job.max_staleness.map(|d| d.get());
     let quality = quality.finish(&quarantined, last_ingest, max_staleness, Utc::now());
     let kpis = kpis::kpis(&stats, anomalies);
@@ -203,8 +222,8 @@ fn write_outputs(
     files: &[StoreFile],
     days: &BTreeSet<NaiveDate>,
 ) -> Result<Outputs, JobError> {
-    let state_dir = &ctx.config.batch.state_dir;
-    let spec = ctx.config.ml.features.spec();
+    let state_dir = &ctx.batch.state_dir;
+    let spec = ctx.ml.features.spec();
     let mut outputs = Outputs::default();
     for day in days {
         if ctx.cancel.is_cancelled() {

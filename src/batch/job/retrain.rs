@@ -7,7 +7,7 @@
 
 use super::{JobContext, JobError};
 use crate::batch::report::{RetrainReport, RetrainSummary};
-use crate::batch::store::{HistoryStore, StoreFile};
+use crate::store::{HistoryStore, StoreFile};
 use crate::ml::{MlError, Promotion, TrainError, TrainingData};
 use tokio_util::sync::CancellationToken;
 
@@ -19,7 +19,7 @@ pub fn maybe_retrain(
     quality: Option<f64>,
     labelled_since_retrain: u64,
 ) -> Result<RetrainReport, JobError> {
-    let config = &ctx.config.batch.retrain;
+    let config = &ctx.batch.retrain;
     let cancel = &ctx.cancel;
     let skip = |reason: String| {
         Ok(RetrainReport {
@@ -60,7 +60,7 @@ pub fn maybe_retrain(
         data.len()
     );
     let outcome = match crate::ml::retrain(
-        &ctx.config.ml,
+        &ctx.ml,
         &ctx.model,
         &data,
         None,

@@ -19,8 +19,8 @@
 //! stored exactly once across crashes; part names derive from the
 //! readings, so a publish repeated after a crash replaces, never doubles.
 
-use crate::batch::parts::day_of;
-use crate::batch::store::{HistoryStore, STAGING, StoreError, write_parts};
+use crate::store::parts::day_of;
+use crate::store::{HistoryStore, STAGING, StoreError, write_parts};
 use crate::stream::checkpoint::CheckpointId;
 use crate::model::SmokeReading;
 use crate::telemetry::names;

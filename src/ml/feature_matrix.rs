@@ -5,14 +5,14 @@
 //! fire in both halves and report a perfect score that means nothing.
 
 use super::config::Imputation;
-use super::data::TrainingData;
+use crate::dataset::TrainingData;
 use crate::features::{DeviceFeatures, FeatureSpec};
 use crate::model::EventTime;
 use std::ops::Range;
 
 /// Row-major feature matrix with labels; NaN marks a missing feature.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Dataset {
+pub struct FeatureMatrix {
     pub n_features: usize,
     /// `len() × n_features` values, row after row.
     pub x: Vec<f64>,
@@ -22,11 +22,11 @@ pub struct Dataset {
     pub had_missing: Vec<bool>,
 }
 
-impl Dataset {
+impl FeatureMatrix {
     /// Computes `spec`'s features for every reading and orders the rows by
     /// (event time, device, sequence): the same order for every spec, so
     /// two models with different features are tested on the same rows.
-    pub fn build(data: &TrainingData, spec: &FeatureSpec) -> Dataset {
+    pub fn build(data: &TrainingData, spec: &FeatureSpec) -> FeatureMatrix {
         let m = spec.len();
         let n = data.len();
         let mut rows = Vec::with_capacity(n * m);
@@ -49,7 +49,7 @@ impl Dataset {
             }
         }
         keys.sort_unstable_by_key(|k| (k.0, k.1, k.2, k.3));
-        let mut out = Dataset {
+        let mut out = FeatureMatrix {
             n_features: m,
             x: Vec::with_capacity(n * m),
             y: Vec::with_capacity(n),
@@ -85,9 +85,9 @@ impl Dataset {
     }
 
     /// A copy of the rows in `range`.
-    pub fn rows(&self, range: Range<usize>) -> Dataset {
+    pub fn rows(&self, range: Range<usize>) -> FeatureMatrix {
         let m = self.n_features;
-        Dataset {
+        FeatureMatrix {
             n_features: m,
             x: self.x[range.start * m..range.end * m].to_vec(),
             y: self.y[range.clone()].to_vec(),
@@ -97,9 +97,9 @@ impl Dataset {
     }
 
     /// The rows whose reading had no empty channel.
-    pub fn complete_rows(&self) -> Dataset {
+    pub fn complete_rows(&self) -> FeatureMatrix {
         let m = self.n_features;
-        let mut out = Dataset {
+        let mut out = FeatureMatrix {
             n_features: m,
             x: Vec::new(),
             y: Vec::new(),
@@ -184,7 +184,7 @@ fn median(values: &mut [f64]) -> f64 {
 mod tests {
     use super::*;
     use crate::features::FeatureSpec;
-    use crate::ml::data::{DeviceSeries, LabelledReading, LoadReport};
+    use crate::dataset::{DeviceSeries, LabelledReading, LoadReport};
     use crate::model::{Channel, ChannelValues, DeviceId};
 
     fn series(device: &str, start: i64, pm: &[Option<f64>]) -> DeviceSeries {
@@ -223,7 +223,7 @@ mod tests {
             series("c", 103, &[None]),
         ]);
         let spec = FeatureSpec::engineered(&[10]);
-        let ds = Dataset::build(&d, &spec);
+        let ds = FeatureMatrix::build(&d, &spec);
         let secs: Vec<i64> = ds.times.iter().map(|t| t.utc_seconds()).collect();
         assert_eq!(secs, [100, 101, 101, 102, 102, 103]);
         let pm = spec.names().iter().position(|n| n == "pm2_5").unwrap();
@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn split_holds_out_the_latest_rows() {
         let d = data(vec![series("a", 0, &[Some(1.0); 10])]);
-        let ds = Dataset::build(&d, &FeatureSpec::raw());
+        let ds = FeatureMatrix::build(&d, &FeatureSpec::raw());
         assert_eq!(ds.split_index(0.2), 8);
         let test = ds.rows(8..10);
         assert!(test.times[0] > ds.times[7]);
@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn fill_values_follow_the_policy_and_ignore_missing() {
-        let ds = Dataset {
+        let ds = FeatureMatrix {
             n_features: 2,
             x: vec![1.0, f64::NAN, 2.0, f64::NAN, 10.0, f64::NAN, 3.0, f64::NAN],
             y: vec![false; 4],

@@ -16,8 +16,10 @@
 //! (ingested file's hash, appended readings' identities), so publishing
 //! the same data again replaces files instead of duplicating rows.
 
+pub mod parts;
+
 use crate::base::durable;
-use super::parts::{DayBatcher, PartError, PartWriter, WrittenPart, day_of};
+use parts::{DayBatcher, PartError, PartWriter, WrittenPart, day_of};
 use crate::model::SmokeReading;
 use crate::model::parquet::{ParquetError, ReadingsReader};
 use crate::telemetry::names;
