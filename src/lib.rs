@@ -16,7 +16,6 @@ pub mod dataset;
 pub mod features;
 pub mod ml;
 pub mod model;
-pub mod scoreboard;
 pub mod simulate;
 pub mod store;
 pub mod stream;

@@ -9,7 +9,7 @@
 //! gap stays visible and is checked the day it closes.
 
 use smokewatch::app::config::Config;
-use smokewatch::scoreboard::{self, Scoreboard, initial_model, run_fleet};
+use smokewatch::app::scoreboard::{self, Scoreboard, initial_model, run_fleet};
 use smokewatch::simulate::truth::IncidentKind;
 use std::time::Instant;
 

@@ -261,18 +261,6 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_schedule_in_yaml_names_the_key() {
-        let err = crate::app::config::Config::from_yaml(
-            "batch:\n  job:\n    schedule: \"61 * * * *\"\n",
-            std::path::Path::new("t.yaml"),
-            Vec::new(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("batch.job.schedule"), "{err}");
-    }
-
-    #[test]
     fn invalid_values_are_reported_by_key() {
         let mut config = BatchConfig::default();
         config.retrain.min_quality = 1.5;

@@ -1,5 +1,5 @@
-//! [`BatchStatus`]: the batch layer's shared handle (a field of
-//! [`crate::app::daemon::Shared`]). The web reads the job history, the running
+//! [`BatchStatus`]: the batch layer's shared handle (the app hands it to
+//! the batch layer and to the web). The web reads the job history, the running
 //! run, the last report and recent ingests from it, and asks for a run
 //! with [`BatchStatus::trigger`] (`POST /api/batch/run`).
 //!

@@ -42,7 +42,7 @@ pub use config::{
     ThresholdLevels, ValidateConfig, WindowConfig,
 };
 pub use message::Origin;
-pub use pipeline::{Hooks, spawn, spawn_with};
+pub use pipeline::{Deps, Hooks, Scoring, spawn, spawn_with};
 
 /// Hash map with a fast, fixed-seed hasher: the keys are our own ids, and a
 /// fixed seed keeps iteration (and so output) order the same across runs.

@@ -20,14 +20,18 @@ use super::validate::Validator;
 use super::window::Windows;
 use super::{OutputMode, SourceKind, StreamError};
 use crate::stream::checkpoint::{CheckpointId, CheckpointStore};
-use crate::app::config::Config;
-use crate::app::daemon::Shared;
+use super::StreamConfig;
+use crate::features::FeatureSpec;
+use crate::ml::ModelHandle;
+use crate::model::registry::DeviceRegistry;
+use crate::stream::sinks::{LiveViews, SinksConfig};
 use crate::stream::sinks::files::PartFiles;
 use crate::stream::sinks::history::StoreSink;
 use crate::stream::sinks::stage::{Progress, SinkStage};
 use crate::stream::sinks::{AlertEvent, PayloadLimit};
 use crate::supervisor::{Role, SharedReceiver, Supervisor, queue};
-use crate::transport::{Subscription, TopicKind, Transport};
+use crate::transport::{Subscription, Transport};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{Mutex, mpsc, watch};
@@ -39,31 +43,77 @@ pub struct Hooks {
     pub alert_tap: Option<mpsc::UnboundedSender<(Instant, AlertEvent)>>,
 }
 
+/// What the stream is built from: its two config sections (`stream`,
+/// `sinks`) and the handles it needs. The app builds it from the whole
+/// config; the stream sees nothing else.
+pub struct Deps {
+    pub config: StreamConfig,
+    pub sinks: SinksConfig,
+    /// `daemon.data_dir`: checkpoints live under it unless
+    /// `stream.checkpoint.dir` says otherwise.
+    pub data_dir: PathBuf,
+    /// Where readings and room events come from and, with `sinks.kafka`
+    /// and a Kafka transport, where the results go.
+    pub transport: Transport,
+    /// The input topics, and where a partition without a stored position
+    /// starts.
+    pub subscription: Subscription,
+    /// The history store every accepted reading is appended to
+    /// (`batch.stream_append`); `None`: no appends.
+    pub history_store: Option<PathBuf>,
+    /// Fire scoring; `None` when ML is off.
+    pub scoring: Option<Scoring>,
+    /// Known devices; the validator refuses or registers others.
+    pub devices: DeviceRegistry,
+    /// The latest alerts, windows and room states, for the web and metrics.
+    pub live: LiveViews,
+    /// How far ahead of the clock an event time may be
+    /// (`stream.max_future_skew` as applied: unbounded when the readings
+    /// come from a simulator running faster than real time).
+    pub max_future_skew: std::time::Duration,
+}
+
+/// The model the score stage serves, and the feature spec of the next
+/// model to be trained.
+pub struct Scoring {
+    pub model: ModelHandle,
+    /// `ml.features`: the stream keeps its spans from the first reading on.
+    pub next_spec: FeatureSpec,
+}
+
 /// Spawns the stream (the daemon's entry point).
-pub fn spawn(supervisor: &mut Supervisor, shared: &Shared) -> Result<Arc<Progress>, StreamError> {
-    spawn_with(supervisor, shared, Hooks::default())
+pub fn spawn(supervisor: &mut Supervisor, deps: Deps) -> Result<Arc<Progress>, StreamError> {
+    spawn_with(supervisor, deps, Hooks::default())
 }
 
 /// Spawns the stream with hooks; returns its progress counters.
 pub fn spawn_with(
     supervisor: &mut Supervisor,
-    shared: &Shared,
+    deps: Deps,
     hooks: Hooks,
 ) -> Result<Arc<Progress>, StreamError> {
-    let config = &shared.config;
-    let sc = &config.stream;
-    let store = CheckpointStore::new(sc.checkpoint.dir_under(&config.daemon.data_dir));
+    let Deps {
+        config: sc,
+        sinks,
+        data_dir,
+        transport,
+        subscription,
+        history_store,
+        scoring,
+        devices,
+        live,
+        max_future_skew,
+    } = deps;
+    let store = CheckpointStore::new(sc.checkpoint.dir_under(&data_dir));
     let checkpoint = store.load()?;
-    if config.sinks.enabled {
+    if sinks.enabled {
         let (published, discarded) =
-            PartFiles::new(config.sinks.dir.clone()).recover(checkpoint.as_ref().map(|c| c.id))?;
+            PartFiles::new(sinks.dir.clone()).recover(checkpoint.as_ref().map(|c| c.id))?;
         if published + discarded > 0 {
             tracing::info!(published, discarded, "file sinks recovered after a restart");
         }
     }
-    // The store belongs to the batch layer: no batch layer, no appends.
-    let history = (config.batch.enabled && config.batch.stream_append)
-        .then(|| StoreSink::new(crate::store::HistoryStore::new(&config.batch.store_dir)));
+    let history = history_store.map(|dir| StoreSink::new(crate::store::HistoryStore::new(dir)));
     if let Some(history) = &history {
         let (published, discarded) = history.recover(checkpoint.as_ref().map(|c| c.id))?;
         if published + discarded > 0 {
@@ -77,16 +127,16 @@ pub fn spawn_with(
     let detector = Detector::new(
         &sc.detect,
         sc.alerts.cooldown.as_millis_i64(),
-        config.ml.enabled,
+        scoring.is_some(),
     )?;
     // Keep, from the first reading on, the spans the models will need (the
     // configured spec of the next trained model, and the served one's):
     // otherwise the first model to arrive finds spans the stream did not
     // keep and every device's history restarts.
     let mut spans = sc.features.spans.clone();
-    if config.ml.enabled {
-        spans.extend(config.ml.features.spec().spans());
-        if let Some(model) = shared.model.current() {
+    if let Some(scoring) = &scoring {
+        spans.extend(scoring.next_spec.spans());
+        if let Some(model) = scoring.model.current() {
             spans.extend(model.feature_spec().spans());
         }
     }
@@ -95,13 +145,13 @@ pub fn spawn_with(
         u32::try_from(sc.features.max_gap.get().as_secs()).unwrap_or(u32::MAX),
         sc.detect.spike.span,
         detector.rule_features().to_vec(),
-        config.ml.enabled.then(|| shared.model.clone()),
+        scoring.map(|s| s.model),
     );
-    let payload_limit = PayloadLimit::new(config.sinks.dead_letters.max_payload_bytes);
+    let payload_limit = PayloadLimit::new(sinks.dead_letters.max_payload_bytes);
     let mut validate = ValidateStage(
-        Validator::new(sc.validate.dedupe_window, shared.devices.clone())
+        Validator::new(sc.validate.dedupe_window, devices)
             .with_payload_limit(payload_limit)
-            .with_max_future_skew(future_skew(config))
+            .with_max_future_skew(max_future_skew)
             .with_unknown_devices(sc.unknown_devices)
             .with_default_home(&sc.default_home),
     );
@@ -110,7 +160,7 @@ pub fn spawn_with(
     let mut windows = WindowsStage::new(Windows::new(&sc.window), payload_limit);
     let mut detect = DetectStage {
         detector,
-        live: shared.live.clone(),
+        live: live.clone(),
         rooms_published: Instant::now(),
     };
     let mut resume = Resume::default();
@@ -149,11 +199,8 @@ pub fn spawn_with(
     let (input, label) = match sc.source.kind {
         SourceKind::Transport => (
             Input::Transport {
-                transport: shared.transport.clone(),
-                subscription: Subscription::configured(
-                    &[TopicKind::Readings, TopicKind::RoomEvents],
-                    &shared.config.kafka,
-                ),
+                transport: transport.clone(),
+                subscription,
             },
             "transport",
         ),
@@ -213,14 +260,12 @@ pub fn spawn_with(
     );
     spawn_stage(supervisor, "stream/detect", detect, detect_in, to_sinks);
 
-    let kafka_out = config.kafka.enabled
-        && config.sinks.kafka
-        && !matches!(shared.transport, Transport::Embedded(_));
+    let kafka_out = sinks.kafka && matches!(transport, Transport::Kafka(_));
     let mut sink = SinkStage::new(
-        config.sinks.clone(),
+        sinks,
         store,
-        shared.live.clone(),
-        kafka_out.then(|| shared.transport.producer()),
+        live,
+        kafka_out.then(|| transport.producer()),
         completed_tx,
         progress.clone(),
         label,
@@ -237,24 +282,6 @@ pub fn spawn_with(
         async move { sink.lock().await.run(ctx, input).await }
     });
     Ok(progress)
-}
-
-/// `stream.max_future_skew`, unless the daemon's own simulator runs
-/// faster than real time: its event time then runs ahead of the clock by
-/// design, and measured against the clock every reading after the first
-/// minutes would be refused as `future_event_time`.
-fn future_skew(config: &Config) -> std::time::Duration {
-    let sim = &config.simulator;
-    if sim.enabled && sim.time_acceleration > 1.0 {
-        tracing::info!(
-            "stream.max_future_skew is not applied: the simulator runs at {}x real time \
-             (simulator.time_acceleration), so its event time runs ahead of the clock",
-            sim.time_acceleration
-        );
-        std::time::Duration::MAX
-    } else {
-        config.stream.max_future_skew.get()
-    }
 }
 
 /// How often the source reports progress: often enough that an idle

@@ -19,8 +19,8 @@ use warp::reply::Response;
 
 /// `POST /api/model/reload`.
 pub async fn model_reload(app: App) -> Response {
-    let shared = app.shared.clone();
-    if !shared.config.ml.enabled {
+    let deps = app.deps.clone();
+    if !deps.sections.ml_enabled {
         return ApiError::Unavailable(
             "the ML subsystem is switched off (ml.enabled: false): no model registry is followed, \
              so there is nothing to reload"
@@ -28,7 +28,7 @@ pub async fn model_reload(app: App) -> Response {
         )
         .into_response();
     }
-    let dir = shared.config.ml.model_dir.clone();
+    let dir = deps.sections.model_dir.clone();
     let loaded = tokio::task::spawn_blocking(move || {
         if !dir.is_dir() {
             return Ok(None);
@@ -40,13 +40,13 @@ pub async fn model_reload(app: App) -> Response {
         registry.load(&version).map(Some)
     })
     .await;
-    let previous = shared.model.version().map(|v| v.to_string());
+    let previous = deps.model.version().map(|v| v.to_string());
     let model = match loaded {
         Ok(Ok(Some(model))) => model,
         Ok(Ok(None)) => {
             return ApiError::Conflict(format!(
                 "the model registry in {} has no current model yet; nothing was reloaded",
-                shared.config.ml.model_dir.display()
+                deps.sections.model_dir.display()
             ))
             .into_response();
         }
@@ -63,7 +63,7 @@ pub async fn model_reload(app: App) -> Response {
     };
     let version = model.meta().version.clone();
     crate::ml::publish_model_info(model.meta());
-    shared.model.swap(Box::new(model));
+    deps.model.swap(Box::new(model));
     tracing::info!(version = %version, "model reloaded through the API");
     warp::reply::json(&json!({
         "reloaded": true,
@@ -77,13 +77,13 @@ pub async fn model_reload(app: App) -> Response {
 /// `POST /api/batch/run`: 202 with the run id; the run goes on in the
 /// batch scheduler (the Batch page and its history show the outcome).
 pub fn batch_run(app: App) -> Response {
-    if !app.shared.config.batch.enabled {
+    if !app.deps.sections.batch_enabled {
         return ApiError::Unavailable(
             "the batch layer is switched off (batch.enabled: false): there is no job to run".into(),
         )
         .into_response();
     }
-    match app.shared.batch.trigger(Trigger::Api) {
+    match app.deps.batch.trigger(Trigger::Api) {
         Ok(ticket) => warp::reply::with_status(
             warp::reply::json(&json!({
                 "started": true,

@@ -21,7 +21,7 @@ const MAX_FIELD_ERRORS: usize = 100;
 
 /// 200 with every subsystem's state; 503 when any task has failed.
 pub fn health(app: &App) -> Response {
-    let report = app.shared.health.report();
+    let report = app.deps.health.report();
     let status = if report.status == Overall::Failed {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -32,7 +32,7 @@ pub fn health(app: &App) -> Response {
 
 /// Prometheus text exposition.
 pub fn metrics(app: &App) -> Response {
-    match &app.shared.metrics {
+    match &app.deps.metrics {
         Some(handle) => warp::reply::with_header(
             handle.render(),
             "content-type",
@@ -106,7 +106,7 @@ fn predict_one(body: &[u8], app: &App) -> Result<Response, ApiError> {
         Some(r) if errors.is_empty() => r,
         _ => return Err(ApiError::Invalid(errors)),
     };
-    let model = app.shared.model.current().ok_or_else(|| no_model(app))?;
+    let model = app.deps.model.current().ok_or_else(|| no_model(app))?;
     let prediction = predict::score_one(model.as_ref().as_ref(), &reading.values);
     app.stats.record_predictions(1, u64::from(prediction.fire));
     Ok(warp::reply::json(&PredictionOut::from(prediction)).into_response())
@@ -131,7 +131,7 @@ struct IndexedPrediction {
 /// Why there is no model to predict with: not trained yet, or never
 /// (ML switched off; a model can still be put in the handle by hand).
 fn no_model(app: &App) -> ApiError {
-    if app.shared.config.ml.enabled {
+    if app.deps.sections.ml_enabled {
         ApiError::NoModel
     } else {
         ApiError::MlOff
@@ -144,7 +144,7 @@ pub async fn predict_batch(body: Bytes, app: App) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let Some(model) = app.shared.model.current() else {
+    let Some(model) = app.deps.model.current() else {
         return no_model(&app).into_response();
     };
     let scored = tokio::task::spawn_blocking(move || {
@@ -247,7 +247,7 @@ fn invalid(field: &str, error: impl Into<String>) -> ApiError {
 /// `GET /api/model`: the model served now, its evaluation and the
 /// registry's history (the Model page shows the same [`ModelView`]).
 pub async fn model(app: App) -> Response {
-    warp::reply::json(&ModelView::load(&app.shared).await).into_response()
+    warp::reply::json(&ModelView::load(&app.deps).await).into_response()
 }
 
 fn respond(result: Result<Response, ApiError>) -> Response {

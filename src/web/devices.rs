@@ -19,7 +19,7 @@ pub const MAX_DEVICES_PER_REQUEST: usize = 10_000;
 /// `GET /api/devices`.
 pub fn list(app: &App) -> Response {
     let devices: Vec<Value> = app
-        .shared
+        .deps
         .devices
         .list()
         .into_iter()
@@ -29,7 +29,7 @@ pub fn list(app: &App) -> Response {
         .collect();
     warp::reply::json(&json!({
         "count": devices.len(),
-        "unknown_devices": app.shared.config.stream.unknown_devices,
+        "unknown_devices": app.deps.sections.unknown_devices,
         "devices": devices,
     }))
     .into_response()
@@ -100,7 +100,7 @@ pub async fn register(body: Bytes, app: App) -> Response {
         Ok(devices) => devices,
         Err(e) => return e.into_response(),
     };
-    let registry = app.shared.devices.clone();
+    let registry = app.deps.devices.clone();
     let listed: Vec<Value> = devices
         .iter()
         .map(|(id, home, room)| json!({"id": id, "home": home, "room": room, "source": "api"}))
@@ -110,7 +110,7 @@ pub async fn register(body: Bytes, app: App) -> Response {
         Ok(Ok(())) => warp::reply::with_status(
             warp::reply::json(&json!({
                 "registered": listed,
-                "persisted": app.shared.devices.path().is_some(),
+                "persisted": app.deps.devices.path().is_some(),
             })),
             StatusCode::CREATED,
         )

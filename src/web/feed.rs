@@ -10,7 +10,7 @@
 
 use super::scrape::{self, PipelineTotals};
 use super::stats::{WebCounts, WebStats};
-use crate::app::daemon::Shared;
+use crate::web::Deps;
 use crate::model::Channel;
 use crate::stream::sinks::{Measure, WindowName};
 use crate::stream::KeyKind;
@@ -187,7 +187,7 @@ impl Feed {
 
 /// Takes snapshots until `shutdown`.
 pub struct Sampler {
-    shared: Shared,
+    deps: Deps,
     stats: Arc<WebStats>,
     feed: Feed,
     started: Instant,
@@ -200,9 +200,9 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    pub fn new(shared: Shared, stats: Arc<WebStats>, feed: Feed) -> Self {
+    pub fn new(deps: Deps, stats: Arc<WebStats>, feed: Feed) -> Self {
         Self {
-            shared,
+            deps,
             stats,
             feed,
             started: Instant::now(),
@@ -241,7 +241,7 @@ impl Sampler {
         };
         self.previous = Some((now, counts));
         self.seq += 1;
-        let report = self.shared.health.report();
+        let report = self.deps.health.report();
         let mut task_states: BTreeMap<&'static str, usize> =
             TaskState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
         let mut tasks = Vec::new();
@@ -277,8 +277,8 @@ impl Sampler {
             task_states,
             tasks,
             off,
-            queues: self.shared.queues.depths(),
-            model_version: self.shared.model.version().map(|v| v.to_string()),
+            queues: self.deps.queues.depths(),
+            model_version: self.deps.model.version().map(|v| v.to_string()),
             web: WebFigures {
                 counts,
                 requests_per_second,
@@ -288,23 +288,22 @@ impl Sampler {
             rooms,
             windows,
             window_updates: self
-                .shared
-                .config
-                .stream
-                .enabled
-                .then(|| self.shared.live.window_updates()),
+                .deps
+                .sections
+                .stream_enabled
+                .then(|| self.deps.live.window_updates()),
         });
     }
 
     fn pipeline(&mut self, now: Instant) -> PipelineFigures {
-        if !self.shared.config.stream.enabled {
+        if !self.deps.sections.stream_enabled {
             return PipelineFigures {
                 unavailable: Some("the stream is switched off (stream.enabled: false)".into()),
                 ..PipelineFigures::default()
             };
         }
-        let open_alerts = Some(self.shared.live.open_alerts().len() as u64);
-        let Some(handle) = &self.shared.metrics else {
+        let open_alerts = Some(self.deps.live.open_alerts().len() as u64);
+        let Some(handle) = &self.deps.metrics else {
             return PipelineFigures {
                 unavailable: Some(
                     "metrics are switched off (telemetry.enabled: false); only live views are shown"
@@ -344,11 +343,11 @@ impl Sampler {
     }
 
     fn rooms(&self) -> Option<Vec<RoomRow>> {
-        if !self.shared.config.stream.enabled {
+        if !self.deps.sections.stream_enabled {
             return None;
         }
         let rows = self
-            .shared
+            .deps
             .live
             .rooms()
             .into_iter()
@@ -368,7 +367,7 @@ impl Sampler {
 
     fn new_windows(&mut self) -> Vec<WindowPoint> {
         let mut fresh: Vec<WindowPoint> = Vec::new();
-        for w in self.shared.live.recent_windows() {
+        for w in self.deps.live.recent_windows() {
             let charted = w.is_final
                 && w.window == WindowName::Tumbling
                 && w.key_kind == KeyKind::Room
@@ -387,7 +386,7 @@ impl Sampler {
         }
         // The live ring holds at most `sinks.ring_capacity` results; keys
         // older than that can never come back, so forget them now and then.
-        if self.windows_sent.len() > 20 * self.shared.config.sinks.ring_capacity.max(1) {
+        if self.windows_sent.len() > 20 * self.deps.sections.ring_capacity.max(1) {
             self.windows_sent.clear();
         }
         fresh.sort_by_key(|p| p.end_ms);

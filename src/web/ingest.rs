@@ -291,8 +291,8 @@ fn decode_one(
 
 /// `POST /api/ingest/readings` and `POST /api/ingest/room-events`.
 pub async fn ingest(kind: RecordKind, body: Bytes, app: App) -> Response {
-    let shared = app.shared.clone();
-    if !shared.config.stream.enabled && matches!(shared.transport, Transport::Embedded(_)) {
+    let deps = app.deps.clone();
+    if !deps.sections.stream_enabled && matches!(deps.transport, Transport::Embedded(_)) {
         return ApiError::Unavailable(
             "ingest is refused: the stream is switched off (stream.enabled: false) and the \
              transport is the embedded in-process log (kafka.enabled: false), so nothing would \
@@ -301,9 +301,9 @@ pub async fn ingest(kind: RecordKind, body: Bytes, app: App) -> Response {
         )
         .into_response();
     }
-    let registry = shared.devices.clone();
-    let policy = shared.config.stream.unknown_devices;
-    let default_home = shared.config.stream.default_home.clone();
+    let registry = deps.devices.clone();
+    let policy = deps.sections.unknown_devices;
+    let default_home = deps.sections.default_home.clone();
     let decoded = tokio::task::spawn_blocking(move || {
         let (framing, pieces) = split(&body)?;
         let received = pieces.len();
@@ -317,7 +317,7 @@ pub async fn ingest(kind: RecordKind, body: Bytes, app: App) -> Response {
         Ok(Err(e)) => return e.into_response(),
         Err(e) => return ApiError::Internal(format!("decoding the body: {e}")).into_response(),
     };
-    let producer = shared.transport.producer();
+    let producer = deps.transport.producer();
     let topic = kind.topic();
     let counter = match kind {
         RecordKind::Readings => names::READINGS_PRODUCED,

@@ -133,16 +133,16 @@ pub fn alerts(query: Query, app: App) -> Response {
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    if !app.shared.config.stream.enabled {
+    if !app.deps.sections.stream_enabled {
         return stream_off("alerts").into_response();
     }
-    let all = app.shared.live.recent_alerts();
+    let all = app.deps.live.recent_alerts();
     let open_total = all.iter().filter(|a| a.state == AlertState::Open).count();
     let matched: Vec<Alert> = all.into_iter().filter(|a| filter.keeps(a)).collect();
     let out = AlertsOut {
         matched: matched.len(),
         open_total,
-        kept_at_most: app.shared.config.sinks.ring_capacity,
+        kept_at_most: app.deps.sections.ring_capacity,
         alerts: matched
             .into_iter()
             .take(filter.limit.unwrap_or(DEFAULT_LIMIT))
@@ -231,10 +231,10 @@ pub fn windows(query: Query, app: App) -> Response {
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    if !app.shared.config.stream.enabled {
+    if !app.deps.sections.stream_enabled {
         return stream_off("window results").into_response();
     }
-    let live = &app.shared.live;
+    let live = &app.deps.live;
     // Read before the windows: a poller that saw this count has seen at
     // least the windows of that many batches.
     let updates = live.window_updates();
@@ -246,7 +246,7 @@ pub fn windows(query: Query, app: App) -> Response {
     let matched: Vec<WindowResult> = windows.into_iter().filter(|w| filter.keeps(w)).collect();
     let out = WindowsOut {
         matched: matched.len(),
-        kept_at_most: app.shared.config.sinks.ring_capacity,
+        kept_at_most: app.deps.sections.ring_capacity,
         updates,
         windows: matched
             .into_iter()

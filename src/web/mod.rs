@@ -13,6 +13,7 @@ pub mod assets;
 pub mod auth;
 pub mod body;
 mod config;
+pub mod deps;
 pub mod devices;
 pub mod errors;
 pub mod feed;
@@ -33,8 +34,8 @@ pub mod stats;
 pub mod windows_view;
 
 pub use config::{DEFAULT_INGEST_MAX_BODY_BYTES, WebConfig};
+pub use deps::{Deps, Sections};
 
-use crate::app::daemon::Shared;
 use crate::supervisor::{TaskContext, TaskReport, TaskResult};
 use routes::Route;
 use std::sync::Arc;
@@ -43,11 +44,11 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-/// Everything a request handler reads: the daemon's shared handles plus
+/// Everything a request handler reads: the handles the app gave it plus
 /// the web layer's own state. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
-    pub shared: Shared,
+    pub deps: Deps,
     pub stats: Arc<stats::WebStats>,
     pub feed: feed::Feed,
     pages: Arc<pages::Pages>,
@@ -57,9 +58,9 @@ pub struct App {
 
 impl App {
     /// Builds the web state; `shutdown` ends live streams when cancelled.
-    pub fn new(shared: Shared, shutdown: CancellationToken) -> Result<App, pages::TemplateError> {
+    pub fn new(deps: Deps, shutdown: CancellationToken) -> Result<App, pages::TemplateError> {
         Ok(App {
-            shared,
+            deps,
             stats: Arc::default(),
             feed: feed::Feed::default(),
             pages: Arc::new(pages::Pages::load()?),
@@ -69,7 +70,7 @@ impl App {
 
     /// The sampler that feeds `/api/stream`; run it beside the server.
     pub fn sampler(&self) -> feed::Sampler {
-        feed::Sampler::new(self.shared.clone(), self.stats.clone(), self.feed.clone())
+        feed::Sampler::new(self.deps.clone(), self.stats.clone(), self.feed.clone())
     }
 }
 
@@ -106,9 +107,9 @@ fn endpoint(route: Route, app: &App) -> BoxedFilter<(Response,)> {
         let app = app.clone();
         warp::any().map(move || app.clone())
     };
-    let admin = auth::admin(app.shared.config.web.admin_token.clone());
-    let ingest_auth = auth::ingest(app.shared.config.web.ingest_token.clone());
-    let ingest_limit = app.shared.config.web.ingest_max_body_bytes;
+    let admin = auth::admin(app.deps.config.admin_token.clone());
+    let ingest_auth = auth::ingest(app.deps.config.ingest_token.clone());
+    let ingest_limit = app.deps.config.ingest_max_body_bytes;
     match route {
         Route::Page(page) => at
             .and(state)
@@ -196,11 +197,11 @@ fn endpoint(route: Route, app: &App) -> BoxedFilter<(Response,)> {
 pub async fn serve(
     ctx: TaskContext,
     listener: std::io::Result<std::net::TcpListener>,
-    shared: Shared,
+    deps: Deps,
 ) -> TaskResult {
     let listener = tokio::net::TcpListener::from_std(listener?)?;
     let addr = listener.local_addr()?;
-    let app = App::new(shared, ctx.shutdown.clone())?;
+    let app = App::new(deps, ctx.shutdown.clone())?;
     // Exported from the start: no live dashboard open is a real 0.
     metrics::gauge!(crate::telemetry::names::HTTP_SSE_CLIENTS)
         .set(app.stats.counts().sse_clients as f64);

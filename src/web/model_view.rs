@@ -5,7 +5,7 @@
 //! included. Both the page and the API are built from [`ModelView`], so
 //! they cannot disagree.
 
-use crate::app::daemon::Shared;
+use crate::web::Deps;
 use crate::ml::ModelMeta;
 use crate::ml::registry::{ModelRecord, Registry};
 use serde::Serialize;
@@ -31,14 +31,14 @@ pub struct ModelView {
 
 impl ModelView {
     /// Reads the registry; blocking file I/O (call from `spawn_blocking`).
-    pub fn read(shared: &Shared) -> ModelView {
-        let model = shared.model.current();
+    pub fn read(deps: &Deps) -> ModelView {
+        let model = deps.model.current();
         let version = model.as_ref().map(|m| m.version().to_string());
         let features = model
             .as_ref()
             .map(|m| m.feature_spec().names())
             .unwrap_or_default();
-        let dir = &shared.config.ml.model_dir;
+        let dir = &deps.sections.model_dir;
         // Reading must not create the registry folder (Registry::open does).
         let (history, registry_problem) = if !dir.is_dir() {
             (Vec::new(), None)
@@ -55,7 +55,7 @@ impl ModelView {
                 .and_then(|r| r.meta.clone())
         });
         ModelView {
-            ml_enabled: shared.config.ml.enabled,
+            ml_enabled: deps.sections.ml_enabled,
             loaded: model.is_some(),
             version,
             features,
@@ -66,10 +66,10 @@ impl ModelView {
     }
 
     /// [`Self::read`] off the async runtime.
-    pub async fn load(shared: &Shared) -> ModelView {
-        let shared = shared.clone();
-        let fallback = shared.clone();
-        match tokio::task::spawn_blocking(move || ModelView::read(&shared)).await {
+    pub async fn load(deps: &Deps) -> ModelView {
+        let deps = deps.clone();
+        let fallback = deps.clone();
+        match tokio::task::spawn_blocking(move || ModelView::read(&deps)).await {
             Ok(view) => view,
             Err(e) => ModelView {
                 registry_problem: Some(format!("reading the registry: {e}")),
@@ -78,10 +78,10 @@ impl ModelView {
         }
     }
 
-    fn served_only(shared: &Shared) -> ModelView {
-        let model = shared.model.current();
+    fn served_only(deps: &Deps) -> ModelView {
+        let model = deps.model.current();
         ModelView {
-            ml_enabled: shared.config.ml.enabled,
+            ml_enabled: deps.sections.ml_enabled,
             loaded: model.is_some(),
             version: model.as_ref().map(|m| m.version().to_string()),
             features: model

@@ -79,7 +79,7 @@ struct PresetView {
 /// Renders `page` with the daemon's current state.
 pub async fn render(app: App, page: Page) -> Response {
     let model_view = match page {
-        Page::Model => Some(ModelView::load(&app.shared).await),
+        Page::Model => Some(ModelView::load(&app.deps).await),
         _ => None,
     };
     match render_html(&app, page, model_view.as_ref()) {
@@ -112,30 +112,30 @@ fn render_html(app: &App, page: Page, model_view: Option<&ModelView>) -> Result<
     ctx.insert("page_id", page.id());
     ctx.insert("page_title", page.title());
     ctx.insert("version", env!("CARGO_PKG_VERSION"));
-    let model = app.shared.model.current();
+    let model = app.deps.model.current();
     ctx.insert(
         "model_version",
         &model.as_ref().map(|m| m.version().to_string()),
     );
-    ctx.insert("admin_enabled", &app.shared.config.web.admin_token.is_set());
-    let config = &app.shared.config;
-    let stream_off = (!config.stream.enabled)
+    ctx.insert("admin_enabled", &app.deps.config.admin_token.is_set());
+    let sections = &app.deps.sections;
+    let stream_off = (!sections.stream_enabled)
         .then_some("The stream is switched off (stream.enabled: false): no readings, windows, rooms or alerts are processed.");
     ctx.insert("stream_off", &stream_off);
     match page {
         Page::Dashboard => {
             ctx.insert(
                 "telemetry_off",
-                &(!config.telemetry.enabled).then_some(
+                &(!sections.telemetry_enabled).then_some(
                     "Metrics are switched off (telemetry.enabled: false): throughput, latency, dead letters and lag cannot be shown.",
                 ),
             );
         }
         Page::Windows => {
-            let window = &config.stream.window;
+            let window = &sections.window;
             ctx.insert(
                 "w",
-                &WindowsPage::new(&app.shared.live.current_windows(), &window.channels),
+                &WindowsPage::new(&app.deps.live.current_windows(), &window.channels),
             );
             ctx.insert("window_size", &window.size.to_string());
             ctx.insert(
@@ -151,17 +151,17 @@ fn render_html(app: &App, page: Page, model_view: Option<&ModelView>) -> Result<
         Page::Model => {
             let view = match model_view {
                 Some(v) => ModelPage::from(v),
-                None => ModelPage::from(&ModelView::read(&app.shared)),
+                None => ModelPage::from(&ModelView::read(&app.deps)),
             };
             ctx.insert("m", &view);
         }
         Page::Batch => {
-            let snapshot = app.shared.batch.snapshot();
+            let snapshot = app.deps.batch.snapshot();
             ctx.insert("b", &BatchPage::from(&snapshot));
-            ctx.insert("batch_configured", &config.batch.enabled);
+            ctx.insert("batch_configured", &sections.batch_enabled);
         }
         Page::Alerts => {
-            let alerts = app.shared.live.recent_alerts();
+            let alerts = app.deps.live.recent_alerts();
             let open = alerts
                 .iter()
                 .filter(|a| a.state == crate::stream::sinks::AlertState::Open)
@@ -170,7 +170,7 @@ fn render_html(app: &App, page: Page, model_view: Option<&ModelView>) -> Result<
             ctx.insert("alerts_total", &alerts.len());
         }
         Page::Health => {
-            ctx.insert("health", &app.shared.health.report());
+            ctx.insert("health", &app.deps.health.report());
         }
     }
     app.pages

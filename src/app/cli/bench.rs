@@ -11,7 +11,7 @@
 use super::{EXIT_RUNTIME, runtime};
 use crate::base::config::{Capacity, Duration as ConfigDuration};
 use crate::app::config::Config;
-use crate::app::daemon::Shared;
+use crate::app::daemon::stream_deps;
 use crate::ml::ModelHandle;
 use crate::model::json::encode_reading;
 use crate::model::registry::DeviceRegistry;
@@ -216,28 +216,24 @@ async fn run(
         .map(|n| reading(devices, n, args.alert_every))
         .collect();
     let health = Health::new();
-    let mut supervisor = Supervisor::new(health.clone(), config.daemon.restart.clone());
-    let shared = Shared {
-        transport: Transport::embedded(&config.kafka),
-        config: config.clone(),
-        health,
-        metrics: None,
-        model: ModelHandle::new(),
-        devices: DeviceRegistry::new(),
-        batch: crate::batch::BatchStatus::new(),
-        live: LiveViews::new(100),
-        queues: supervisor.queues().clone(),
-    };
+    let mut supervisor = Supervisor::new(health, config.daemon.restart.clone());
+    let transport = Transport::embedded(&config.kafka);
     let (tap_tx, mut tap_rx) = mpsc::unbounded_channel::<(Instant, AlertEvent)>();
     let progress = spawn_with(
         &mut supervisor,
-        &shared,
+        stream_deps(
+            &config,
+            transport.clone(),
+            ModelHandle::new(),
+            DeviceRegistry::new(),
+            LiveViews::new(100),
+        ),
         Hooks {
             alert_tap: rate.map(|_| tap_tx),
         },
     )
     .map_err(|e| e.to_string())?;
-    let producer = shared.transport.producer();
+    let producer = transport.producer();
     let started = Instant::now();
     let mut sent_at: HashMap<(usize, u64), Instant> = HashMap::new();
     let burst = rate.map(|r| (r / 1000).max(1) as usize);

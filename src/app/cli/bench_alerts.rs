@@ -1,11 +1,11 @@
 //! `smokewatch bench alerts`: the alert scoreboard. Runs the simulated
 //! fleet (or `--data FILE`) through the stream with the configured
 //! detectors and the model the daemon would train first, and prints how
-//! its alerts compare with the ground truth (see [`crate::scoreboard`]).
+//! its alerts compare with the ground truth (see [`crate::app::scoreboard`]).
 
 use super::{EXIT_RUNTIME, runtime};
 use crate::app::config::Config;
-use crate::scoreboard::{self, RunOutput, ScoreboardError};
+use crate::app::scoreboard::{self, RunOutput, ScoreboardError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

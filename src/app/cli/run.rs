@@ -33,8 +33,8 @@ pub fn run(config: Config, args: &RunArgs) -> ExitCode {
         }
     };
     let console = args.console;
-    let beside = move |shared: &daemon::Shared| {
-        let live = shared.live.clone();
+    let beside = move |handles: &daemon::Handles| {
+        let live = handles.live.clone();
         async move {
             if let Some(what) = console {
                 console::print(what, live).await;

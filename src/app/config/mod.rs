@@ -310,4 +310,16 @@ mod tests {
             Some("SMOKEWATCH__WEB__COLOUR")
         );
     }
+
+    #[test]
+    fn a_bad_schedule_in_yaml_names_the_key() {
+        let err = Config::from_yaml(
+            "batch:\n  job:\n    schedule: \"61 * * * *\"\n",
+            std::path::Path::new("t.yaml"),
+            Vec::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("batch.job.schedule"), "{err}");
+    }
 }

@@ -6,7 +6,7 @@
 use super::{AlertLog, AlertRecord, ScoreboardError};
 use crate::base::config::Capacity;
 use crate::app::config::Config;
-use crate::app::daemon::Shared;
+use crate::app::daemon::stream_deps;
 use crate::ml::ModelHandle;
 use crate::model::json::encode_reading;
 use crate::model::registry::DeviceRegistry;
@@ -222,28 +222,24 @@ impl Pipeline {
         config.kafka.embedded_capacity = Capacity::new(200_000);
         let config = Arc::new(config);
         let health = Health::new();
-        let mut supervisor = Supervisor::new(health.clone(), config.daemon.restart.clone());
-        let shared = Shared {
-            transport: Transport::embedded(&config.kafka),
-            config: config.clone(),
-            health,
-            metrics: None,
-            model,
-            devices: registry,
-            batch: crate::batch::BatchStatus::new(),
-            live: LiveViews::new(100),
-            queues: supervisor.queues().clone(),
-        };
+        let mut supervisor = Supervisor::new(health, config.daemon.restart.clone());
+        let transport = Transport::embedded(&config.kafka);
         let (tap_tx, taps) = mpsc::unbounded_channel();
         let progress = spawn_with(
             &mut supervisor,
-            &shared,
+            stream_deps(
+                &config,
+                transport.clone(),
+                model,
+                registry,
+                LiveViews::new(100),
+            ),
             Hooks {
                 alert_tap: Some(tap_tx),
             },
         )?;
         Ok(Self {
-            producer: shared.transport.producer(),
+            producer: transport.producer(),
             supervisor,
             progress,
             taps,

@@ -113,7 +113,7 @@ pub fn initial_model(config: &Config) -> Result<Option<ModelHandle>, ScoreboardE
     if !config.ml.enabled {
         return Ok(None);
     }
-    let data = crate::ml::service::initial_training_data(config)
+    let data = crate::dataset::initial_training_data(&config.ml.initial_training, &config.simulator)
         .map_err(|e| ScoreboardError::Train(e.to_string()))?;
     let trained = crate::ml::train::train(
         &data,
