@@ -2,12 +2,13 @@
 //!
 //! The modules follow the data: [`simulate`] produces readings, the
 //! [`transport`] carries them (Kafka or in-process), the [`stream`]
-//! validates, windows, detects and scores them, and [`sinks`] write the
-//! results. Beside the flow: [`batch`] (history and scheduled jobs), [`ml`]
-//! (fire models), [`web`] (UI, API, health, metrics) and [`telemetry`]
-//! (logs, metrics), [`scoreboard`] (alerts scored against the
-//! simulator's ground truth). [`config`], [`model`] and [`supervisor`] hold it
-//! together; [`daemon`] wires it.
+//! validates, windows, detects and scores them and writes the results.
+//! Beside the flow: [`batch`] (watched folder and scheduled jobs) over the
+//! [`store`], [`ml`] (fire models) trained on a [`dataset`], [`web`] (UI,
+//! API, health, metrics). Below them: [`supervisor`], [`features`],
+//! [`model`], [`telemetry`] and [`base`]; above them [`app`] (config,
+//! daemon, CLI) wires it. A module imports only modules below it
+//! (ARCHITECTURE.md, `tests/layering.rs`).
 
 pub mod app;
 pub mod base;

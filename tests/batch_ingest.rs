@@ -96,7 +96,7 @@ async fn dropped_csv_files_are_stored_bad_rows_quarantined_and_restarts_ingest_n
         assert!(row[2].starts_with(&format!("line {line}")), "{:?}", &row[2]);
         assert_eq!(&row[3], raw.as_str());
     }
-    let ingests = daemon.shared().batch.snapshot().recent_ingests;
+    let ingests = daemon.handles().batch.snapshot().recent_ingests;
     assert_eq!(ingests.len(), 2);
     let summary = daemon.stop().await;
     assert!(summary.is_clean(), "{:?}", summary.aborted);

@@ -45,7 +45,7 @@ async fn enough_new_labelled_data_retrains_and_the_daemon_serves_the_winner_with
     .version;
 
     let daemon = Daemon::start(Arc::new(config.clone())).await.unwrap();
-    let shared = daemon.shared().clone();
+    let shared = daemon.handles().clone();
     wait_until("the champion served", Duration::from_secs(10), || {
         shared.model.version().as_deref() == Some(champion.as_str())
     })
@@ -109,7 +109,7 @@ async fn enough_new_labelled_data_retrains_and_the_daemon_serves_the_winner_with
     assert!(metrics.contains(&old_info), "{old_info} in\n{metrics}");
 
     // And the web API says the same: GET /api/model serves the winner.
-    let app = smokewatch::web::App::new(shared.clone(), CancellationToken::new()).unwrap();
+    let app = smokewatch::web::App::new(shared.web_deps(), CancellationToken::new()).unwrap();
     let answer = warp::test::request()
         .method("GET")
         .path("/api/model")

@@ -30,7 +30,7 @@ async fn a_failed_run_degrades_health_and_the_next_scheduled_run_retries() {
     lock.lock().unwrap();
 
     let daemon = Daemon::start(Arc::new(config)).await.unwrap();
-    let shared = daemon.shared().clone();
+    let shared = daemon.handles().clone();
     wait_until("a failed scheduled run", Duration::from_secs(20), || {
         shared
             .batch
@@ -172,7 +172,7 @@ async fn a_run_requested_over_http_reports_the_readings_the_stream_stored() {
     assert_eq!(answer.status(), 202);
     let answer: serde_json::Value = answer.json().await.unwrap();
     let run_id = answer["run_id"].as_str().unwrap().to_string();
-    let batch = daemon.shared().batch.clone();
+    let batch = daemon.handles().batch.clone();
     wait_until("the run to end", Duration::from_secs(60), || {
         batch
             .history()

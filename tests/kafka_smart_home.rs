@@ -78,7 +78,7 @@ async fn smart_home_messages_over_kafka_match_the_v1_shape_over_http() {
     let file = dir.path().join("smart-home.ndjson");
     std::fs::write(&file, smart_home_body(t0)).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/smart_home_produce.py");
-    let topic = daemon.shared().config.kafka.topics.room_events.clone();
+    let topic = daemon.handles().config.kafka.topics.room_events.clone();
     let output = Command::new("python3")
         .arg(&script)
         .args(["--bootstrap", &broker.addr, "--topic", &topic, "--file"])

@@ -39,7 +39,7 @@ async fn wait_until(what: &str, timeout: std::time::Duration, mut done: impl FnM
 async fn without_a_model_the_daemon_trains_one_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(Arc::new(config(dir.path()))).await.unwrap();
-    let handle = daemon.shared().model.clone();
+    let handle = daemon.handles().model.clone();
     wait_until(
         "the first model",
         std::time::Duration::from_secs(120),
@@ -64,7 +64,7 @@ async fn without_a_model_the_daemon_trains_one_in_the_background() {
         || daemon.health().task("ml/models").map(|t| t.state) == Some(TaskState::Running),
     )
     .await;
-    let metrics = daemon.shared().metrics.as_ref().unwrap().render();
+    let metrics = daemon.handles().metrics.as_ref().unwrap().render();
     let info = format!("smokewatch_model_info{{version=\"{version}\",kind=\"rf\"}} 1");
     assert!(metrics.contains(&info), "{info} in\n{metrics}");
     assert!(

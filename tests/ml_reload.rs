@@ -52,7 +52,7 @@ async fn a_corrupt_current_model_is_refused_and_the_served_one_kept() {
     .unwrap();
 
     let daemon = Daemon::start(Arc::new(config.clone())).await.unwrap();
-    let handle = daemon.shared().model.clone();
+    let handle = daemon.handles().model.clone();
     wait_until(
         "the stored model loaded at start",
         std::time::Duration::from_secs(10),

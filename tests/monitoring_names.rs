@@ -164,7 +164,7 @@ async fn every_queried_name_is_in_a_real_scrape_of_a_running_pipeline() {
         .await
         .unwrap();
     assert_eq!(predicted.status(), 200);
-    let batch = daemon.shared().batch.clone();
+    let batch = daemon.handles().batch.clone();
     web_pipeline::wait_for(
         "the CSV to be ingested",
         std::time::Duration::from_secs(60),

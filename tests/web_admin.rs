@@ -86,7 +86,7 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
         .await
         .unwrap();
     assert_eq!(
-        daemon.shared().model.version().as_deref(),
+        daemon.handles().model.version().as_deref(),
         Some(champion.as_str()),
         "not picked up before the reload (ml.reload_interval is 1h)"
     );
@@ -102,7 +102,7 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
     assert_eq!(body["previous"], champion.as_str());
     assert_eq!(body["changed"], true);
     assert_eq!(
-        daemon.shared().model.version().as_deref(),
+        daemon.handles().model.version().as_deref(),
         Some(newer.version.as_str())
     );
     let wrong = client
@@ -114,7 +114,7 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
     assert_eq!(wrong.status(), 401);
 
     // --- POST /api/batch/run runs the job on the ingested CSV.
-    let batch = daemon.shared().batch.clone();
+    let batch = daemon.handles().batch.clone();
     wait_for("the CSV to be ingested", Duration::from_secs(60), || {
         !batch.snapshot().recent_ingests.is_empty()
     })
@@ -149,7 +149,7 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
     assert!(html.contains("id=\"kpi-alarm-rate\""));
 
     // --- /api/alerts and /api/windows: what the stream produced, filtered.
-    let live = daemon.shared().live.clone();
+    let live = daemon.handles().live.clone();
     wait_for(
         "alerts and closed room windows",
         Duration::from_secs(90),

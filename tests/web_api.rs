@@ -298,7 +298,7 @@ async fn table_header_units_escape_the_upper_case_transform() {
 #[tokio::test]
 async fn predict_scores_through_the_current_model() {
     let app = web_support::app(None);
-    app.shared
+    app.deps
         .model
         .swap(Box::new(RuleModel::new("test-rule-v1")));
     let a = send(&app, post("/api/predict").json(&normal_reading())).await;
@@ -320,7 +320,7 @@ async fn predict_scores_through_the_current_model() {
 #[tokio::test]
 async fn batch_keeps_request_order_and_series_need_a_time() {
     let app = web_support::app(None);
-    app.shared
+    app.deps
         .model
         .swap(Box::new(RuleModel::new("test-rule-v1")));
     let mut smoky = normal_reading();
@@ -378,7 +378,7 @@ async fn schema_and_model_describe_what_exists() {
     let a = send(&app, warp::test::request().path("/api/model")).await;
     assert_eq!(a.body["loaded"], false);
     assert_eq!(a.body["current"], Value::Null, "no registry entry");
-    app.shared.model.swap(Box::new(RuleModel::new("v7")));
+    app.deps.model.swap(Box::new(RuleModel::new("v7")));
     let a = send(&app, warp::test::request().path("/api/model")).await;
     assert_eq!(a.body["version"], "v7");
     assert_eq!(a.body["features"].as_array().unwrap().len(), 12);
@@ -387,7 +387,7 @@ async fn schema_and_model_describe_what_exists() {
 #[tokio::test]
 async fn health_keeps_its_200_and_503_semantics() {
     let app = web_support::app(None);
-    let task = app.shared.health.register("stream", "stream/validate");
+    let task = app.deps.health.register("stream", "stream/validate");
     task.running();
     let a = send(&app, warp::test::request().path("/api/health")).await;
     assert_eq!(a.status, 200);

@@ -115,7 +115,7 @@ async fn dashboard_numbers_change_with_the_stream_running() {
             Duration::from_secs(60),
         )
         .await;
-    let rooms = daemon.shared().live.rooms();
+    let rooms = daemon.handles().live.rooms();
     let first = browser
         .js("const r = document.querySelector('#rooms tbody tr'); return r.dataset.room")
         .await;
@@ -205,7 +205,7 @@ async fn predict_form_shows_no_model_then_a_fire_result() {
         .unwrap()
         .load(&version)
         .unwrap();
-    daemon.shared().model.swap(Box::new(model));
+    daemon.handles().model.swap(Box::new(model));
     browser.click("#predict-submit").await;
     browser
         .wait_until(
@@ -355,7 +355,7 @@ async fn every_page_renders_and_is_screenshotted() {
     let base = web_support::base_url(&daemon);
     // Real content for the Batch and Alerts pages: a finished batch run
     // over the ingested CSV, and alerts raised by the stream.
-    let batch = daemon.shared().batch.clone();
+    let batch = daemon.handles().batch.clone();
     web_pipeline::wait_for("the CSV ingest", Duration::from_secs(60), || {
         !batch.snapshot().recent_ingests.is_empty()
     })
@@ -365,7 +365,7 @@ async fn every_page_renders_and_is_screenshotted() {
         .expect("a batch run starts");
     let run = ticket.wait().await.expect("the run ends");
     assert_eq!(run.status, smokewatch::batch::RunStatus::Success);
-    let live = daemon.shared().live.clone();
+    let live = daemon.handles().live.clone();
     web_pipeline::wait_for("an alert", Duration::from_secs(90), || {
         !live.recent_alerts().is_empty()
     })
@@ -484,7 +484,7 @@ async fn batch_run_button_starts_a_run_and_its_result_appears() {
         .await;
     assert!(
         daemon
-            .shared()
+            .handles()
             .batch
             .history()
             .iter()
@@ -542,7 +542,7 @@ async fn windows_page_shows_room_sensor_windows_that_change_live() {
         .await;
     let before = browser.js(WINDOW_CELLS).await;
     let before = before.as_object().expect("rows by series").clone();
-    let rooms = daemon.shared().live.rooms();
+    let rooms = daemon.handles().live.rooms();
     for (series, cells) in &before {
         let parts: Vec<&str> = series.split('/').collect();
         assert_eq!(parts.len(), 3, "{series}");

@@ -319,7 +319,7 @@ fn stored(config: &Config) -> Vec<(String, u64)> {
 async fn a_hundred_thousand_ndjson_readings_and_a_body_with_ten_bad_lines() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = daemon(dir.path(), "", "simulator:\n  enabled: false\n").await;
-    let config = daemon.shared().config.clone();
+    let config = daemon.handles().config.clone();
     let t0 = chrono::Utc::now().timestamp_millis() - 3 * 3600 * 1000;
     // 100 devices × 1000 seconds, in time order.
     let body: String = (1..=1000u64)

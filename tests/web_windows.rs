@@ -49,7 +49,7 @@ async fn get(app: &App, path: &str) -> (u16, String) {
 /// windows as the ring of recent results keeps.
 fn app_after_three_triggers() -> App {
     let app = web_support::app(None);
-    let live = &app.shared.live;
+    let live = &app.deps.live;
     live.record_windows(&[window(KeyKind::RoomSensor, TEMPERATURE, 0, 20.0, false)]);
     live.record_windows(&[
         window(KeyKind::RoomSensor, TEMPERATURE, 0, 20.25, true),

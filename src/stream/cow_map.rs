@@ -9,7 +9,7 @@
 //! Once the snapshot is written and dropped, values are unshared again and
 //! updates cost no copy.
 
-use crate::stream::FastMap;
+use crate::stream::fast_map::FastMap;
 use foldhash::fast::FixedState;
 use hashbrown::hash_map::RawEntryMut;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -3,7 +3,7 @@
 //! instead of three string allocations, and every later stage keys its
 //! state by ids that share one allocation.
 
-use crate::stream::FastMap;
+use crate::stream::fast_map::FastMap;
 
 /// Most distinct texts one interner keeps; past that it starts over (the
 /// map is only a cache: forgetting an entry costs one allocation later).

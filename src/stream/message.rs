@@ -67,6 +67,10 @@ impl Default for Signals {
 
 /// A validated smoke reading and what the stages add to it.
 #[derive(Debug, Clone)]
+/// Most distinct features the detector's rules may read (computed per
+/// reading and carried in [`ReadingRecord::rule_features`]).
+pub const MAX_RULE_FEATURES: usize = 8;
+
 pub struct ReadingRecord {
     pub origin: Origin,
     /// The bytes as received, for a dead letter further down.
@@ -75,7 +79,7 @@ pub struct ReadingRecord {
     pub quality: Quality,
     pub signals: Signals,
     /// Values of the features the rules read (`Detector::rule_features`), NaN when unknown.
-    pub rule_features: [f64; crate::stream::detect::MAX_RULE_FEATURES],
+    pub rule_features: [f64; MAX_RULE_FEATURES],
     /// Row of this reading in [`Batch::vectors`] (when a model is served).
     pub vector_row: Option<u32>,
     /// Fire probability from the served model.

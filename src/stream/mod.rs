@@ -22,6 +22,7 @@ pub mod cow_map;
 pub mod dedupe;
 pub mod detect;
 pub mod enrich;
+pub mod fast_map;
 pub mod in_flight;
 pub mod intern;
 pub mod message;
@@ -35,6 +36,7 @@ pub mod validate;
 pub mod window;
 
 pub use clean::Cleaner;
+pub use fast_map::FastMap;
 pub use config::{
     AlertsConfig, CheckpointConfig, CleanConfig, DetectConfig, Direction, FaultDetectConfig,
     FeaturesConfig, KeyKind, MissingPolicy, MlDetectConfig, OutputMode, RuleConfig, Severity,
@@ -42,21 +44,4 @@ pub use config::{
     ThresholdLevels, ValidateConfig, WindowConfig,
 };
 pub use message::Origin;
-pub use pipeline::{Deps, Hooks, Scoring, spawn, spawn_with};
-
-/// Hash map with a fast, fixed-seed hasher: the keys are our own ids, and a
-/// fixed seed keeps iteration (and so output) order the same across runs.
-pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
-
-/// Why the stream could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StreamError {
-    #[error("checkpoint: {0}")]
-    Checkpoint(#[from] crate::stream::checkpoint::CheckpointError),
-    #[error("recovering the file sinks: {0}")]
-    Files(#[from] crate::stream::sinks::files::FileSinkError),
-    #[error("detectors: {0}")]
-    Detect(#[from] detect::DetectError),
-    #[error("recovering the history store appends: {0}")]
-    History(#[from] crate::stream::sinks::history::StoreSinkError),
-}
+pub use pipeline::{Deps, Hooks, Scoring, StreamError, spawn, spawn_with};

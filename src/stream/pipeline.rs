@@ -18,7 +18,7 @@ use super::stages::{
 };
 use super::validate::Validator;
 use super::window::Windows;
-use super::{OutputMode, SourceKind, StreamError};
+use super::{OutputMode, SourceKind};
 use crate::stream::checkpoint::{CheckpointId, CheckpointStore};
 use super::StreamConfig;
 use crate::features::FeatureSpec;
@@ -35,6 +35,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{Mutex, mpsc, watch};
+
+/// Why the stream could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] crate::stream::checkpoint::CheckpointError),
+    #[error("recovering the file sinks: {0}")]
+    Files(#[from] crate::stream::sinks::files::FileSinkError),
+    #[error("detectors: {0}")]
+    Detect(#[from] super::detect::DetectError),
+    #[error("recovering the history store appends: {0}")]
+    History(#[from] crate::stream::sinks::history::StoreSinkError),
+}
 
 /// Optional hooks for benchmarks and tests.
 #[derive(Default)]

@@ -393,7 +393,7 @@ mod tests {
     use super::*;
     use crate::model::{EventTime, RoomSensorKind};
     use crate::stream::sinks::{Measure, WindowName, WindowResult};
-    use crate::stream::KeyKind;
+    use crate::stream::config::KeyKind;
 
     fn result(n: i64) -> WindowResult {
         WindowResult {
@@ -494,7 +494,7 @@ mod tests {
     #[test]
     fn stage_state_from_a_version_1_checkpoint_is_restored() {
         use crate::stream::checkpoint::{CheckpointId, CheckpointStore};
-        use crate::stream::WindowConfig;
+        use crate::stream::config::WindowConfig;
         use std::collections::BTreeMap;
         let fresh = || {
             (

@@ -6,7 +6,7 @@
 use smokewatch::app::config::Config;
 use smokewatch::base::config::Duration;
 use smokewatch::supervisor::RestartPolicy;
-use smokewatch::app::daemon::Shared;
+use smokewatch::app::daemon::Handles;
 use smokewatch::ml::ModelHandle;
 use smokewatch::model::registry::DeviceRegistry;
 use smokewatch::model::{Channel, ChannelValues, EventTime, SmokeReading};
@@ -34,7 +34,7 @@ pub fn config(dir: &Path) -> Config {
 
 pub struct Running {
     pub supervisor: Supervisor,
-    pub shared: Shared,
+    pub shared: Handles,
     pub progress: Arc<Progress>,
 }
 
@@ -42,7 +42,7 @@ pub fn start(config: Config, devices: DeviceRegistry) -> Running {
     let config = Arc::new(config);
     let health = Health::new();
     let mut supervisor = Supervisor::new(health.clone(), RestartPolicy::default());
-    let shared = Shared {
+    let shared = Handles {
         transport: Transport::embedded(&config.kafka),
         config,
         health,
@@ -53,7 +53,7 @@ pub fn start(config: Config, devices: DeviceRegistry) -> Running {
         live: LiveViews::new(100),
         queues: supervisor.queues().clone(),
     };
-    let progress = smokewatch::stream::spawn(&mut supervisor, &shared).expect("stream starts");
+    let progress = smokewatch::stream::spawn(&mut supervisor, shared.stream_deps()).expect("stream starts");
     Running {
         supervisor,
         shared,

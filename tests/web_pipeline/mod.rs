@@ -142,7 +142,7 @@ pub async fn start(dir: &Path) -> (Daemon, Trained) {
     wait_for(
         "the ML task to serve the champion",
         Duration::from_secs(30),
-        || daemon.shared().model.version().as_deref() == Some(champion.as_str()),
+        || daemon.handles().model.version().as_deref() == Some(champion.as_str()),
     )
     .await;
     (daemon, trained)

@@ -6,7 +6,7 @@
 
 use smokewatch::app::config::Config;
 use smokewatch::base::config::Secret;
-use smokewatch::app::daemon::{Daemon, Shared};
+use smokewatch::app::daemon::{Daemon, Handles};
 use smokewatch::features::FeatureSpec;
 use smokewatch::ml::{FireModel, ModelHandle, Prediction};
 use smokewatch::model::registry::DeviceRegistry;
@@ -37,7 +37,7 @@ pub fn app_with(config: Config) -> App {
 /// Web state with `config` showing the batch layer `batch` (e.g. one a
 /// test ran a job on).
 pub fn app_with_batch(config: Config, batch: smokewatch::batch::BatchStatus) -> App {
-    let shared = Shared {
+    let handles = Handles {
         transport: Transport::embedded(&config.kafka),
         config: Arc::new(config),
         health: Health::new(),
@@ -48,7 +48,7 @@ pub fn app_with_batch(config: Config, batch: smokewatch::batch::BatchStatus) -> 
         queues: Queues::default(),
         live: smokewatch::stream::sinks::LiveViews::default(),
     };
-    App::new(shared, CancellationToken::new()).expect("templates load")
+    App::new(handles.web_deps(), CancellationToken::new()).expect("templates load")
 }
 
 /// A daemon started in this process with `extra` YAML appended to a config

@@ -5,7 +5,8 @@
 
 use crate::model::{DeviceId, EventTime, HomeId, RoomId};
 use crate::stream::sinks::{Alert, AlertChange, AlertEvent, AlertKind, AlertState, derived_id};
-use crate::stream::{FastMap, Severity};
+use crate::stream::fast_map::FastMap;
+use crate::stream::config::Severity;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -27,14 +27,14 @@ use crate::model::{Channel, EventTime, HomeId, RoomId};
 use crate::stream::sinks::{AlertEvent, AlertKind, RoomState};
 use crate::stream::cow_map::CowMap;
 use crate::stream::message::{Item, ReadingRecord};
-use crate::stream::{DetectConfig, Direction, FastMap, Severity, SpikeChannel, ThresholdLevels};
+use crate::stream::config::{DetectConfig, Direction, Severity, SpikeChannel, ThresholdLevels};
+use crate::stream::fast_map::FastMap;
 use alerts::{AlertManager, Observed, Outcome, Slot, Subject};
 use rules::{Lookup, Operand, Rule, RuleError, Scope};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Most distinct features the rules may read (computed per reading).
-pub const MAX_RULE_FEATURES: usize = 8;
+pub use crate::stream::message::MAX_RULE_FEATURES;
 
 /// Why the detectors could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -87,8 +87,8 @@ pub struct Detector {
     spike_severity: Severity,
     device_rules: Vec<RuleSlot>,
     room_rules: Vec<RuleSlot>,
-    ml: Option<crate::stream::MlDetectConfig>,
-    fault: Option<crate::stream::FaultDetectConfig>,
+    ml: Option<crate::stream::config::MlDetectConfig>,
+    fault: Option<crate::stream::config::FaultDetectConfig>,
     /// Features the rules read, in the order of `ReadingRecord::rule_features`.
     rule_features: Vec<crate::features::Feature>,
     state: DetectState,

@@ -5,7 +5,7 @@
 
 use super::{Alert, AlertChange, AlertEvent, AlertState, Measure, WindowName, WindowResult};
 use crate::model::{DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
-use crate::stream::KeyKind;
+use crate::stream::config::KeyKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -345,7 +345,7 @@ impl LiveViews {
 mod tests {
     use super::*;
     use crate::stream::sinks::AlertKind;
-    use crate::stream::Severity;
+    use crate::stream::config::Severity;
 
     fn event(n: u128, change: AlertChange, state: AlertState) -> AlertEvent {
         AlertEvent {

@@ -14,7 +14,7 @@
 use crate::model::Channel;
 use crate::stream::sinks::{AlertState, LiveViews, Measure, WindowName};
 use crate::telemetry::names;
-use crate::stream::{KeyKind, Severity};
+use crate::stream::config::{KeyKind, Severity};
 use std::collections::{BTreeMap, HashSet};
 
 const SEVERITIES: [Severity; 4] = [

@@ -3,7 +3,7 @@
 //! deterministically, so a replay after a crash produces the same ids.
 
 use crate::model::{Channel, DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
-use crate::stream::{KeyKind, Severity};
+use crate::stream::config::{KeyKind, Severity};
 use crate::transport::TopicKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -254,7 +254,7 @@ impl DeadLetter {
     pub fn new(
         reason: &str,
         detail: impl Into<String>,
-        origin: crate::stream::Origin,
+        origin: crate::stream::message::Origin,
         payload: &[u8],
         limit: PayloadLimit,
     ) -> Self {
@@ -295,7 +295,7 @@ impl DeadLetter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::Origin;
+    use crate::stream::message::Origin;
     use crate::transport::TopicKind;
 
     fn origin() -> Origin {
