@@ -8,6 +8,7 @@ use crate::app::config::Config;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
 use crate::stream::sinks::LiveViews;
+use crate::stream::sinks::stage::Progress;
 use crate::stream::sinks::live_gauges::LiveGauges;
 use crate::supervisor::{
     Health, Queues, Role, ShutdownSummary, Supervisor, TaskContext, TaskReport, TaskResult,
@@ -42,6 +43,9 @@ pub struct Handles {
     pub live: LiveViews,
     /// Every bounded channel between tasks, for the dashboard's queue depths.
     pub queues: Queues,
+    /// The stream's progress counters, once it runs (the dashboard's
+    /// throughput, latency and dead-letter figures).
+    pub progress: Option<Arc<Progress>>,
 }
 
 impl Handles {
@@ -68,6 +72,7 @@ impl Handles {
             devices: self.devices.clone(),
             batch: self.batch.clone(),
             live: self.live.clone(),
+            progress: self.progress.clone(),
             queues: self.queues.clone(),
         }
     }
@@ -236,7 +241,7 @@ impl Daemon {
         let health = Health::new();
         let mut supervisor = Supervisor::new(health.clone(), config.daemon.restart.clone());
         let metrics = config.telemetry.enabled.then(telemetry::metrics_handle);
-        let handles = Handles {
+        let mut handles = Handles {
             config: config.clone(),
             health: health.clone(),
             metrics: metrics.clone(),
@@ -248,6 +253,7 @@ impl Daemon {
             batch: BatchStatus::new(),
             live: LiveViews::new(config.sinks.ring_capacity),
             queues: supervisor.queues().clone(),
+            progress: None,
         };
         tracing::info!("transport: {}", handles.transport.describe());
 
@@ -277,7 +283,7 @@ impl Daemon {
         }
 
         if config.stream.enabled {
-            stream::spawn(&mut supervisor, handles.stream_deps())?;
+            handles.progress = Some(stream::spawn(&mut supervisor, handles.stream_deps())?);
         }
 
         if config.batch.enabled {

@@ -2,6 +2,7 @@
 //! Prometheus by `metrics-exporter-prometheus` at `/metrics`).
 
 mod config;
+pub mod histogram;
 pub mod names;
 
 pub use config::{LogFormat, TelemetryConfig};
@@ -28,7 +29,7 @@ pub fn init_logging(config: &TelemetryConfig) {
 
 /// Latency buckets (seconds) for every `_seconds` histogram: from 50 µs
 /// (one reading through a stage) to 60 s (a batch job).
-const LATENCY_BUCKETS: &[f64] = &[
+pub const LATENCY_BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0, 30.0, 60.0,
 ];

@@ -9,7 +9,7 @@
 //! nobody consumes therefore fills up and stops its producer instead of
 //! dropping data. Nothing survives the process.
 
-use super::metrics::{FlowCounters, count_offset_reset, lag_gauge, record_bytes};
+use super::metrics::{ConsumerLag, FlowCounters, LagGauge, count_offset_reset, record_bytes};
 use super::partitioner::partition_for;
 use super::{
     ConsumedRecord, Headers, OutgoingRecord, PartitionProgress, StartFrom, Subscription, TopicKind,
@@ -50,6 +50,8 @@ pub struct EmbeddedBroker {
     data_ready: Notify,
     /// Woken on every commit; producers wait on it when a partition is full.
     space_ready: Notify,
+    /// The lag of every consumer's partitions.
+    lag: ConsumerLag,
 }
 
 impl EmbeddedBroker {
@@ -70,7 +72,13 @@ impl EmbeddedBroker {
             topics,
             data_ready: Notify::new(),
             space_ready: Notify::new(),
+            lag: ConsumerLag::default(),
         }
+    }
+
+    /// The lag of the partitions its consumers read.
+    pub fn consumer_lag(&self) -> &ConsumerLag {
+        &self.lag
     }
 
     pub fn partitions(&self, _topic: TopicKind) -> u32 {
@@ -217,7 +225,7 @@ pub struct EmbeddedConsumer {
     next: usize,
     consumed: FlowCounters,
     /// One per entry of `positions`.
-    lag_gauges: Vec<Gauge>,
+    lag_gauges: Vec<LagGauge>,
 }
 
 impl EmbeddedConsumer {
@@ -247,7 +255,7 @@ impl EmbeddedConsumer {
                 positions.push((tp, position));
             }
         }
-        let lag_gauges = positions.iter().map(|(tp, _)| lag_gauge(*tp)).collect();
+        let lag_gauges = positions.iter().map(|(tp, _)| broker.lag.gauge(*tp)).collect();
         Ok(Self {
             broker,
             positions,
@@ -296,7 +304,7 @@ impl EmbeddedConsumer {
         }
         for ((tp, position), gauge) in self.positions.iter().zip(&self.lag_gauges) {
             if let Ok((_, end)) = self.broker.offsets(*tp) {
-                gauge.set((end - position).max(0) as f64);
+                gauge.set(end - position);
             }
         }
     }

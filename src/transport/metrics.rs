@@ -9,6 +9,8 @@
 use super::{TopicKind, TopicPartition};
 use crate::telemetry::names;
 use metrics::{Counter, Gauge};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 /// Records and bytes of one direction (sent or consumed), per topic.
 #[derive(Clone)]
@@ -47,13 +49,53 @@ pub(crate) fn record_bytes(key: usize, value: usize) -> u64 {
     (key + value) as u64
 }
 
-/// The lag gauge of one partition.
-pub(crate) fn lag_gauge(tp: TopicPartition) -> Gauge {
-    metrics::gauge!(
-        names::CONSUMER_LAG,
-        "topic" => tp.topic.as_str(),
-        "partition" => tp.partition.to_string()
-    )
+/// The lag of every partition a consumer of this transport was assigned,
+/// as last set on its `smokewatch_consumer_lag` gauge, readable in-process
+/// (the dashboard shows the sum). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerLag(Arc<Mutex<BTreeMap<TopicPartition, f64>>>);
+
+impl ConsumerLag {
+    /// Records behind, summed over partitions; `None` before any
+    /// partition was assigned.
+    pub fn total(&self) -> Option<f64> {
+        let lags = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        (!lags.is_empty()).then(|| lags.values().sum())
+    }
+
+    /// The lag gauge of one partition, mirrored here.
+    pub(crate) fn gauge(&self, tp: TopicPartition) -> LagGauge {
+        LagGauge {
+            tp,
+            gauge: metrics::gauge!(
+                names::CONSUMER_LAG,
+                "topic" => tp.topic.as_str(),
+                "partition" => tp.partition.to_string()
+            ),
+            view: self.clone(),
+        }
+    }
+}
+
+/// One partition's lag: the exported gauge and its in-process mirror.
+#[derive(Debug)]
+pub(crate) struct LagGauge {
+    tp: TopicPartition,
+    gauge: Gauge,
+    view: ConsumerLag,
+}
+
+impl LagGauge {
+    /// Sets the records behind (negative counts as 0).
+    pub(crate) fn set(&self, records_behind: i64) {
+        let lag = records_behind.max(0) as f64;
+        self.gauge.set(lag);
+        self.view
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.tp, lag);
+    }
 }
 
 /// Counts a position moved because its records were no longer retained.

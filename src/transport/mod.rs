@@ -20,6 +20,7 @@ mod metrics;
 pub mod partitioner;
 mod record;
 
+pub use metrics::ConsumerLag;
 pub use config::{CompressionCodec, ConsumerConfig, KafkaConfig, ProducerConfig, TopicNames};
 pub use record::{
     CONTENT_TYPE_JSON, ConsumedRecord, HEADER_CONTENT_TYPE, HEADER_SCHEMA_VERSION, Headers,
@@ -106,6 +107,14 @@ impl Transport {
                 Producer::Embedded(embedded::EmbeddedProducer::new(broker.clone()))
             }
             Transport::Kafka(kafka) => Producer::Kafka(kafka.producer()),
+        }
+    }
+
+    /// The lag of every partition this transport's consumers read.
+    pub fn consumer_lag(&self) -> &metrics::ConsumerLag {
+        match self {
+            Transport::Embedded(broker) => broker.consumer_lag(),
+            Transport::Kafka(kafka) => kafka.consumer_lag(),
         }
     }
 

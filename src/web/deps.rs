@@ -7,6 +7,7 @@ use crate::batch::BatchStatus;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
 use crate::stream::sinks::LiveViews;
+use crate::stream::sinks::stage::Progress;
 use crate::model::registry::UnknownDevices;
 use crate::stream::WindowConfig;
 use crate::supervisor::{Health, Queues};
@@ -37,6 +38,9 @@ pub struct Deps {
     pub batch: BatchStatus,
     /// The stream's latest alerts, window results and room states.
     pub live: LiveViews,
+    /// The stream's progress counters (readings and dead letters through
+    /// the sinks, end-to-end latency); `None` while the stream is off.
+    pub progress: Option<Arc<Progress>>,
     /// Every bounded channel between tasks, for the dashboard's queue depths.
     pub queues: Queues,
 }

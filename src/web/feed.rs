@@ -8,7 +8,6 @@
 //! not know, so a section added later (stream windows, rooms, alerts) does
 //! not break an open page.
 
-use super::scrape::{self, PipelineTotals};
 use super::stats::{WebCounts, WebStats};
 use crate::web::Deps;
 use crate::model::Channel;
@@ -16,9 +15,11 @@ use crate::stream::sinks::{Measure, WindowName};
 use crate::stream::KeyKind;
 use crate::supervisor::queue::QueueDepth;
 use crate::supervisor::{Overall, TaskState};
+use crate::telemetry::histogram::quantile_between;
 use chrono::Utc;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -49,9 +50,11 @@ pub struct WebFigures {
     pub predictions_per_second: f64,
 }
 
-/// Pipeline figures, from the stream's metrics and live views. A figure is
-/// `None` when it cannot be known (shown as "—", never as a made-up zero);
-/// `unavailable` then says why (a subsystem is switched off).
+/// Pipeline figures, from the stream's progress counters, the transport's
+/// consumer lag and the live views: the same observations the exported
+/// metrics count, read in-process. A figure is `None` when it cannot be
+/// known (shown as "—", never as a made-up zero); `unavailable` then says
+/// why (the stream is switched off).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PipelineFigures {
     /// Why the stream's figures are missing, e.g. `stream.enabled: false`.
@@ -185,6 +188,14 @@ impl Feed {
     }
 }
 
+/// The stream's cumulative figures at one sample.
+#[derive(Debug, Clone)]
+struct PipelineTotals {
+    readings_processed: u64,
+    /// End-to-end latency, cumulative per bucket.
+    latency: Vec<u64>,
+}
+
 /// Takes snapshots until `shutdown`.
 pub struct Sampler {
     deps: Deps,
@@ -296,24 +307,17 @@ impl Sampler {
     }
 
     fn pipeline(&mut self, now: Instant) -> PipelineFigures {
-        if !self.deps.sections.stream_enabled {
+        let Some(progress) = self.deps.progress.as_ref().filter(|_| self.deps.sections.stream_enabled)
+        else {
             return PipelineFigures {
                 unavailable: Some("the stream is switched off (stream.enabled: false)".into()),
                 ..PipelineFigures::default()
             };
-        }
-        let open_alerts = Some(self.deps.live.open_alerts().len() as u64);
-        let Some(handle) = &self.deps.metrics else {
-            return PipelineFigures {
-                unavailable: Some(
-                    "metrics are switched off (telemetry.enabled: false); only live views are shown"
-                        .into(),
-                ),
-                open_alerts,
-                ..PipelineFigures::default()
-            };
         };
-        let totals = scrape::pipeline_totals(&handle.render());
+        let totals = PipelineTotals {
+            readings_processed: progress.readings.load(Ordering::Relaxed),
+            latency: progress.latency.cumulative(),
+        };
         if self.totals.len() > RATE_SPAN {
             self.totals.pop_front();
         }
@@ -321,24 +325,20 @@ impl Sampler {
         let (readings_per_second, latency) = match self.totals.front() {
             Some((then, old)) if self.totals.len() > 1 => {
                 let secs = now.duration_since(*then).as_secs_f64().max(1e-3);
-                let rate = (totals.readings_processed.unwrap_or(0.0)
-                    - old.readings_processed.unwrap_or(0.0))
-                    / secs;
-                let p50 =
-                    scrape::quantile_between(&old.latency_buckets, &totals.latency_buckets, 0.5);
-                (Some(rate.max(0.0)), p50)
+                let processed = totals.readings_processed.saturating_sub(old.readings_processed);
+                let p50 = quantile_between(&old.latency, &totals.latency, 0.5);
+                (Some(processed as f64 / secs), p50)
             }
             _ => (None, None),
         };
         PipelineFigures {
             unavailable: None,
-            // Zero until the stream's first batch reaches the sinks.
-            readings_processed_total: Some(totals.readings_processed.unwrap_or(0.0)),
+            readings_processed_total: Some(totals.readings_processed as f64),
             readings_per_second,
             end_to_end_latency_seconds: latency,
-            dead_letters_total: Some(totals.dead_letters.unwrap_or(0.0)),
-            consumer_lag: totals.consumer_lag,
-            open_alerts,
+            dead_letters_total: Some(progress.dead_letters.load(Ordering::Relaxed) as f64),
+            consumer_lag: self.deps.transport.consumer_lag().total(),
+            open_alerts: Some(self.deps.live.open_alerts().len() as u64),
         }
     }
 

@@ -26,7 +26,6 @@ pub mod pages;
 pub mod predict;
 pub mod presets;
 pub mod routes;
-pub mod scrape;
 mod server;
 pub mod shapes;
 pub mod sse;

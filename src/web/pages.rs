@@ -127,7 +127,7 @@ fn render_html(app: &App, page: Page, model_view: Option<&ModelView>) -> Result<
             ctx.insert(
                 "telemetry_off",
                 &(!sections.telemetry_enabled).then_some(
-                    "Metrics are switched off (telemetry.enabled: false): throughput, latency, dead letters and lag cannot be shown.",
+                    "Metrics are switched off (telemetry.enabled: false): /metrics is not served. The figures below come from the stream itself.",
                 ),
             );
         }

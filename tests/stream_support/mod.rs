@@ -52,6 +52,7 @@ pub fn start(config: Config, devices: DeviceRegistry) -> Running {
         batch: smokewatch::batch::BatchStatus::new(),
         live: LiveViews::new(100),
         queues: supervisor.queues().clone(),
+        progress: None,
     };
     let progress = smokewatch::stream::spawn(&mut supervisor, shared.stream_deps()).expect("stream starts");
     Running {

@@ -46,6 +46,7 @@ pub fn app_with_batch(config: Config, batch: smokewatch::batch::BatchStatus) -> 
         devices: DeviceRegistry::new(),
         batch,
         queues: Queues::default(),
+        progress: None,
         live: smokewatch::stream::sinks::LiveViews::default(),
     };
     App::new(handles.web_deps(), CancellationToken::new()).expect("templates load")

@@ -9,6 +9,7 @@
 //! its alert reaching the sinks, at a fixed offered rate.
 
 use super::{EXIT_RUNTIME, runtime};
+use super::error::CliError;
 use crate::base::config::{Capacity, Duration as ConfigDuration};
 use crate::app::config::Config;
 use crate::app::daemon::stream_deps;
@@ -97,7 +98,7 @@ pub fn bench(config: &Config, command: BenchCommand) -> ExitCode {
             let throughput = run(devices, args.readings, None, &args, i * 2).await?;
             let n = (args.rate * args.seconds) as usize;
             let latency = run(devices, n, Some(args.rate), &args, i * 2 + 1).await?;
-            Ok::<_, String>((throughput, latency))
+            Ok::<_, CliError>((throughput, latency))
         });
         match result {
             Ok((t, l)) => println!(
@@ -207,7 +208,7 @@ async fn run(
     rate: Option<u64>,
     args: &StreamBenchArgs,
     run_no: usize,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, CliError> {
     let dir =
         std::env::temp_dir().join(format!("smokewatch-bench-{}-{run_no}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -231,8 +232,7 @@ async fn run(
         Hooks {
             alert_tap: rate.map(|_| tap_tx),
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let producer = transport.producer();
     let started = Instant::now();
     let mut sent_at: HashMap<(usize, u64), Instant> = HashMap::new();
@@ -249,13 +249,13 @@ async fn run(
         }
         producer
             .send(TopicKind::Readings, OutgoingRecord::json(key, payload, 0))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
     }
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let limit = Duration::from_secs(600);
+    let deadline = Instant::now() + limit;
     while progress.readings.load(Ordering::Relaxed) < readings as u64 {
         if Instant::now() > deadline {
-            return Err("the stream did not finish within 10 minutes".into());
+            return Err(CliError::Timeout(limit));
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -282,7 +282,7 @@ async fn run(
     let checkpoint_max_ms = progress.checkpoint_max_us.load(Ordering::Relaxed) as f64 / 1000.0;
     let _ = std::fs::remove_dir_all(&dir);
     if !summary.is_clean() {
-        return Err(format!("shutdown aborted {:?}", summary.aborted));
+        return Err(CliError::ShutdownAborted(summary.aborted));
     }
     Ok(Outcome {
         readings_per_sec: readings as f64 / elapsed.as_secs_f64(),

@@ -5,9 +5,10 @@
 //! `--all` (data the model never saw).
 
 use super::EXIT_RUNTIME;
+use super::error::{CliError, load_model};
 use crate::app::config::Config;
 use crate::ml::train::{EvalRows, evaluate};
-use crate::ml::{Registry, TrainingData};
+use crate::ml::TrainingData;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,22 +38,9 @@ pub fn evaluate_command(config: &Config, args: &EvaluateArgs) -> ExitCode {
     }
 }
 
-fn run(config: &Config, args: &EvaluateArgs) -> Result<(), String> {
-    let registry = Registry::open(&config.ml.model_dir).map_err(|e| e.to_string())?;
-    let version = match &args.model {
-        Some(v) => v.clone(),
-        None => registry
-            .current_version()
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| {
-                format!(
-                    "no current model in {} (train one with `smokewatch train --data PATH`)",
-                    config.ml.model_dir.display()
-                )
-            })?,
-    };
-    let model = registry.load(&version).map_err(|e| e.to_string())?;
-    let data = TrainingData::load(&args.data).map_err(|e| e.to_string())?;
+fn run(config: &Config, args: &EvaluateArgs) -> Result<(), CliError> {
+    let (version, model) = load_model(&config.ml.model_dir, args.model.as_deref())?;
+    let data = TrainingData::load(&args.data)?;
     let rows = if args.all {
         EvalRows::All
     } else {

@@ -7,6 +7,7 @@ pub mod bench;
 mod bench_alerts;
 mod check_config;
 mod console;
+mod error;
 mod evaluate;
 mod generate;
 mod predict;

@@ -9,10 +9,11 @@
 //! code is 2; the other lines are still scored.
 
 use super::{EXIT_RUNTIME, EXIT_USAGE};
+use super::error::{CliError, load_model};
 use crate::app::config::Config;
 use crate::features::DeviceFeatures;
 use crate::ml::input::decode_input;
-use crate::ml::{FireModel, Registry, TrainedModel};
+use crate::ml::{FireModel, TrainedModel};
 use crate::model::EventTime;
 use clap::Args;
 use std::collections::HashMap;
@@ -100,21 +101,8 @@ pub fn predict(config: &Config, args: &PredictArgs) -> ExitCode {
     }
 }
 
-fn load(config: &Config, version: Option<&str>) -> Result<TrainedModel, String> {
-    let registry = Registry::open(&config.ml.model_dir).map_err(|e| e.to_string())?;
-    let version = match version {
-        Some(v) => v.to_string(),
-        None => registry
-            .current_version()
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| {
-                format!(
-                    "no model: the registry {} has no current model (train one with `smokewatch train --data PATH`)",
-                    config.ml.model_dir.display()
-                )
-            })?,
-    };
-    registry.load(&version).map_err(|e| e.to_string())
+fn load(config: &Config, version: Option<&str>) -> Result<TrainedModel, CliError> {
+    Ok(load_model(&config.ml.model_dir, version)?.1)
 }
 
 /// Feature state per device, as the stream keeps it.
@@ -125,8 +113,8 @@ struct Scorer<'a> {
 }
 
 impl Scorer<'_> {
-    fn score(&mut self, text: &str) -> Result<String, String> {
-        let input = decode_input(text).map_err(|e| e.to_string())?;
+    fn score(&mut self, text: &str) -> Result<String, CliError> {
+        let input = decode_input(text)?;
         let spec = self.model.feature_spec();
         let mut alone;
         let state = match (input.device_id, input.event_time) {
@@ -148,6 +136,6 @@ impl Scorer<'_> {
             probability: prediction.probability,
             model_version: &prediction.model_version,
         };
-        serde_json::to_string(&output).map_err(|e| e.to_string())
+        Ok(serde_json::to_string(&output)?)
     }
 }

@@ -18,6 +18,7 @@ use crate::stream::checkpoint::{CheckpointId, CheckpointStore};
 use crate::stream::in_flight::InFlight;
 use crate::stream::message::{Barrier, Batch, Item, Msg};
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
+use crate::telemetry::histogram::LiveHistogram;
 use crate::telemetry::names;
 use crate::transport::{OutgoingRecord, Producer, TopicKind, TopicPartition};
 use std::collections::BTreeMap;
@@ -48,6 +49,10 @@ pub struct Progress {
     /// Longest time (µs) from a barrier reaching the sinks stage to its
     /// checkpoint being durable (the benchmark prints it).
     pub checkpoint_max_us: AtomicU64,
+    /// End-to-end latency of every batch (received → sinks), the same
+    /// observations as `smokewatch_end_to_end_latency_seconds`, readable
+    /// in-process for the dashboard.
+    pub latency: LiveHistogram,
 }
 
 /// Everything the sinks stage needs.
@@ -243,8 +248,9 @@ impl SinkStage {
         let p = &self.progress;
         p.room_events.fetch_add(events, Ordering::Relaxed);
         p.readings.fetch_add(readings, Ordering::Relaxed);
-        metrics::histogram!(names::END_TO_END_LATENCY)
-            .record(batch.received.elapsed().as_secs_f64());
+        let latency = batch.received.elapsed().as_secs_f64();
+        metrics::histogram!(names::END_TO_END_LATENCY).record(latency);
+        p.latency.record(latency);
         if let Some(in_flight) = &self.in_flight {
             in_flight.release(batch.source_records);
         }

@@ -12,7 +12,7 @@
 //! in [`super::fetch`].
 
 use super::super::assignment::assigned_partitions;
-use super::super::metrics::{FlowCounters, lag_gauge, record_bytes};
+use super::super::metrics::{ConsumerLag, FlowCounters, LagGauge, record_bytes};
 use super::super::{
     ConsumedRecord, PartitionProgress, Subscription, TopicPartition, TransportError,
 };
@@ -42,7 +42,9 @@ pub struct KafkaConsumer {
     /// Every assigned partition, once the fetch loops know them.
     assignment: Option<Vec<TopicPartition>>,
     positions: BTreeMap<TopicPartition, i64>,
-    watermarks: BTreeMap<TopicPartition, (Arc<AtomicI64>, Gauge)>,
+    watermarks: BTreeMap<TopicPartition, (Arc<AtomicI64>, LagGauge)>,
+    /// Where each partition's lag gauge is mirrored for the dashboard.
+    lag: ConsumerLag,
     consumed: FlowCounters,
     max_batch: usize,
     /// Owns the fetch loops; aborting it stops them all.
@@ -73,6 +75,7 @@ impl KafkaConsumer {
                 )?;
             }
         }
+        let lag = shared.lag.clone();
         let (tx, rx) = mpsc::channel(shared.config.consumer.queue_capacity.get());
         let max_batch = subscription.max_batch.max(1);
         let positions = subscription.positions.clone();
@@ -85,6 +88,7 @@ impl KafkaConsumer {
             assignment: None,
             positions,
             watermarks: BTreeMap::new(),
+            lag,
             consumed: FlowCounters::consumed(),
             max_batch,
             loops,
@@ -120,8 +124,8 @@ impl KafkaConsumer {
                 position,
                 watermark,
             } => {
-                let gauge = lag_gauge(tp);
-                gauge.set((watermark.load(Ordering::Acquire) - position).max(0) as f64);
+                let gauge = self.lag.gauge(tp);
+                gauge.set(watermark.load(Ordering::Acquire) - position);
                 self.watermarks.insert(tp, (watermark, gauge));
                 self.pending.push_back(Pending::Position(tp, position));
             }
@@ -173,7 +177,7 @@ impl KafkaConsumer {
         }
         for (tp, (watermark, gauge)) in &self.watermarks {
             if let Some(position) = self.positions.get(tp) {
-                gauge.set((watermark.load(Ordering::Acquire) - position).max(0) as f64);
+                gauge.set(watermark.load(Ordering::Acquire) - position);
             }
         }
     }
@@ -234,6 +238,7 @@ mod tests {
             assignment: None,
             positions: BTreeMap::new(),
             watermarks: BTreeMap::new(),
+            lag: ConsumerLag::default(),
             consumed: FlowCounters::consumed(),
             max_batch,
             loops: tokio::spawn(async {}),

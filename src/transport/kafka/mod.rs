@@ -51,6 +51,8 @@ pub(crate) struct KafkaContext {
     pub config: Arc<KafkaConfig>,
     pub cluster: watch::Receiver<Option<Arc<Cluster>>>,
     pub status: Arc<BrokerStatus>,
+    /// The lag of every consumer's partitions.
+    pub lag: super::metrics::ConsumerLag,
 }
 
 impl KafkaContext {
@@ -91,6 +93,7 @@ impl KafkaTransport {
             config: config.clone(),
             cluster: rx,
             status: Arc::new(BrokerStatus::default()),
+            lag: Default::default(),
         });
         shared.status.connect_failed(format!(
             "connecting to Kafka at kafka.bootstrap_servers = [{}]",
@@ -129,6 +132,11 @@ impl KafkaTransport {
 
     pub fn status(&self) -> &BrokerStatus {
         &self.shared.status
+    }
+
+    /// The lag of the partitions its consumers read.
+    pub fn consumer_lag(&self) -> &super::metrics::ConsumerLag {
+        &self.shared.lag
     }
 
     /// Waits until connected with the topics in place (for tests and tools).
