@@ -13,16 +13,16 @@
 //! Run: `cargo bench --bench batch`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use smokewatch::app::config::Config;
 use smokewatch::batch::ingest::{IngestOutcome, Ingester};
 use smokewatch::batch::job::{self, JobContext};
-use smokewatch::store::HistoryStore;
 use smokewatch::batch::{Scope, Trigger};
-use smokewatch::app::config::Config;
 use smokewatch::ml::ModelHandle;
 use smokewatch::model::SmokeReading;
 use smokewatch::model::csv::{CsvRow, CsvWriter};
 use smokewatch::model::registry::DeviceRegistry;
 use smokewatch::simulate::{HistoryGenerator, HistoryOptions, SimulatorConfig};
+use smokewatch::store::HistoryStore;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -7,11 +7,11 @@
 //! in: `ml` trains on a [`TrainingData`] and `batch` hands it one from the
 //! store, so neither imports the other for data.
 
-use serde::{Deserialize, Serialize};
 use crate::model::csv::{CsvError, CsvReader, MissingCells};
 use crate::model::parquet::ReadingsReader;
 use crate::model::{ChannelValues, DeviceId, EventTime, HomeId, RoomId, SmokeReading};
 use crate::simulate::{HistoryGenerator, HistoryOptions, SimulatorConfig};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -144,12 +144,7 @@ impl TrainingData {
                 "no date=YYYY-MM-DD/*.parquet files in this directory".to_string(),
             ));
         }
-        let mut readings = Vec::new();
-        for file in &files {
-            for batch in store.read(file).map_err(|e| failed(e.to_string()))? {
-                readings.extend(batch.map_err(|e| failed(e.to_string()))?);
-            }
-        }
+        let readings = store.read_all(&files).map_err(|e| failed(e.to_string()))?;
         Self::from_readings(
             format!("{} ({} part files)", dir.display(), files.len()),
             readings,

@@ -114,24 +114,11 @@ fn generated_files_are_ingested_reported_on_and_read_by_pyarrow() {
     assert_eq!(history[0]["status"], "success");
     assert_eq!(history[0]["trigger"], "cli");
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/batch_read_store.py");
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(dir.path().join("store"))
-        .arg("42000")
-        .arg("2")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run python3 ({e}); install Python 3 and run scripts/test-deps.sh")
-        });
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(
-        out.status.code(),
-        Some(2),
-        "pyarrow is missing: {stderr} (scripts/test-deps.sh installs tests/requirements.txt)"
+    let store = dir.path().join("store");
+    common::python_check(
+        "batch_read_store.py",
+        &[store.as_os_str(), "42000".as_ref(), "2".as_ref()],
     );
-    assert!(out.status.success(), "pyarrow check failed: {stderr}");
-    println!("{}", String::from_utf8_lossy(&out.stdout));
 }
 
 /// A refused file is a failure of `batch ingest`: the caller (a script, a

@@ -7,11 +7,11 @@
 mod batch_common;
 
 use batch_common::*;
-use smokewatch::store::HistoryStore;
+use smokewatch::app::daemon::Daemon;
 use smokewatch::batch::ingest::{IngestOutcome, Ingester, hash_file, ledger_path};
 use smokewatch::batch::ledger::{IngestState, Ledger, LedgerEntry};
-use smokewatch::app::daemon::Daemon;
 use smokewatch::model::registry::DeviceRegistry;
+use smokewatch::store::HistoryStore;
 use smokewatch::supervisor::TaskState;
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,9 +7,9 @@
 mod batch_common;
 
 use batch_common::*;
-use smokewatch::batch::{RunStatus, Trigger};
-use smokewatch::base::config::Duration as ConfigDuration;
 use smokewatch::app::daemon::Daemon;
+use smokewatch::base::config::Duration as ConfigDuration;
+use smokewatch::batch::{RunStatus, Trigger};
 use smokewatch::ml::{ModelHandle, Promotion, TrainingData, retrain};
 use smokewatch::model::SmokeReading;
 use std::sync::Arc;

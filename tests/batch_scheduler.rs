@@ -7,10 +7,10 @@
 mod batch_common;
 
 use batch_common::*;
-use smokewatch::store::HistoryStore;
-use smokewatch::batch::{RunRefused, RunStatus, Trigger};
-use smokewatch::base::config::Duration as ConfigDuration;
 use smokewatch::app::daemon::Daemon;
+use smokewatch::base::config::Duration as ConfigDuration;
+use smokewatch::batch::{RunRefused, RunStatus, Trigger};
+use smokewatch::store::HistoryStore;
 use smokewatch::supervisor::TaskState;
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,9 +139,12 @@ async fn a_run_requested_over_http_reports_the_readings_the_stream_stored() {
          batch:\n  retrain:\n    enabled: false\n",
         dir.path().join("data").display()
     );
-    let config =
-        smokewatch::app::config::Config::from_yaml(&yaml, std::path::Path::new("test.yaml"), Vec::new())
-            .unwrap();
+    let config = smokewatch::app::config::Config::from_yaml(
+        &yaml,
+        std::path::Path::new("test.yaml"),
+        Vec::new(),
+    )
+    .unwrap();
     assert!(config.batch.stream_append, "appending is the default");
     let store = HistoryStore::new(&config.batch.store_dir);
     let daemon = Daemon::start(Arc::new(config)).await.unwrap();

@@ -82,8 +82,7 @@ fn code_only(text: &str) -> String {
                 }
             }
             out.push(' ');
-        } else if c == 'r' && (next == Some('"') || next == Some('#')) && is_raw_string(&chars, i)
-        {
+        } else if c == 'r' && (next == Some('"') || next == Some('#')) && is_raw_string(&chars, i) {
             let mut hashes = 0;
             i += 1;
             while chars.get(i) == Some(&'#') {
@@ -381,7 +380,9 @@ fn file_graph() -> (Vec<SourceFile>, BTreeMap<Module, BTreeSet<Module>>) {
     (files, graph)
 }
 
-fn top_level_graph(graph: &BTreeMap<Module, BTreeSet<Module>>) -> BTreeMap<String, BTreeSet<String>> {
+fn top_level_graph(
+    graph: &BTreeMap<Module, BTreeSet<Module>>,
+) -> BTreeMap<String, BTreeSet<String>> {
     let mut top: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (from, targets) in graph {
         let Some(a) = from.first() else { continue };
@@ -405,7 +406,10 @@ fn the_top_level_modules_form_an_acyclic_graph() {
     let (_, graph) = file_graph();
     let top = top_level_graph(&graph);
     assert!(top.len() >= 10, "too few modules found: {:?}", top.keys());
-    let cycles: Vec<Vec<String>> = components(&top).into_iter().filter(|c| c.len() > 1).collect();
+    let cycles: Vec<Vec<String>> = components(&top)
+        .into_iter()
+        .filter(|c| c.len() > 1)
+        .collect();
     let edges_in = |c: &Vec<String>| {
         c.iter()
             .flat_map(|a| {
@@ -433,7 +437,10 @@ fn no_component_imports_the_app_layer_and_base_imports_nothing() {
         .filter(|(from, to)| *from != "app" && to.contains("app"))
         .map(|(from, _)| from)
         .collect();
-    assert!(into_app.is_empty(), "components importing app: {into_app:?}");
+    assert!(
+        into_app.is_empty(),
+        "components importing app: {into_app:?}"
+    );
     assert!(top["base"].is_empty(), "base imports {:?}", top["base"]);
 }
 
@@ -442,7 +449,12 @@ fn no_import_cycle_spans_more_than_one_folder() {
     let (files, graph) = file_graph();
     let folder: BTreeMap<&Module, PathBuf> = files
         .iter()
-        .map(|f| (&f.module, f.path.parent().expect("in a folder").to_path_buf()))
+        .map(|f| {
+            (
+                &f.module,
+                f.path.parent().expect("in a folder").to_path_buf(),
+            )
+        })
         .collect();
     let mut spanning = Vec::new();
     for component in components(&graph) {
@@ -452,7 +464,10 @@ fn no_import_cycle_spans_more_than_one_folder() {
             spanning.push(names);
         }
     }
-    assert!(spanning.is_empty(), "import cycles across folders: {spanning:?}");
+    assert!(
+        spanning.is_empty(),
+        "import cycles across folders: {spanning:?}"
+    );
 }
 
 /// The checker itself: it must see the kinds of reference the rules are
@@ -467,7 +482,10 @@ fn the_reader_sees_use_trees_inline_paths_and_child_reexports() {
     // `use crate::…::{…}` groups and `pub use child::…` re-exports.
     let daemon = edges("app::daemon");
     for expected in ["stream", "web", "supervisor", "transport"] {
-        assert!(daemon.contains(expected), "app::daemon -> {expected}: {daemon:?}");
+        assert!(
+            daemon.contains(expected),
+            "app::daemon -> {expected}: {daemon:?}"
+        );
     }
     let stream = edges("stream");
     assert!(stream.contains("stream::pipeline"), "{stream:?}");
@@ -478,7 +496,7 @@ fn the_reader_sees_use_trees_inline_paths_and_child_reexports() {
             Token::Ident("let".into()),
             Token::Ident("s".into()),
             Token::Other,
-            Token::Other,
+            Token::Semi,
         ]
     );
 }

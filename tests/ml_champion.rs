@@ -14,29 +14,12 @@ fn a_worse_challenger_is_rejected_and_the_champion_stays() {
     let dir = tempfile::tempdir().unwrap();
     let config = ml_common::small_config(dir.path());
     let handle = ModelHandle::new();
-    let cancel = CancellationToken::new();
-    let clean = ml_common::history(5_000, 2, 41);
-
-    let champion = retrain(
-        &config,
-        &handle,
-        &ml_common::training_data(clean.clone()),
-        None,
-        Promotion::Compare,
-        &cancel,
-    )
-    .unwrap();
-    assert!(champion.promoted(), "{:?}", champion.decision);
+    let ml_common::ChampionAndChallenger {
+        champion,
+        challenger: outcome,
+        challenger_data: data,
+    } = ml_common::champion_and_challenger(&config, &handle);
     assert_eq!(champion.decision.reason, "no current model");
-
-    // New data whose earlier part (what the challenger trains on) has half
-    // its labels scrambled — a mislabelled batch — while the later part,
-    // on which both models are compared, is labelled correctly.
-    let mut scrambled = clean;
-    let split = scrambled.len() * 8 / 10;
-    ml_common::flip_labels(&mut scrambled[..split], 0.5, 7);
-    let data = ml_common::training_data(scrambled);
-    let outcome = retrain(&config, &handle, &data, None, Promotion::Compare, &cancel).unwrap();
 
     assert_eq!(
         outcome.decision.outcome,
@@ -104,7 +87,7 @@ fn a_worse_challenger_is_rejected_and_the_champion_stays() {
         &ml_common::training_data(ml_common::history(5_000, 2, 41)),
         None,
         Promotion::Compare,
-        &cancel,
+        &CancellationToken::new(),
     )
     .unwrap();
     assert!(again.promoted(), "{:?}", again.decision);

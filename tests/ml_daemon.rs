@@ -5,8 +5,8 @@
 mod ml_common;
 
 use smokewatch::app::config::Config;
-use smokewatch::base::config::Duration;
 use smokewatch::app::daemon::Daemon;
+use smokewatch::base::config::Duration;
 use smokewatch::ml::Registry;
 use smokewatch::supervisor::TaskState;
 use std::sync::Arc;

@@ -6,8 +6,8 @@
 mod ml_common;
 
 use smokewatch::app::config::Config;
-use smokewatch::base::config::Duration;
 use smokewatch::app::daemon::Daemon;
+use smokewatch::base::config::Duration;
 use smokewatch::ml::{ModelHandle, Promotion, Registry, retrain};
 use smokewatch::supervisor::TaskState;
 use std::sync::Arc;

@@ -7,7 +7,6 @@ use common::smokewatch;
 use smokewatch::model::csv::{CsvReader, DATASET_HEADER, MissingCells};
 use smokewatch::model::parquet::{ReadingsReader, schema};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Runs `smokewatch generate ARGS` in `dir`; panics with stderr on failure.
 fn generate(dir: &Path, args: &[&str]) {
@@ -97,24 +96,11 @@ fn arrow_rows(files: &[PathBuf]) -> usize {
 
 /// pyarrow, an independent Parquet implementation, must read the output.
 fn pyarrow_reads(path: &Path, rows: usize) {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/simulate_read_parquet.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(path)
-        .arg(rows.to_string())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run python3 ({e}); install Python 3 and run scripts/test-deps.sh")
-        });
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(
-        out.status.code(),
-        Some(2),
-        "pyarrow is missing: {stderr} (scripts/test-deps.sh installs tests/requirements.txt)"
+    let rows = rows.to_string();
+    common::python_check(
+        "simulate_read_parquet.py",
+        &[path.as_os_str(), rows.as_ref()],
     );
-    assert!(out.status.success(), "pyarrow check failed: {stderr}");
-    println!("{}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]

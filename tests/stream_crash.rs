@@ -179,17 +179,13 @@ fn published(dir: &Path, sub: &str, ext: &str) -> Vec<String> {
 /// (repeats kept, so a doubled row shows).
 fn stored(dir: &Path) -> Vec<(String, u64)> {
     let store = smokewatch::store::HistoryStore::new(dir.join("data/store"));
-    let mut out = Vec::new();
-    for file in store.files().unwrap() {
-        for batch in store.read(&file).unwrap() {
-            out.extend(
-                batch
-                    .unwrap()
-                    .into_iter()
-                    .map(|r| (r.device_id.to_string(), r.seq)),
-            );
-        }
-    }
+    let files = store.files().unwrap();
+    let mut out: Vec<(String, u64)> = store
+        .read_all(&files)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.device_id.to_string(), r.seq))
+        .collect();
     out.sort();
     out
 }

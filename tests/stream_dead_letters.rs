@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use smokewatch::model::json::{encode_reading, encode_room_event};
 use smokewatch::model::registry::DeviceRegistry;
 use smokewatch::model::{Channel, EventTime, RoomEvent, RoomSensorKind};
-use smokewatch::stream::sinks::DeadLetter;
 use smokewatch::stream::message::{Batch, Item};
+use smokewatch::stream::sinks::DeadLetter;
 use smokewatch::stream::validate::Validator;
 use smokewatch::transport::{ConsumedRecord, OutgoingRecord, TopicKind, json_headers};
 use std::collections::BTreeMap;
@@ -49,77 +49,48 @@ async fn every_malformed_kind_reaches_the_dead_letter_sink_with_its_reason() {
         seq: 1,
     };
     let room_event = encode_room_event(&room);
-    // (expected reason, topic, payload)
+    // (expected reason, topic, payload), one case a line.
+    let reading_case = |reason, payload| (reason, TopicKind::Readings, payload);
+    let room_case = |reason, payload| (reason, TopicKind::RoomEvents, payload);
     let mut bad: Vec<(&str, TopicKind, Vec<u8>)> = vec![
-        (
-            "malformed_json",
-            TopicKind::Readings,
-            good[..good.len() / 2].to_vec(),
-        ),
-        (
-            "malformed_json",
-            TopicKind::Readings,
-            b"\xff\xfe not json".to_vec(),
-        ),
-        (
+        reading_case("malformed_json", good[..good.len() / 2].to_vec()),
+        reading_case("malformed_json", b"\xff\xfe not json".to_vec()),
+        reading_case(
             "wrong_type",
-            TopicKind::Readings,
             edit(&good, "\"pm2_5\":2.0", "\"pm2_5\":\"high\""),
         ),
-        (
-            "wrong_type",
-            TopicKind::Readings,
-            edit(&good, "\"seq\":1", "\"seq\":\"one\""),
-        ),
-        (
+        reading_case("wrong_type", edit(&good, "\"seq\":1", "\"seq\":\"one\"")),
+        reading_case("not_finite", edit(&good, "\"pm2_5\":2.0", "\"pm2_5\":NaN")),
+        reading_case(
             "not_finite",
-            TopicKind::Readings,
-            edit(&good, "\"pm2_5\":2.0", "\"pm2_5\":NaN"),
-        ),
-        (
-            "not_finite",
-            TopicKind::Readings,
             edit(&good, "\"pm2_5\":2.0", "\"pm2_5\":Infinity"),
         ),
-        (
+        reading_case(
             "out_of_range",
-            TopicKind::Readings,
             edit(
                 &good,
                 "\"event_time_ms\":1700000000000",
                 "\"event_time_ms\":5",
             ),
         ),
-        (
+        reading_case(
             "unknown_schema_version",
-            TopicKind::Readings,
             edit(&good, "\"schema_version\":1", "\"schema_version\":2"),
         ),
-        (
-            "missing_field",
-            TopicKind::Readings,
-            edit(&good, "\"device_id\":\"d1\",", ""),
-        ),
-        (
+        reading_case("missing_field", edit(&good, "\"device_id\":\"d1\",", "")),
+        reading_case(
             "empty_field",
-            TopicKind::Readings,
             edit(&good, "\"room\":\"room-d1\"", "\"room\":\"  \""),
         ),
-        (
+        reading_case(
             "unknown_device",
-            TopicKind::Readings,
             encode_reading(&reading("intruder", 1, T0)),
         ),
-        (
+        room_case(
             "out_of_range",
-            TopicKind::RoomEvents,
             edit(&room_event, "\"value\":1.0", "\"value\":0.5"),
         ),
-        (
-            "wrong_type",
-            TopicKind::RoomEvents,
-            edit(&room_event, "\"light\"", "\"smell\""),
-        ),
+        room_case("wrong_type", edit(&room_event, "\"light\"", "\"smell\"")),
     ];
     for (_, topic, payload) in &bad {
         producer

@@ -13,13 +13,13 @@ use smokewatch::ml::{FireModel, ModelHandle, Prediction};
 use smokewatch::model::{
     Channel, ChannelValues, EventTime, RoomEvent, RoomSensorKind, SmokeReading,
 };
-use smokewatch::stream::sinks::{AlertChange, AlertEvent, AlertKind};
 use smokewatch::stream::detect::Detector;
 use smokewatch::stream::enrich::FeatureStage;
 use smokewatch::stream::message::{
     Batch, Item, Origin, Quality, ReadingRecord, RoomEventRecord, Signals,
 };
 use smokewatch::stream::score::Scorer;
+use smokewatch::stream::sinks::{AlertChange, AlertEvent, AlertKind};
 use smokewatch::stream::{DetectConfig, RuleConfig, Severity, ThresholdLevels};
 use smokewatch::transport::TopicKind;
 use std::sync::Arc;

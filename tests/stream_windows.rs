@@ -10,8 +10,8 @@ use smokewatch::base::config::Duration;
 use smokewatch::model::{
     Channel, ChannelValues, EventTime, RoomEvent, RoomSensorKind, SmokeReading,
 };
-use smokewatch::stream::sinks::{Measure, WindowName, WindowResult};
 use smokewatch::stream::message::{Item, Origin, Quality, ReadingRecord, RoomEventRecord, Signals};
+use smokewatch::stream::sinks::{Measure, WindowName, WindowResult};
 use smokewatch::stream::window::Windows;
 use smokewatch::stream::{KeyKind, OutputMode, SlidingConfig, WindowConfig};
 use smokewatch::transport::TopicKind;

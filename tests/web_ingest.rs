@@ -165,20 +165,12 @@ async fn a_new_device_is_registered_windowed_and_kept_across_a_restart() {
     );
 
     // An id that does not read home-room-kind is refused by name.
-    let (status, answer) = post(
-        &daemon,
-        "/api/ingest/readings",
-        Some(INGEST),
-        reading(
-            "sensor7",
-            "h777",
-            "attic",
-            1,
-            chrono::Utc::now().timestamp_millis(),
-        )
-        .to_string(),
-    )
-    .await;
+    let sensor7 = |seq| {
+        let now = chrono::Utc::now().timestamp_millis();
+        let body = reading("sensor7", "h777", "attic", seq, now).to_string();
+        post(&daemon, "/api/ingest/readings", Some(INGEST), body)
+    };
+    let (status, answer) = sensor7(1).await;
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["refusals"][0]["reason"], "unknown_device");
     assert_eq!(answer["refusals"][0]["index"], 1);
@@ -192,20 +184,7 @@ async fn a_new_device_is_registered_windowed_and_kept_across_a_restart() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    let (status, answer) = post(
-        &daemon,
-        "/api/ingest/readings",
-        Some(INGEST),
-        reading(
-            "sensor7",
-            "h777",
-            "attic",
-            2,
-            chrono::Utc::now().timestamp_millis(),
-        )
-        .to_string(),
-    )
-    .await;
+    let (status, answer) = sensor7(2).await;
     assert_eq!((status, &answer["accepted"]), (200, &json!(1)), "{answer}");
     daemon.stop().await;
 
@@ -300,17 +279,13 @@ async fn ingest_is_off_without_a_token_and_says_how_to_enable_it() {
 /// Every (device, seq) in the history store (`batch.stream_append`).
 fn stored(config: &Config) -> Vec<(String, u64)> {
     let store = smokewatch::store::HistoryStore::new(config.batch.store_dir.clone());
-    let mut out = Vec::new();
-    for file in store.files().unwrap() {
-        for batch in store.read(&file).unwrap() {
-            out.extend(
-                batch
-                    .unwrap()
-                    .into_iter()
-                    .map(|r| (r.device_id.to_string(), r.seq)),
-            );
-        }
-    }
+    let files = store.files().unwrap();
+    let mut out: Vec<(String, u64)> = store
+        .read_all(&files)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.device_id.to_string(), r.seq))
+        .collect();
     out.sort();
     out
 }

@@ -7,8 +7,8 @@ mod web_support;
 
 use serde_json::Value;
 use smokewatch::model::{Channel, EventTime, RoomSensorKind};
-use smokewatch::stream::sinks::{Measure, WindowName, WindowResult};
 use smokewatch::stream::KeyKind;
+use smokewatch::stream::sinks::{Measure, WindowName, WindowResult};
 use smokewatch::web::{self, App};
 
 fn window(kind: KeyKind, measure: Measure, start: i64, avg: f64, is_final: bool) -> WindowResult {

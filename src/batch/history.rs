@@ -12,8 +12,8 @@
 //! aside (`<name>.corrupt-<time>`) and started afresh: losing it costs a
 //! run that re-analyses everything, never data.
 
-use crate::base::durable;
 use super::report::{RunRecord, RunReport};
+use crate::base::durable;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};

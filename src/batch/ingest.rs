@@ -13,14 +13,14 @@
 //! the file. Our problems (the store or the ledger cannot be written) are
 //! an [`IngestError`]: the file stays where it is and is tried again.
 
-use crate::base::durable;
 use super::config::BatchConfig;
 use super::ledger::{IngestState, Ledger, LedgerEntry, LedgerError};
 use super::quarantine::Quarantine;
 use super::source::{InputKind, Row, Source, SourceError, csv_identity};
-use crate::store::{HistoryStore, StoreError, write_parts};
+use crate::base::durable;
 use crate::model::SmokeReading;
 use crate::model::registry::DeviceRegistry;
+use crate::store::{HistoryStore, StoreError, write_parts};
 use crate::telemetry::names;
 use chrono::Utc;
 use sha2::{Digest, Sha256};

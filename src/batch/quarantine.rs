@@ -14,8 +14,8 @@
 //! Parquet rows have no text: their `row` column is empty and `line` is the
 //! row number.
 
-use crate::base::durable;
 use super::source::{BadRow, InputKind};
+use crate::base::durable;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -16,9 +16,9 @@
 //! store or ledger cannot be written) stays in place, the task reports
 //! degraded, and it is tried again at the next poll.
 
+use super::BatchConfig;
 use super::ingest::{IngestError, IngestOutcome, Ingester};
 use super::status::BatchStatus;
-use super::BatchConfig;
 use crate::model::registry::DeviceRegistry;
 use crate::supervisor::{TaskContext, TaskError, TaskReport, TaskResult};
 use std::collections::HashMap;
@@ -118,7 +118,8 @@ impl Readiness {
 /// Whether a file name may be taken (see the module docs).
 pub fn is_candidate(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    !crate::base::durable::is_hidden(name) && !IN_PROGRESS_SUFFIXES.iter().any(|s| lower.ends_with(s))
+    !crate::base::durable::is_hidden(name)
+        && !IN_PROGRESS_SUFFIXES.iter().any(|s| lower.ends_with(s))
 }
 
 /// The regular files directly in `dir` that may be taken.
@@ -155,10 +156,9 @@ pub(crate) async fn run(
     std::fs::create_dir_all(&incoming)
         .map_err(|e| TaskError::new(format!("batch.incoming_dir {}: {e}", incoming.display())))?;
     let open_config = config.clone();
-    let mut ingester =
-        tokio::task::spawn_blocking(move || Ingester::open(&open_config, devices))
-            .await
-            .map_err(|e| TaskError::new(e.to_string()))??;
+    let mut ingester = tokio::task::spawn_blocking(move || Ingester::open(&open_config, devices))
+        .await
+        .map_err(|e| TaskError::new(e.to_string()))??;
     let cancel = ctx.shutdown.child_token();
     let mut readiness = Readiness::default();
     let mut tick = tokio::time::interval(config.poll_interval.get());

@@ -183,8 +183,8 @@ fn median(values: &mut [f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::FeatureSpec;
     use crate::dataset::{DeviceSeries, LabelledReading, LoadReport};
+    use crate::features::FeatureSpec;
     use crate::model::{Channel, ChannelValues, DeviceId};
 
     fn series(device: &str, start: i64, pm: &[Option<f64>]) -> DeviceSeries {

@@ -25,10 +25,10 @@ pub mod serving;
 pub mod train;
 pub mod tree;
 
+pub use crate::dataset::{DataError, TrainingData};
 pub use config::{
     FeaturesConfig, ForestConfig, Imputation, LogRegConfig, MlConfig, ModelKind, TreeConfig,
 };
-pub use crate::dataset::{DataError, TrainingData};
 pub use model::{ModelMeta, TrainedModel};
 pub use registry::{Registry, RegistryError};
 pub use retrain::{Promotion, RetrainOutcome, retrain};

@@ -3,12 +3,12 @@
 //! the fitted forest, tree or regression), and the [`FireModel`] impl.
 
 use super::config::{ForestConfig, Imputation, LogRegConfig, ModelKind, TreeConfig};
-use crate::dataset::LoadReport;
 use super::forest::Forest;
 use super::linear::Logistic;
 use super::metrics::{Metrics, Spread};
 use super::serving::{FireModel, Prediction};
 use super::tree::FlatTree;
+use crate::dataset::LoadReport;
 use crate::features::FeatureSpec;
 use crate::telemetry::names;
 use chrono::{DateTime, Utc};

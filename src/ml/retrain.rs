@@ -6,13 +6,13 @@
 //! rejected, with the reason, and the champion stays.
 
 use super::config::{MlConfig, ModelKind};
-use crate::dataset::TrainingData;
 use super::metrics::Metrics;
 use super::model::{ModelMeta, TrainedModel};
 use super::registry::{Decision, Outcome, Registry};
 use super::serving::ModelHandle;
 use super::train::{EvalRows, evaluate, train};
 use super::{MlError, publish_model_info};
+use crate::dataset::TrainingData;
 use crate::telemetry::names;
 use chrono::Utc;
 use std::sync::Mutex;

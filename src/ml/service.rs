@@ -5,12 +5,12 @@
 //! Until a model exists, [`ModelHandle::current`] is `None` and scorers
 //! report "no model" instead of guessing.
 
-use crate::dataset::TrainingData;
+use super::MlConfig;
 use super::registry::Registry;
 use super::retrain::{Promotion, RetrainOutcome, retrain};
 use super::serving::ModelHandle;
 use super::{MlError, publish_model_info};
-use super::MlConfig;
+use crate::dataset::TrainingData;
 use crate::supervisor::{Role, Supervisor, TaskContext, TaskReport, TaskResult};
 use crate::telemetry::names;
 use std::sync::Arc;
@@ -138,14 +138,7 @@ fn spawn_initial_training(
             data.len(),
             data.source
         );
-        retrain(
-            &config,
-            &handle,
-            &data,
-            None,
-            Promotion::Compare,
-            &cancel,
-        )
+        retrain(&config, &handle, &data, None, Promotion::Compare, &cancel)
     })
 }
 

@@ -3,7 +3,6 @@
 //! optional time-series cross-validation.
 
 use super::config::{Imputation, MlConfig, ModelKind};
-use crate::dataset::TrainingData;
 use super::feature_matrix::FeatureMatrix;
 use super::forest::{FitError, fit_forest, fit_tree};
 use super::linear::fit_logistic;
@@ -13,6 +12,7 @@ use super::model::{
     ModelMeta, ModelParams, TrainedModel,
 };
 use super::tree::normalise;
+use crate::dataset::TrainingData;
 use chrono::Utc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;

@@ -202,3 +202,19 @@ pub struct RoomEvent {
     pub event_time: EventTime,
     pub seq: u64,
 }
+
+/// Readings for unit tests: an empty reading of `device` in home `h`, room
+/// `r`, at `ms`, that a test fills in as it needs.
+#[cfg(test)]
+pub(crate) fn test_reading(device: &str, seq: u64, ms: i64) -> SmokeReading {
+    SmokeReading {
+        device_id: DeviceId::from(device),
+        home: HomeId::from("h"),
+        room: RoomId::from("r"),
+        event_time: EventTime(ms),
+        seq,
+        cnt: None,
+        values: ChannelValues::EMPTY,
+        fire_alarm: None,
+    }
+}

@@ -19,12 +19,12 @@
 pub mod parts;
 
 use crate::base::durable;
-use parts::{DayBatcher, PartError, PartWriter, WrittenPart, day_of};
 use crate::model::SmokeReading;
 use crate::model::parquet::{ParquetError, ReadingsReader};
 use crate::telemetry::names;
 use chrono::NaiveDate;
 use parquet::file::reader::{FileReader, SerializedFileReader};
+use parts::{DayBatcher, PartError, PartWriter, WrittenPart, day_of};
 use sha2::{Digest, Sha256};
 use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
@@ -233,6 +233,18 @@ impl HistoryStore {
         })
     }
 
+    /// Every reading of `files`, in file order (the whole of them in
+    /// memory: for training sets and checks, not for the job's scans).
+    pub fn read_all(&self, files: &[StoreFile]) -> Result<Vec<SmokeReading>, StoreError> {
+        let mut readings = Vec::new();
+        for file in files {
+            for batch in self.read(file)? {
+                readings.extend(batch?);
+            }
+        }
+        Ok(readings)
+    }
+
     /// Rows of a part file, from its footer (no data is read).
     pub fn row_count(&self, file: &StoreFile) -> Result<u64, StoreError> {
         let handle = std::fs::File::open(&file.path).map_err(io(&file.path))?;
@@ -336,18 +348,12 @@ fn feed<R: Borrow<SmokeReading>, E: From<StoreError>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ChannelValues, DeviceId, EventTime, HomeId, RoomId};
 
     fn reading(device: &str, seq: u64, ms: i64) -> SmokeReading {
         SmokeReading {
-            device_id: DeviceId::from(device),
-            home: HomeId::from("h"),
-            room: RoomId::from("r"),
-            event_time: EventTime(ms),
-            seq,
             cnt: Some(seq),
-            values: ChannelValues::EMPTY,
             fire_alarm: Some(seq.is_multiple_of(2)),
+            ..crate::model::test_reading(device, seq, ms)
         }
     }
 

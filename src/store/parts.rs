@@ -246,19 +246,9 @@ impl PartWriter {
 mod tests {
     use super::*;
     use crate::model::parquet::ReadingsReader;
-    use crate::model::{ChannelValues, DeviceId, HomeId, RoomId};
 
     fn reading(day: i64, seq: u64) -> SmokeReading {
-        SmokeReading {
-            device_id: DeviceId::from("d"),
-            home: HomeId::from("h"),
-            room: RoomId::from("r"),
-            event_time: EventTime(day * 86_400_000 + seq as i64),
-            seq,
-            cnt: None,
-            values: ChannelValues::EMPTY,
-            fire_alarm: None,
-        }
+        crate::model::test_reading("d", seq, day * 86_400_000 + seq as i64)
     }
 
     #[test]

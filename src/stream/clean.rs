@@ -6,8 +6,8 @@
 
 use super::message::{Item, Quality};
 use crate::model::{CHANNEL_COUNT, Channel, DeviceId, SmokeReading};
-use crate::stream::cow_map::CowMap;
 use crate::stream::config::{CleanConfig, MissingPolicy};
+use crate::stream::cow_map::CowMap;
 use serde::{Deserialize, Serialize};
 
 /// Slow EW mean of one channel and the baseline it is compared with.

@@ -7,24 +7,17 @@
 //! it is in the snapshot, nothing after it), [`Msg::Trigger`] (update-mode
 //! window output) and [`Msg::EndOfInput`] (a bounded source is exhausted).
 
-use crate::stream::checkpoint::{CheckpointId, StateSnapshot};
 use crate::features::FeatureSpec;
 use crate::ml::FireModel;
 use crate::model::{CHANNEL_COUNT, EventTime, RoomEvent, SmokeReading};
+use crate::stream::checkpoint::{CheckpointId, StateSnapshot};
 use crate::stream::sinks::{AlertEvent, DeadLetter, WindowResult};
 use crate::transport::{ConsumedRecord, TopicKind, TopicPartition};
+pub use crate::transport::Origin;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Where a record came from: topic, partition and offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct Origin {
-    pub topic: TopicKind,
-    pub partition: i32,
-    pub offset: i64,
-}
 
 /// Data-quality flags of a reading, one bit per channel (bit = channel index).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -65,12 +58,12 @@ impl Default for Signals {
     }
 }
 
-/// A validated smoke reading and what the stages add to it.
-#[derive(Debug, Clone)]
 /// Most distinct features the detector's rules may read (computed per
 /// reading and carried in [`ReadingRecord::rule_features`]).
 pub const MAX_RULE_FEATURES: usize = 8;
 
+/// A validated smoke reading and what the stages add to it.
+#[derive(Debug, Clone)]
 pub struct ReadingRecord {
     pub origin: Origin,
     /// The bytes as received, for a dead letter further down.

@@ -36,12 +36,12 @@ pub mod validate;
 pub mod window;
 
 pub use clean::Cleaner;
-pub use fast_map::FastMap;
 pub use config::{
     AlertsConfig, CheckpointConfig, CleanConfig, DetectConfig, Direction, FaultDetectConfig,
     FeaturesConfig, KeyKind, MissingPolicy, MlDetectConfig, OutputMode, RuleConfig, Severity,
     SlidingConfig, SourceConfig, SourceKind, SpikeChannel, SpikeConfig, StreamConfig,
     ThresholdLevels, ValidateConfig, WindowConfig,
 };
-pub use message::Origin;
+pub use fast_map::FastMap;
+pub use crate::transport::Origin;
 pub use pipeline::{Deps, Hooks, Scoring, StreamError, spawn, spawn_with};

@@ -5,6 +5,7 @@
 //! The score stage runs before detect because one detector (the ML fire
 //! probability) reads its output.
 
+use super::StreamConfig;
 use super::clean::Cleaner;
 use super::detect::Detector;
 use super::enrich::FeatureStage;
@@ -19,16 +20,15 @@ use super::stages::{
 use super::validate::Validator;
 use super::window::Windows;
 use super::{OutputMode, SourceKind};
-use crate::stream::checkpoint::{CheckpointId, CheckpointStore};
-use super::StreamConfig;
 use crate::features::FeatureSpec;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
-use crate::stream::sinks::{LiveViews, SinksConfig};
+use crate::stream::checkpoint::{CheckpointId, CheckpointStore};
 use crate::stream::sinks::files::PartFiles;
 use crate::stream::sinks::history::StoreSink;
 use crate::stream::sinks::stage::{Progress, SinkStage};
 use crate::stream::sinks::{AlertEvent, PayloadLimit};
+use crate::stream::sinks::{LiveViews, SinksConfig};
 use crate::supervisor::{Role, SharedReceiver, Supervisor, queue};
 use crate::transport::{Subscription, Transport};
 use std::path::PathBuf;

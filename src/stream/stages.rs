@@ -392,8 +392,8 @@ impl Stage for DetectStage {
 mod tests {
     use super::*;
     use crate::model::{EventTime, RoomSensorKind};
-    use crate::stream::sinks::{Measure, WindowName, WindowResult};
     use crate::stream::config::KeyKind;
+    use crate::stream::sinks::{Measure, WindowName, WindowResult};
 
     fn result(n: i64) -> WindowResult {
         WindowResult {

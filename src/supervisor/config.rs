@@ -86,6 +86,9 @@ mod tests {
         let mut issues = Vec::new();
         policy.validate("daemon.restart", &mut issues);
         let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(keys, ["daemon.restart.multiplier", "daemon.restart.max_backoff"]);
+        assert_eq!(
+            keys,
+            ["daemon.restart.multiplier", "daemon.restart.max_backoff"]
+        );
     }
 }

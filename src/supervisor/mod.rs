@@ -18,8 +18,8 @@ mod config;
 pub mod health;
 pub mod queue;
 
-pub use health::{Health, HealthReport, Overall, TaskHealth, TaskState, TaskStatus};
 pub use config::RestartPolicy;
+pub use health::{Health, HealthReport, Overall, TaskHealth, TaskState, TaskStatus};
 pub use queue::{Queues, SharedReceiver};
 
 use std::collections::HashMap;
@@ -438,8 +438,11 @@ mod tests {
     async fn shutdown_stops_sources_then_stages_drain_then_services_stop() {
         let health = Health::new();
         let mut sup = Supervisor::new(health, fast_policy());
-        let (tx, rx) =
-            queue::bounded::<u32>("numbers", crate::base::config::Capacity::new(4), sup.queues());
+        let (tx, rx) = queue::bounded::<u32>(
+            "numbers",
+            crate::base::config::Capacity::new(4),
+            sup.queues(),
+        );
         let order = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let log = order.clone();
         sup.spawn("test", "source", Role::Source, move |ctx| {

@@ -16,7 +16,6 @@ use super::{
     TopicPartition, TransportError,
 };
 use bytes::Bytes;
-use metrics::Gauge;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -255,7 +254,10 @@ impl EmbeddedConsumer {
                 positions.push((tp, position));
             }
         }
-        let lag_gauges = positions.iter().map(|(tp, _)| broker.lag.gauge(*tp)).collect();
+        let lag_gauges = positions
+            .iter()
+            .map(|(tp, _)| broker.lag.gauge(*tp))
+            .collect();
         Ok(Self {
             broker,
             positions,

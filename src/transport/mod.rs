@@ -20,11 +20,11 @@ mod metrics;
 pub mod partitioner;
 mod record;
 
-pub use metrics::ConsumerLag;
 pub use config::{CompressionCodec, ConsumerConfig, KafkaConfig, ProducerConfig, TopicNames};
+pub use metrics::ConsumerLag;
 pub use record::{
     CONTENT_TYPE_JSON, ConsumedRecord, HEADER_CONTENT_TYPE, HEADER_SCHEMA_VERSION, Headers,
-    OutgoingRecord, PartitionProgress, StartFrom, Subscription, TopicKind, TopicPartition,
+    Origin, OutgoingRecord, PartitionProgress, StartFrom, Subscription, TopicKind, TopicPartition,
     json_headers,
 };
 

@@ -151,6 +151,15 @@ impl OutgoingRecord {
     }
 }
 
+/// Where a record came from: topic, partition and offset. Dead letters
+/// and alerts carry it so that any output names its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Origin {
+    pub topic: TopicKind,
+    pub partition: i32,
+    pub offset: i64,
+}
+
 /// A record as read from a partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumedRecord {

@@ -9,13 +9,13 @@
 //! not break an open page.
 
 use super::stats::{WebCounts, WebStats};
-use crate::web::Deps;
 use crate::model::Channel;
-use crate::stream::sinks::{Measure, WindowName};
 use crate::stream::KeyKind;
+use crate::stream::sinks::{Measure, WindowName};
 use crate::supervisor::queue::QueueDepth;
 use crate::supervisor::{Overall, TaskState};
 use crate::telemetry::histogram::quantile_between;
+use crate::web::Deps;
 use chrono::Utc;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -307,7 +307,11 @@ impl Sampler {
     }
 
     fn pipeline(&mut self, now: Instant) -> PipelineFigures {
-        let Some(progress) = self.deps.progress.as_ref().filter(|_| self.deps.sections.stream_enabled)
+        let Some(progress) = self
+            .deps
+            .progress
+            .as_ref()
+            .filter(|_| self.deps.sections.stream_enabled)
         else {
             return PipelineFigures {
                 unavailable: Some("the stream is switched off (stream.enabled: false)".into()),
@@ -325,7 +329,9 @@ impl Sampler {
         let (readings_per_second, latency) = match self.totals.front() {
             Some((then, old)) if self.totals.len() > 1 => {
                 let secs = now.duration_since(*then).as_secs_f64().max(1e-3);
-                let processed = totals.readings_processed.saturating_sub(old.readings_processed);
+                let processed = totals
+                    .readings_processed
+                    .saturating_sub(old.readings_processed);
                 let p50 = quantile_between(&old.latency, &totals.latency, 0.5);
                 (Some(processed as f64 / secs), p50)
             }

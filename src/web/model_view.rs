@@ -5,9 +5,9 @@
 //! included. Both the page and the API are built from [`ModelView`], so
 //! they cannot disagree.
 
-use crate::web::Deps;
 use crate::ml::ModelMeta;
 use crate::ml::registry::{ModelRecord, Registry};
+use crate::web::Deps;
 use serde::Serialize;
 
 /// The model served and the registry's history.

@@ -6,8 +6,8 @@
 //! keeps the tables live.
 
 use crate::model::{Channel, RoomSensorKind};
-use crate::stream::sinks::{WindowName, WindowResult};
 use crate::stream::KeyKind;
+use crate::stream::sinks::{WindowName, WindowResult};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;

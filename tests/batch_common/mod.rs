@@ -4,12 +4,12 @@
 
 #![allow(dead_code)]
 
-use smokewatch::store::HistoryStore;
 use smokewatch::app::config::Config;
 use smokewatch::base::config::Duration;
 use smokewatch::model::csv::{CsvRow, CsvWriter};
 use smokewatch::model::{DeviceId, EventTime, HomeId, RoomId, SmokeReading};
 use smokewatch::simulate::{HistoryGenerator, HistoryOptions, SimulatorConfig};
+use smokewatch::store::HistoryStore;
 use std::path::Path;
 use std::time::Instant;
 

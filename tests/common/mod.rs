@@ -144,3 +144,26 @@ impl Drop for RunningDaemon {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `tests/python/<script>` with `args` and fails the test with its
+/// stderr unless it succeeds. Exit code 2 means pyarrow is missing.
+pub fn python_check(script: &str, args: &[&std::ffi::OsStr]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let out = Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run python3 ({e}); install Python 3 and run scripts/test-deps.sh")
+        });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(
+        out.status.code(),
+        Some(2),
+        "pyarrow is missing: {stderr} (scripts/test-deps.sh installs tests/requirements.txt)"
+    );
+    assert!(out.status.success(), "pyarrow check failed: {stderr}");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+}

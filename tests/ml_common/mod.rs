@@ -4,11 +4,12 @@
 #![allow(dead_code)]
 
 use rand::{RngExt, SeedableRng};
-use smokewatch::ml::{MlConfig, TrainingData};
+use smokewatch::ml::{MlConfig, ModelHandle, Promotion, RetrainOutcome, TrainingData, retrain};
 use smokewatch::model::SmokeReading;
 use smokewatch::model::csv::{CsvRow, CsvWriter};
 use smokewatch::simulate::{HistoryGenerator, HistoryOptions, SimulatorConfig};
 use std::path::Path;
+use tokio_util::sync::CancellationToken;
 
 /// Generated readings (fire, nuisance and normal sessions) in event-time order.
 pub fn history(rows: u64, devices: u32, seed: u64) -> Vec<SmokeReading> {
@@ -69,4 +70,50 @@ pub fn small_config_yaml(model_dir: &Path) -> String {
         "ml:\n  model_dir: {}\n  forest:\n    trees: 12\n    max_depth: 8\n",
         model_dir.display()
     )
+}
+
+/// A champion and the worse challenger that tried to replace it.
+pub struct ChampionAndChallenger {
+    pub champion: RetrainOutcome,
+    pub challenger: RetrainOutcome,
+    /// What the challenger was trained and compared on.
+    pub challenger_data: TrainingData,
+}
+
+/// Trains a champion (promoted into `config.model_dir` and `handle`), then
+/// a challenger on new data whose earlier part (what the challenger trains
+/// on) has half its labels scrambled — a mislabelled batch — while the
+/// later part, on which both models are compared, is labelled correctly.
+/// Blocking: a few seconds.
+pub fn champion_and_challenger(config: &MlConfig, handle: &ModelHandle) -> ChampionAndChallenger {
+    let cancel = CancellationToken::new();
+    let clean = history(5_000, 2, 41);
+    let champion = retrain(
+        config,
+        handle,
+        &training_data(clean.clone()),
+        None,
+        Promotion::Compare,
+        &cancel,
+    )
+    .expect("champion trains");
+    assert!(champion.promoted(), "{:?}", champion.decision);
+    let mut scrambled = clean;
+    let split = scrambled.len() * 8 / 10;
+    flip_labels(&mut scrambled[..split], 0.5, 7);
+    let challenger_data = training_data(scrambled);
+    let challenger = retrain(
+        config,
+        handle,
+        &challenger_data,
+        None,
+        Promotion::Compare,
+        &cancel,
+    )
+    .expect("challenger trains");
+    ChampionAndChallenger {
+        champion,
+        challenger,
+        challenger_data,
+    }
 }

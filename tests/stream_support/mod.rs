@@ -4,15 +4,15 @@
 #![allow(dead_code)]
 
 use smokewatch::app::config::Config;
-use smokewatch::base::config::Duration;
-use smokewatch::supervisor::RestartPolicy;
 use smokewatch::app::daemon::Handles;
+use smokewatch::base::config::Duration;
 use smokewatch::ml::ModelHandle;
 use smokewatch::model::registry::DeviceRegistry;
 use smokewatch::model::{Channel, ChannelValues, EventTime, SmokeReading};
+use smokewatch::stream::OutputMode;
 use smokewatch::stream::sinks::LiveViews;
 use smokewatch::stream::sinks::stage::Progress;
-use smokewatch::stream::OutputMode;
+use smokewatch::supervisor::RestartPolicy;
 use smokewatch::supervisor::{Health, ShutdownSummary, Supervisor};
 use smokewatch::transport::Transport;
 use std::path::{Path, PathBuf};
@@ -54,7 +54,8 @@ pub fn start(config: Config, devices: DeviceRegistry) -> Running {
         queues: supervisor.queues().clone(),
         progress: None,
     };
-    let progress = smokewatch::stream::spawn(&mut supervisor, shared.stream_deps()).expect("stream starts");
+    let progress =
+        smokewatch::stream::spawn(&mut supervisor, shared.stream_deps()).expect("stream starts");
     Running {
         supervisor,
         shared,

@@ -34,35 +34,16 @@ pub fn ml_config(model_dir: &Path) -> MlConfig {
 /// Trains a champion (promoted) and a worse challenger (rejected) into
 /// `model_dir`. Blocking: a few seconds.
 pub fn train_registry(model_dir: &Path) -> Trained {
-    let config = ml_config(model_dir);
-    let handle = ModelHandle::new();
-    let cancel = CancellationToken::new();
-    let clean = ml_common::history(5_000, 2, 41);
-    let champion = retrain(
-        &config,
-        &handle,
-        &ml_common::training_data(clean.clone()),
-        None,
-        Promotion::Compare,
-        &cancel,
-    )
-    .expect("champion trains");
-    assert!(champion.promoted(), "{:?}", champion.decision);
-    // Half the labels of the training part scrambled: a worse challenger.
-    let mut scrambled = clean;
-    let split = scrambled.len() * 8 / 10;
-    ml_common::flip_labels(&mut scrambled[..split], 0.5, 7);
-    let rejected = retrain(
-        &config,
-        &handle,
-        &ml_common::training_data(scrambled),
-        None,
-        Promotion::Compare,
-        &cancel,
-    )
-    .expect("challenger trains");
-    assert!(!rejected.promoted(), "{:?}", rejected.decision);
-    Trained { champion, rejected }
+    let trained = ml_common::champion_and_challenger(&ml_config(model_dir), &ModelHandle::new());
+    assert!(
+        !trained.challenger.promoted(),
+        "{:?}",
+        trained.challenger.decision
+    );
+    Trained {
+        champion: trained.champion,
+        rejected: trained.challenger,
+    }
 }
 
 /// Trains one more model and makes it current (a newer version on disk).

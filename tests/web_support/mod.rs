@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 use smokewatch::app::config::Config;
-use smokewatch::base::config::Secret;
 use smokewatch::app::daemon::{Daemon, Handles};
+use smokewatch::base::config::Secret;
 use smokewatch::features::FeatureSpec;
 use smokewatch::ml::{FireModel, ModelHandle, Prediction};
 use smokewatch::model::registry::DeviceRegistry;

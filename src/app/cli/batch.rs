@@ -12,16 +12,15 @@
 //!   was a duplicate.
 
 use super::{EXIT_RUNTIME, EXIT_USAGE};
+use crate::app::config::Config;
 use crate::batch::ingest::{IngestOutcome, Ingester};
 use crate::batch::job::JobContext;
 use crate::batch::{BatchStatus, RunStatus, Scope, Trigger, watcher};
-use crate::app::config::Config;
 use crate::ml::ModelHandle;
 use crate::model::registry::DeviceRegistry;
 use crate::telemetry;
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Args)]

@@ -8,11 +8,11 @@
 //! possible), and the latency from handing a reading to the producer to
 //! its alert reaching the sinks, at a fixed offered rate.
 
-use super::{EXIT_RUNTIME, runtime};
 use super::error::CliError;
-use crate::base::config::{Capacity, Duration as ConfigDuration};
+use super::{EXIT_RUNTIME, runtime};
 use crate::app::config::Config;
 use crate::app::daemon::stream_deps;
+use crate::base::config::{Capacity, Duration as ConfigDuration};
 use crate::ml::ModelHandle;
 use crate::model::json::encode_reading;
 use crate::model::registry::DeviceRegistry;

@@ -4,8 +4,8 @@
 //! stderr, so the two do not mix in a pipe.
 
 use super::tail::{Follower, Format, KeyArg, TableKind, Tailed};
-use crate::stream::sinks::{LiveViews, WindowName};
 use crate::stream::KeyKind;
+use crate::stream::sinks::{LiveViews, WindowName};
 use serde_json::json;
 use std::io::Write;
 use std::time::Duration;

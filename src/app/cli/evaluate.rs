@@ -7,8 +7,8 @@
 use super::EXIT_RUNTIME;
 use super::error::{CliError, load_model};
 use crate::app::config::Config;
-use crate::ml::train::{EvalRows, evaluate};
 use crate::ml::TrainingData;
+use crate::ml::train::{EvalRows, evaluate};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -8,8 +8,8 @@
 //! Bad input is reported with its line and field on stderr and the exit
 //! code is 2; the other lines are still scored.
 
-use super::{EXIT_RUNTIME, EXIT_USAGE};
 use super::error::{CliError, load_model};
+use super::{EXIT_RUNTIME, EXIT_USAGE};
 use crate::app::config::Config;
 use crate::features::DeviceFeatures;
 use crate::ml::input::decode_input;

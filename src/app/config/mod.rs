@@ -16,12 +16,12 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 use crate::base::config::{Capacity, ConfigIssue, Duration, Validate};
-use crate::supervisor::RestartPolicy;
 use crate::batch::BatchConfig;
 use crate::ml::MlConfig;
 use crate::simulate::SimulatorConfig;
-use crate::stream::sinks::SinksConfig;
 use crate::stream::StreamConfig;
+use crate::stream::sinks::SinksConfig;
+use crate::supervisor::RestartPolicy;
 use crate::telemetry::TelemetryConfig;
 use crate::transport::KafkaConfig;
 use crate::web::WebConfig;
@@ -213,6 +213,7 @@ impl Validate for DaemonConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::config::Port;
 
     fn parse(yaml: &str) -> Result<Config, ConfigError> {
         Config::from_yaml(yaml, Path::new("test.yaml"), Vec::new())

@@ -14,8 +14,8 @@ pub mod score;
 use crate::app::config::Config;
 use crate::ml::{FireModel, ModelHandle};
 use crate::model::{DeviceId, EventTime, HomeId, RoomId};
-use crate::stream::sinks::{AlertChange, AlertEvent};
 use crate::stream::Severity;
+use crate::stream::sinks::{AlertChange, AlertEvent};
 use std::collections::HashMap;
 use tokio_util::sync::CancellationToken;
 
@@ -113,8 +113,9 @@ pub fn initial_model(config: &Config) -> Result<Option<ModelHandle>, ScoreboardE
     if !config.ml.enabled {
         return Ok(None);
     }
-    let data = crate::dataset::initial_training_data(&config.ml.initial_training, &config.simulator)
-        .map_err(|e| ScoreboardError::Train(e.to_string()))?;
+    let data =
+        crate::dataset::initial_training_data(&config.ml.initial_training, &config.simulator)
+            .map_err(|e| ScoreboardError::Train(e.to_string()))?;
     let trained = crate::ml::train::train(
         &data,
         config.ml.model,

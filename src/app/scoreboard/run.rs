@@ -4,9 +4,9 @@
 //! so a week of fleet time takes as long as the pipeline needs, not a week.
 
 use super::{AlertLog, AlertRecord, ScoreboardError};
-use crate::base::config::Capacity;
 use crate::app::config::Config;
 use crate::app::daemon::stream_deps;
+use crate::base::config::Capacity;
 use crate::ml::ModelHandle;
 use crate::model::json::encode_reading;
 use crate::model::registry::DeviceRegistry;

@@ -11,9 +11,9 @@
 
 use super::daily::DailyStats;
 use crate::base::durable;
-use crate::store::parts::partition_name;
 use crate::model::Channel;
 use crate::model::parquet::writer_properties;
+use crate::store::parts::partition_name;
 use arrow::array::{
     ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
     UInt64Builder,
@@ -37,6 +37,15 @@ pub enum OutputError {
     },
     #[error("encoding {}: {reason}", path.display())]
     Encode { path: PathBuf, reason: String },
+}
+
+impl OutputError {
+    fn encode(path: &Path, reason: impl std::fmt::Display) -> Self {
+        OutputError::Encode {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        }
+    }
 }
 
 /// The schema of the aggregate files.
@@ -77,21 +86,25 @@ pub fn schema() -> SchemaRef {
 pub fn write_day(root: &Path, day: NaiveDate, stats: &DailyStats) -> Result<String, OutputError> {
     let relative = format!("{}/{FILE_NAME}", partition_name(day));
     let path = root.join(&relative);
-    let encode = |reason: String| OutputError::Encode {
-        path: path.clone(),
-        reason,
-    };
-    let batch = to_batch(day, stats).map_err(|e| encode(e.to_string()))?;
+    let batch = to_batch(day, stats).map_err(|e| OutputError::encode(&path, e))?;
+    write_parquet(&path, &batch)?;
+    Ok(relative)
+}
+
+/// Encodes `batch` as one Parquet file and replaces `path` with it
+/// atomically (the day's previous file, if any).
+pub(super) fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), OutputError> {
     let mut bytes = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(writer_properties()))
-        .map_err(|e| encode(e.to_string()))?;
-    writer.write(&batch).map_err(|e| encode(e.to_string()))?;
-    writer.close().map_err(|e| encode(e.to_string()))?;
-    durable::write(&path, &bytes).map_err(|source| OutputError::Io {
-        path: path.clone(),
+        .map_err(|e| OutputError::encode(path, e))?;
+    writer
+        .write(batch)
+        .map_err(|e| OutputError::encode(path, e))?;
+    writer.close().map_err(|e| OutputError::encode(path, e))?;
+    durable::write(path, &bytes).map_err(|source| OutputError::Io {
+        path: path.to_path_buf(),
         source,
-    })?;
-    Ok(relative)
+    })
 }
 
 fn to_batch(day: NaiveDate, stats: &DailyStats) -> Result<RecordBatch, arrow::error::ArrowError> {

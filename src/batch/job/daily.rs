@@ -2,8 +2,8 @@
 //! count/sum/min/max. The KPIs roll these up; the daily aggregates are
 //! these, written as Parquet.
 
-use crate::store::parts::day_of;
 use crate::model::{CHANNEL_COUNT, Channel, DeviceId, HomeId, RoomId, SmokeReading};
+use crate::store::parts::day_of;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -12,19 +12,16 @@
 //! feature, named like `pm2_5__mean_30s` (null while a channel has no value
 //! yet).
 
-use super::aggregates::OutputError;
-use crate::base::durable;
-use crate::store::parts::partition_name;
+use super::aggregates::{OutputError, write_parquet};
 use crate::features::{DeviceFeatures, FeatureSpec};
 use crate::model::SmokeReading;
-use crate::model::parquet::writer_properties;
+use crate::store::parts::partition_name;
 use arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder,
     TimestampMillisecondBuilder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::NaiveDate;
-use parquet::arrow::ArrowWriter;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -41,23 +38,14 @@ pub fn write_day(
 ) -> Result<String, OutputError> {
     let relative = format!("{}/{FILE_NAME}", partition_name(day));
     let path = root.join(&relative);
-    let encode = |reason: String| OutputError::Encode {
-        path: path.clone(),
-        reason,
-    };
     readings.sort_by(|a, b| {
         (&a.device_id, a.event_time, a.seq).cmp(&(&b.device_id, b.event_time, b.seq))
     });
-    let batch = to_batch(spec, readings).map_err(|e| encode(e.to_string()))?;
-    let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(writer_properties()))
-        .map_err(|e| encode(e.to_string()))?;
-    writer.write(&batch).map_err(|e| encode(e.to_string()))?;
-    writer.close().map_err(|e| encode(e.to_string()))?;
-    durable::write(&path, &bytes).map_err(|source| OutputError::Io {
+    let batch = to_batch(spec, readings).map_err(|e| OutputError::Encode {
         path: path.clone(),
-        source,
+        reason: e.to_string(),
     })?;
+    write_parquet(&path, &batch)?;
     Ok(relative)
 }
 

@@ -7,8 +7,8 @@
 
 use super::{JobContext, JobError};
 use crate::batch::report::{RetrainReport, RetrainSummary};
-use crate::store::{HistoryStore, StoreFile};
 use crate::ml::{MlError, Promotion, TrainError, TrainingData};
+use crate::store::{HistoryStore, StoreFile};
 use tokio_util::sync::CancellationToken;
 
 /// Decides whether to retrain and does it.
@@ -59,25 +59,21 @@ pub fn maybe_retrain(
         "retraining on {} labelled rows ({labelled_since_retrain} new, quality {score:.4})",
         data.len()
     );
-    let outcome = match crate::ml::retrain(
-        &ctx.ml,
-        &ctx.model,
-        &data,
-        None,
-        Promotion::Compare,
-        cancel,
-    ) {
-        Ok(outcome) => outcome,
-        // Data that cannot train a classifier (one class only, as live
-        // data without a fire is; too few rows) is a fact about the data,
-        // not a failure of the run: said as the reason, and the labelled
-        // rows keep counting towards the next attempt.
-        Err(MlError::Train(e @ (TrainError::OneClass { .. } | TrainError::TooFewRows { .. }))) => {
-            tracing::info!("not retrained: {e}");
-            return skip(format!("not retrained: {e}"));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let outcome =
+        match crate::ml::retrain(&ctx.ml, &ctx.model, &data, None, Promotion::Compare, cancel) {
+            Ok(outcome) => outcome,
+            // Data that cannot train a classifier (one class only, as live
+            // data without a fire is; too few rows) is a fact about the data,
+            // not a failure of the run: said as the reason, and the labelled
+            // rows keep counting towards the next attempt.
+            Err(MlError::Train(
+                e @ (TrainError::OneClass { .. } | TrainError::TooFewRows { .. }),
+            )) => {
+                tracing::info!("not retrained: {e}");
+                return skip(format!("not retrained: {e}"));
+            }
+            Err(e) => return Err(e.into()),
+        };
     Ok(RetrainReport {
         attempted: true,
         reason: format!(

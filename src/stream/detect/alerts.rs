@@ -4,9 +4,9 @@
 //! time of opening), so a replay after a crash raises the same ids.
 
 use crate::model::{DeviceId, EventTime, HomeId, RoomId};
-use crate::stream::sinks::{Alert, AlertChange, AlertEvent, AlertKind, AlertState, derived_id};
-use crate::stream::fast_map::FastMap;
 use crate::stream::config::Severity;
+use crate::stream::fast_map::FastMap;
+use crate::stream::sinks::{Alert, AlertChange, AlertEvent, AlertKind, AlertState, derived_id};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -24,11 +24,11 @@ pub mod alerts;
 pub mod rules;
 
 use crate::model::{Channel, EventTime, HomeId, RoomId};
-use crate::stream::sinks::{AlertEvent, AlertKind, RoomState};
-use crate::stream::cow_map::CowMap;
-use crate::stream::message::{Item, ReadingRecord};
 use crate::stream::config::{DetectConfig, Direction, Severity, SpikeChannel, ThresholdLevels};
+use crate::stream::cow_map::CowMap;
 use crate::stream::fast_map::FastMap;
+use crate::stream::message::{Item, ReadingRecord};
+use crate::stream::sinks::{AlertEvent, AlertKind, RoomState};
 use alerts::{AlertManager, Observed, Outcome, Slot, Subject};
 use rules::{Lookup, Operand, Rule, RuleError, Scope};
 use serde::{Deserialize, Serialize};

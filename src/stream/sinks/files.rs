@@ -60,7 +60,10 @@ impl PartFiles {
         ext: &str,
         bytes: &[u8],
     ) -> Result<PathBuf, FileSinkError> {
-        let name = format!("part-{}.{ext}", crate::stream::sinks::records::content_id(bytes));
+        let name = format!(
+            "part-{}.{ext}",
+            crate::stream::sinks::records::content_id(bytes)
+        );
         let relative = folder.join(name);
         let path = self.pending(id).join(&relative);
         durable::write(&path, bytes).map_err(io(&path))?;

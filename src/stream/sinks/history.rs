@@ -19,10 +19,10 @@
 //! stored exactly once across crashes; part names derive from the
 //! readings, so a publish repeated after a crash replaces, never doubles.
 
+use crate::model::SmokeReading;
 use crate::store::parts::day_of;
 use crate::store::{HistoryStore, STAGING, StoreError, write_parts};
 use crate::stream::checkpoint::CheckpointId;
-use crate::model::SmokeReading;
 use crate::telemetry::names;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -192,33 +192,22 @@ fn collect_parts(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ChannelValues, DeviceId, EventTime, HomeId, RoomId};
 
     fn reading(device: &str, seq: u64, ms: i64) -> SmokeReading {
         SmokeReading {
-            device_id: DeviceId::from(device),
-            home: HomeId::from("h"),
-            room: RoomId::from("r"),
-            event_time: EventTime(ms),
-            seq,
             cnt: Some(seq),
-            values: ChannelValues::EMPTY,
-            fire_alarm: None,
+            ..crate::model::test_reading(device, seq, ms)
         }
     }
 
     fn stored(store: &HistoryStore) -> Vec<(String, u64)> {
-        let mut out = Vec::new();
-        for file in store.files().unwrap() {
-            for batch in store.read(&file).unwrap() {
-                out.extend(
-                    batch
-                        .unwrap()
-                        .into_iter()
-                        .map(|r| (r.device_id.to_string(), r.seq)),
-                );
-            }
-        }
+        let files = store.files().unwrap();
+        let mut out: Vec<(String, u64)> = store
+            .read_all(&files)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.device_id.to_string(), r.seq))
+            .collect();
         out.sort();
         out
     }

@@ -344,8 +344,8 @@ impl LiveViews {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::sinks::AlertKind;
     use crate::stream::config::Severity;
+    use crate::stream::sinks::AlertKind;
 
     fn event(n: u128, change: AlertChange, state: AlertState) -> AlertEvent {
         AlertEvent {

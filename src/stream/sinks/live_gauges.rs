@@ -12,9 +12,9 @@
 //! stream's stages so the hot path does no per-room label formatting.
 
 use crate::model::Channel;
+use crate::stream::config::{KeyKind, Severity};
 use crate::stream::sinks::{AlertState, LiveViews, Measure, WindowName};
 use crate::telemetry::names;
-use crate::stream::config::{KeyKind, Severity};
 use std::collections::{BTreeMap, HashSet};
 
 const SEVERITIES: [Severity; 4] = [

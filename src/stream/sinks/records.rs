@@ -254,7 +254,7 @@ impl DeadLetter {
     pub fn new(
         reason: &str,
         detail: impl Into<String>,
-        origin: crate::stream::message::Origin,
+        origin: crate::transport::Origin,
         payload: &[u8],
         limit: PayloadLimit,
     ) -> Self {
@@ -295,7 +295,7 @@ impl DeadLetter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::message::Origin;
+    use crate::transport::Origin;
     use crate::transport::TopicKind;
 
     fn origin() -> Origin {

@@ -14,9 +14,9 @@ pub mod agg;
 pub mod operator;
 
 use crate::model::{Channel, DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
-use crate::stream::sinks::{Measure, WindowName, WindowResult};
-use crate::stream::message::{Item, SourceProgress};
 use crate::stream::config::{KeyKind, OutputMode, WindowConfig};
+use crate::stream::message::{Item, SourceProgress};
+use crate::stream::sinks::{Measure, WindowName, WindowResult};
 use crate::transport::TopicPartition;
 use operator::{Emitted, WindowOperator, WindowSpec};
 use serde::{Deserialize, Serialize};

@@ -19,7 +19,6 @@ use super::super::{
 use super::KafkaContext;
 use super::fetch::{Fetched, UNKNOWN_END, run_fetch_loops};
 use bytes::Bytes;
-use metrics::Gauge;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

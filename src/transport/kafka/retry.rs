@@ -4,8 +4,8 @@
 //! see `client_backoff` in the parent module) so that every retry is ours: counted,
 //! bounded by `kafka.producer.retries`, visible in /health and metrics.
 
-use rskafka::client::error::{Error as ClientError, ProtocolError};
 use crate::base::backoff::Backoff;
+use rskafka::client::error::{Error as ClientError, ProtocolError};
 use std::time::Duration;
 
 /// Kafka retries wait on the shared curve with ±25 % jitter, so that N
