@@ -11,6 +11,7 @@ use smokewatch::model::registry::DeviceRegistry;
 use smokewatch::model::{Channel, EventTime, RoomEvent, RoomSensorKind};
 use smokewatch::stream::message::{Batch, Item};
 use smokewatch::stream::sinks::DeadLetter;
+use smokewatch::stream::stages::Stage;
 use smokewatch::stream::validate::Validator;
 use smokewatch::transport::{ConsumedRecord, OutgoingRecord, TopicKind, json_headers};
 use std::collections::BTreeMap;

@@ -20,6 +20,7 @@ use smokewatch::stream::message::{
 };
 use smokewatch::stream::score::Scorer;
 use smokewatch::stream::sinks::{AlertChange, AlertEvent, AlertKind};
+use smokewatch::stream::stages::Stage;
 use smokewatch::stream::{DetectConfig, RuleConfig, Severity, ThresholdLevels};
 use smokewatch::transport::TopicKind;
 use std::sync::Arc;

@@ -4,10 +4,13 @@
 //! same value for `clean.stuck_after`) and drift (the slow mean moved
 //! beyond `clean.drift_limits` from the device's baseline).
 
-use super::message::{Item, Quality};
+use super::message::{Batch, Item, Quality};
+use super::stages::Stage;
 use crate::model::{CHANNEL_COUNT, Channel, DeviceId, SmokeReading};
+use crate::stream::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
 use crate::stream::config::{CleanConfig, MissingPolicy};
 use crate::stream::cow_map::CowMap;
+use crate::telemetry::names;
 use serde::{Deserialize, Serialize};
 
 /// Slow EW mean of one channel and the baseline it is compared with.
@@ -65,7 +68,7 @@ impl Cleaner {
     }
 
     /// Cleans every reading of a batch in place.
-    pub fn process(&mut self, items: &mut [Item]) {
+    pub fn clean_items(&mut self, items: &mut [Item]) {
         for item in items {
             if let Item::Reading(r) = item {
                 let invalid = r.quality.invalid;
@@ -158,6 +161,41 @@ fn drifted(d: &mut Drift, t: i64, v: f64, span_ms: i64, limit: f64) -> bool {
 
 fn mask(channels: &[Channel]) -> u16 {
     channels.iter().fold(0, |m, c| m | (1 << c.index()))
+}
+
+impl Stage for Cleaner {
+    fn name(&self) -> &'static str {
+        "clean"
+    }
+    fn process(&mut self, batch: &mut Batch) {
+        self.clean_items(&mut batch.items);
+        let (mut filled, mut missing, mut stuck, mut drift) = (0u64, 0u64, 0u64, 0u64);
+        for item in &batch.items {
+            if let Item::Reading(r) = item {
+                filled += u64::from(r.quality.filled.count_ones());
+                missing += u64::from(r.quality.missing.count_ones());
+                stuck += u64::from(r.quality.stuck.count_ones());
+                drift += u64::from(r.quality.drift.count_ones());
+            }
+        }
+        for (flag, n) in [
+            ("filled", filled),
+            ("missing", missing),
+            ("stuck", stuck),
+            ("drift", drift),
+        ] {
+            if n > 0 {
+                metrics::counter!(names::QUALITY_FLAGS, "flag" => flag).increment(n);
+            }
+        }
+    }
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.clone()))
+    }
+    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
+        *self = part.decode()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@
 //! histories restart (logged), since they cannot be recomputed.
 
 use super::message::{Batch, Item, Vectors};
+use super::stages::Stage;
 use crate::features::{DeviceFeatures, Feature, FeatureKind, FeatureSpec};
 use crate::ml::ModelHandle;
 use crate::model::{Channel, DeviceId};
+use crate::stream::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
 use crate::stream::cow_map::CowMap;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -67,16 +69,62 @@ impl FeatureStage {
         &self.state
     }
 
-    pub fn restore(&mut self, state: FeatureState) {
-        self.state = state;
-    }
-
     pub fn devices(&self) -> usize {
         self.state.devices.len()
     }
 
+    /// Makes the state cover `spec`'s spans (restarting histories if not).
+    fn adopt_spec(&mut self, version: &Arc<str>, spec: &FeatureSpec) {
+        if self.model_version.as_ref() == Some(version) {
+            return;
+        }
+        self.model_version = Some(version.clone());
+        let covered = spec.features.iter().all(|f| {
+            span_of(f.kind).is_none_or(|s| {
+                self.state
+                    .spec
+                    .features
+                    .iter()
+                    .any(|g| span_of(g.kind) == Some(s))
+            })
+        }) && spec.max_gap_secs == self.state.spec.max_gap_secs;
+        if covered {
+            return;
+        }
+        let mut spans = self.config_spans.clone();
+        spans.extend(spec.features.iter().filter_map(|f| span_of(f.kind)));
+        tracing::warn!(
+            model = %version,
+            "model needs feature spans or a reset gap the stream did not keep; device histories restart"
+        );
+        self.state.spec = spec_with(&spans, spec.max_gap_secs);
+        self.max_gap_secs = spec.max_gap_secs;
+        self.state.devices.clear();
+    }
+}
+
+fn span_of(kind: FeatureKind) -> Option<u32> {
+    match kind {
+        FeatureKind::Mean(s) | FeatureKind::Std(s) | FeatureKind::ZScore(s) => Some(s),
+        FeatureKind::Raw | FeatureKind::Delta => None,
+    }
+}
+
+fn spec_with(spans: &[u32], max_gap_secs: u32) -> FeatureSpec {
+    let mut spans = spans.to_vec();
+    spans.sort_unstable();
+    spans.dedup();
+    let mut spec = FeatureSpec::engineered(&spans);
+    spec.max_gap_secs = max_gap_secs;
+    spec
+}
+
+impl Stage for FeatureStage {
+    fn name(&self) -> &'static str {
+        "features"
+    }
     /// Updates features and fills signals, rule features and model vectors.
-    pub fn process(&mut self, batch: &mut Batch) {
+    fn process(&mut self, batch: &mut Batch) {
         let model = self.model.as_ref().and_then(ModelHandle::current);
         if let Some(m) = &model {
             self.adopt_spec(m.version(), m.feature_spec());
@@ -128,49 +176,14 @@ impl FeatureStage {
         }
         batch.vectors = vectors;
     }
-
-    /// Makes the state cover `spec`'s spans (restarting histories if not).
-    fn adopt_spec(&mut self, version: &Arc<str>, spec: &FeatureSpec) {
-        if self.model_version.as_ref() == Some(version) {
-            return;
-        }
-        self.model_version = Some(version.clone());
-        let covered = spec.features.iter().all(|f| {
-            span_of(f.kind).is_none_or(|s| {
-                self.state
-                    .spec
-                    .features
-                    .iter()
-                    .any(|g| span_of(g.kind) == Some(s))
-            })
-        }) && spec.max_gap_secs == self.state.spec.max_gap_secs;
-        if covered {
-            return;
-        }
-        let mut spans = self.config_spans.clone();
-        spans.extend(spec.features.iter().filter_map(|f| span_of(f.kind)));
-        tracing::warn!(
-            model = %version,
-            "model needs feature spans or a reset gap the stream did not keep; device histories restart"
-        );
-        self.state.spec = spec_with(&spans, spec.max_gap_secs);
-        self.max_gap_secs = spec.max_gap_secs;
-        self.state.devices.clear();
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.state.clone()))
     }
-}
-
-fn span_of(kind: FeatureKind) -> Option<u32> {
-    match kind {
-        FeatureKind::Mean(s) | FeatureKind::Std(s) | FeatureKind::ZScore(s) => Some(s),
-        FeatureKind::Raw | FeatureKind::Delta => None,
+    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
+        self.state = part.decode()?;
+        Ok(())
     }
-}
-
-fn spec_with(spans: &[u32], max_gap_secs: u32) -> FeatureSpec {
-    let mut spans = spans.to_vec();
-    spans.sort_unstable();
-    spans.dedup();
-    let mut spec = FeatureSpec::engineered(&spans);
-    spec.max_gap_secs = max_gap_secs;
-    spec
+    fn report(&self) -> String {
+        format!("{} devices", self.devices())
+    }
 }

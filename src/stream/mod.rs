@@ -35,6 +35,7 @@ pub mod stages;
 pub mod validate;
 pub mod window;
 
+pub use crate::transport::Origin;
 pub use clean::Cleaner;
 pub use config::{
     AlertsConfig, CheckpointConfig, CleanConfig, DetectConfig, Direction, FaultDetectConfig,
@@ -43,5 +44,4 @@ pub use config::{
     ThresholdLevels, ValidateConfig, WindowConfig,
 };
 pub use fast_map::FastMap;
-pub use crate::transport::Origin;
 pub use pipeline::{Deps, Hooks, Scoring, StreamError, spawn, spawn_with};

@@ -7,18 +7,17 @@
 
 use super::StreamConfig;
 use super::clean::Cleaner;
+use super::detect::DetectStage;
 use super::detect::Detector;
 use super::enrich::FeatureStage;
 use super::in_flight::InFlight;
 use super::message::Msg;
 use super::score::Scorer;
 use super::source::{Input, Resume, SourceSettings, run_source};
-use super::stages::{
-    CleanStage, DetectStage, FeaturesStage, ScoreStage, Stage, ValidateStage, WindowsStage,
-    run_stage,
-};
+use super::stages::{Stage, run_stage};
 use super::validate::Validator;
 use super::window::Windows;
+use super::window::WindowsStage;
 use super::{OutputMode, SourceKind};
 use crate::features::FeatureSpec;
 use crate::ml::ModelHandle;
@@ -153,7 +152,7 @@ pub fn spawn_with(
             spans.extend(model.feature_spec().spans());
         }
     }
-    let features = FeatureStage::new(
+    let mut features = FeatureStage::new(
         &spans,
         u32::try_from(sc.features.max_gap.get().as_secs()).unwrap_or(u32::MAX),
         sc.detect.spike.span,
@@ -161,15 +160,12 @@ pub fn spawn_with(
         scoring.map(|s| s.model),
     );
     let payload_limit = PayloadLimit::new(sinks.dead_letters.max_payload_bytes);
-    let mut validate = ValidateStage(
-        Validator::new(sc.validate.dedupe_window, devices)
-            .with_payload_limit(payload_limit)
-            .with_max_future_skew(max_future_skew)
-            .with_unknown_devices(sc.unknown_devices)
-            .with_default_home(&sc.default_home),
-    );
-    let mut clean = CleanStage(Cleaner::new(&sc.clean));
-    let mut features = FeaturesStage(features);
+    let mut validate = Validator::new(sc.validate.dedupe_window, devices)
+        .with_payload_limit(payload_limit)
+        .with_max_future_skew(max_future_skew)
+        .with_unknown_devices(sc.unknown_devices)
+        .with_default_home(&sc.default_home);
+    let mut clean = Cleaner::new(&sc.clean);
     let mut windows = WindowsStage::new(Windows::new(&sc.window), payload_limit);
     let mut detect = DetectStage {
         detector,
@@ -267,7 +263,7 @@ pub fn spawn_with(
     spawn_stage(
         supervisor,
         "stream/score",
-        ScoreStage(Scorer::default()),
+        Scorer::default(),
         score_in,
         to_detect,
     );

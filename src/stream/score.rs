@@ -6,6 +6,7 @@
 //! `smokewatch_inference_latency_seconds`).
 
 use super::message::{Batch, Item};
+use super::stages::Stage;
 use crate::telemetry::names;
 
 /// Scores readings; counts predictions and readings left unscored.
@@ -17,8 +18,11 @@ pub struct Scorer {
     pub unscored: u64,
 }
 
-impl Scorer {
-    pub fn process(&mut self, batch: &mut Batch) {
+impl Stage for Scorer {
+    fn name(&self) -> &'static str {
+        "score"
+    }
+    fn process(&mut self, batch: &mut Batch) {
         let readings = batch
             .items
             .iter()
@@ -46,5 +50,8 @@ impl Scorer {
         }
         self.scored += fire + no_fire;
         self.fire += fire;
+    }
+    fn report(&self) -> String {
+        format!("{} scored, {} without a model", self.scored, self.unscored)
     }
 }

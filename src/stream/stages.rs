@@ -1,19 +1,13 @@
-//! The processing stages as supervised tasks: each wraps one operator
-//! (validate, clean, features, windows, score, detect), handles the control
-//! messages in order with the data, and reports throughput and latency.
+//! The processing stages as supervised tasks. Every operator (validate,
+//! clean, features, windows, score, detect) implements [`Stage`] next to
+//! its own code; [`run_stage`] runs any of them: it handles the control
+//! messages in order with the data and reports throughput and latency.
 //!
 //! A stage's operator lives behind an `Arc<Mutex>` captured by the task
 //! factory, so a restarted stage task continues with its state.
 
-use super::clean::Cleaner;
-use super::detect::Detector;
-use super::enrich::FeatureStage;
-use super::message::{Batch, Item, Msg, SourceProgress};
-use super::score::Scorer;
-use super::validate::Validator;
-use super::window::Windows;
+use super::message::{Batch, Msg, SourceProgress};
 use crate::stream::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
-use crate::stream::sinks::{DeadLetter, LiveViews, PayloadLimit};
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
 use crate::telemetry::names;
 use std::sync::Arc;
@@ -76,6 +70,16 @@ pub async fn run_stage<S: Stage>(
                 .map_err(|_| TaskError::new(format!("{name}: the next stage is gone")))
         }
     };
+    // A batch goes down with its window results split off ahead of it.
+    let send_batch = |mut batch: Batch| {
+        let extras = split_results(&mut batch);
+        async move {
+            for extra in extras {
+                send(Msg::Data(extra)).await?;
+            }
+            send(Msg::Data(batch)).await
+        }
+    };
     while let Some(msg) = input.recv().await {
         match msg {
             Msg::Data(mut batch) => {
@@ -85,35 +89,23 @@ pub async fn run_stage<S: Stage>(
                 latency.record(started.elapsed().as_secs_f64());
                 records.increment(n);
                 processed += n;
-                for extra in split_results(&mut batch) {
-                    send(Msg::Data(extra)).await?;
-                }
-                send(Msg::Data(batch)).await?;
+                send_batch(batch).await?;
             }
             Msg::Trigger => {
-                if let Some(mut batch) = stage.trigger() {
-                    for extra in split_results(&mut batch) {
-                        send(Msg::Data(extra)).await?;
-                    }
-                    send(Msg::Data(batch)).await?;
+                if let Some(batch) = stage.trigger() {
+                    send_batch(batch).await?;
                 }
                 send(Msg::Trigger).await?;
             }
             Msg::Progress(progress) => {
-                if let Some(mut batch) = stage.progress(&progress) {
-                    for extra in split_results(&mut batch) {
-                        send(Msg::Data(extra)).await?;
-                    }
-                    send(Msg::Data(batch)).await?;
+                if let Some(batch) = stage.progress(&progress) {
+                    send_batch(batch).await?;
                 }
                 send(Msg::Progress(progress)).await?;
             }
             Msg::EndOfInput => {
-                if let Some(mut batch) = stage.end_of_input() {
-                    for extra in split_results(&mut batch) {
-                        send(Msg::Data(extra)).await?;
-                    }
-                    send(Msg::Data(batch)).await?;
+                if let Some(batch) = stage.end_of_input() {
+                    send_batch(batch).await?;
                 }
                 send(Msg::EndOfInput).await?;
             }
@@ -158,242 +150,15 @@ fn split_results(batch: &mut Batch) -> Vec<Batch> {
     out
 }
 
-pub struct ValidateStage(pub Validator);
-
-impl Stage for ValidateStage {
-    fn name(&self) -> &'static str {
-        "validate"
-    }
-    fn process(&mut self, batch: &mut Batch) {
-        self.0.process(batch);
-    }
-    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
-        // Devices registered since the last checkpoint reach the disk
-        // before this checkpoint can cover their readings.
-        if let Err(e) = self.0.flush_registry() {
-            tracing::warn!(
-                "{e}; the devices registered automatically are written again at the next checkpoint, and a replay registers them again"
-            );
-        }
-        Some(Box::new(self.0.state().clone()))
-    }
-    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
-        self.0.restore(part.decode()?);
-        Ok(())
-    }
-}
-
-pub struct CleanStage(pub Cleaner);
-
-impl Stage for CleanStage {
-    fn name(&self) -> &'static str {
-        "clean"
-    }
-    fn process(&mut self, batch: &mut Batch) {
-        self.0.process(&mut batch.items);
-        let (mut filled, mut missing, mut stuck, mut drift) = (0u64, 0u64, 0u64, 0u64);
-        for item in &batch.items {
-            if let Item::Reading(r) = item {
-                filled += u64::from(r.quality.filled.count_ones());
-                missing += u64::from(r.quality.missing.count_ones());
-                stuck += u64::from(r.quality.stuck.count_ones());
-                drift += u64::from(r.quality.drift.count_ones());
-            }
-        }
-        for (flag, n) in [
-            ("filled", filled),
-            ("missing", missing),
-            ("stuck", stuck),
-            ("drift", drift),
-        ] {
-            if n > 0 {
-                metrics::counter!(names::QUALITY_FLAGS, "flag" => flag).increment(n);
-            }
-        }
-    }
-    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
-        Some(Box::new(self.0.clone()))
-    }
-    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
-        self.0 = part.decode()?;
-        Ok(())
-    }
-}
-
-pub struct FeaturesStage(pub FeatureStage);
-
-impl Stage for FeaturesStage {
-    fn name(&self) -> &'static str {
-        "features"
-    }
-    fn process(&mut self, batch: &mut Batch) {
-        self.0.process(batch);
-    }
-    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
-        Some(Box::new(self.0.state().clone()))
-    }
-    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
-        self.0.restore(part.decode()?);
-        Ok(())
-    }
-    fn report(&self) -> String {
-        format!("{} devices", self.0.devices())
-    }
-}
-
-pub struct WindowsStage {
-    pub windows: Windows,
-    /// How much of a late record its dead letter keeps.
-    pub payload_limit: PayloadLimit,
-}
-
-impl WindowsStage {
-    pub fn new(windows: Windows, payload_limit: PayloadLimit) -> Self {
-        Self {
-            windows,
-            payload_limit,
-        }
-    }
-
-    fn publish_watermark(&self) {
-        let wm = self.windows.watermark();
-        if wm > i64::MIN && wm < i64::MAX {
-            metrics::gauge!(names::WATERMARK).set(wm as f64 / 1000.0);
-        }
-    }
-}
-
-impl Stage for WindowsStage {
-    fn name(&self) -> &'static str {
-        "windows"
-    }
-    fn process(&mut self, batch: &mut Batch) {
-        let limit = self.payload_limit;
-        let windows = &mut self.windows;
-        let dead = &mut batch.dead_letters;
-        let results = &mut batch.window_results;
-        let before = windows.late;
-        batch.items.retain(|item| {
-            if windows.add(item, results) {
-                return true;
-            }
-            dead.push(DeadLetter::new(
-                "late",
-                format!(
-                    "event time {} is behind the watermark {}: every window it belongs to has closed",
-                    item.event_time(),
-                    crate::model::EventTime(windows.watermark())
-                ),
-                item.origin(),
-                item.raw(),
-                limit,
-            ));
-            false
-        });
-        let late = windows.late - before;
-        if late > 0 {
-            metrics::counter!(names::LATE_EVENTS).increment(late);
-        }
-        windows.advance(&mut batch.window_results);
-        self.publish_watermark();
-    }
-    fn progress(&mut self, progress: &SourceProgress) -> Option<Batch> {
-        let mut batch = Batch::new(Instant::now());
-        self.windows.sync(progress, &mut batch.window_results);
-        self.publish_watermark();
-        (!batch.window_results.is_empty()).then_some(batch)
-    }
-    fn trigger(&mut self) -> Option<Batch> {
-        let mut batch = Batch::new(Instant::now());
-        self.windows.trigger(&mut batch.window_results);
-        (!batch.window_results.is_empty()).then_some(batch)
-    }
-    fn end_of_input(&mut self) -> Option<Batch> {
-        let mut batch = Batch::new(Instant::now());
-        self.windows.finish(&mut batch.window_results);
-        (!batch.window_results.is_empty()).then_some(batch)
-    }
-    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
-        Some(Box::new(self.windows.clone()))
-    }
-    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
-        self.windows.restore(part.decode()?);
-        Ok(())
-    }
-    fn report(&self) -> String {
-        format!(
-            "{} late, {} keys with open windows",
-            self.windows.late,
-            self.windows.key_count()
-        )
-    }
-}
-
-pub struct ScoreStage(pub Scorer);
-
-impl Stage for ScoreStage {
-    fn name(&self) -> &'static str {
-        "score"
-    }
-    fn process(&mut self, batch: &mut Batch) {
-        self.0.process(batch);
-    }
-    fn report(&self) -> String {
-        format!(
-            "{} scored, {} without a model",
-            self.0.scored, self.0.unscored
-        )
-    }
-}
-
-pub struct DetectStage {
-    pub detector: Detector,
-    pub live: LiveViews,
-    /// When the web's room view was last updated (at most every
-    /// [`ROOM_VIEW_EVERY`]: it is for people, not worth a lock per batch).
-    pub rooms_published: Instant,
-}
-
-/// How often the detect stage refreshes the web's room view.
-pub const ROOM_VIEW_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-
-impl Stage for DetectStage {
-    fn name(&self) -> &'static str {
-        "detect"
-    }
-    fn process(&mut self, batch: &mut Batch) {
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        for item in &batch.items {
-            self.detector.process(item, now_ms, &mut batch.alerts);
-        }
-        if self.rooms_published.elapsed() >= ROOM_VIEW_EVERY {
-            self.rooms_published = Instant::now();
-            let rooms = self.detector.take_changed_rooms();
-            self.live.update_rooms(&rooms);
-        }
-        metrics::gauge!(names::OPEN_ALERTS).set(self.detector.open_alerts() as f64);
-    }
-    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
-        Some(Box::new(self.detector.state().clone()))
-    }
-    fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
-        self.detector.restore(part.decode()?);
-        self.live
-            .restore_open_alerts(self.detector.open_alert_list());
-        self.live.update_rooms(self.detector.rooms());
-        Ok(())
-    }
-    fn report(&self) -> String {
-        format!("{} alerts open", self.detector.open_alerts())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{EventTime, RoomSensorKind};
     use crate::stream::config::KeyKind;
+    use crate::stream::sinks::PayloadLimit;
     use crate::stream::sinks::{Measure, WindowName, WindowResult};
+    use crate::stream::validate::Validator;
+    use crate::stream::window::{Windows, WindowsStage};
 
     fn result(n: i64) -> WindowResult {
         WindowResult {
@@ -467,7 +232,7 @@ mod tests {
     /// Runs validate then windows over `records`; the windows' results and
     /// the reasons of everything dead-lettered.
     fn run(
-        validate: &mut ValidateStage,
+        validate: &mut Validator,
         windows: &mut WindowsStage,
         records: Vec<crate::transport::ConsumedRecord>,
         close: bool,
@@ -498,7 +263,7 @@ mod tests {
         use std::collections::BTreeMap;
         let fresh = || {
             (
-                ValidateStage(Validator::new(64, Default::default())),
+                Validator::new(64, Default::default()),
                 WindowsStage::new(
                     Windows::new(&WindowConfig::default()),
                     PayloadLimit::default(),
@@ -515,7 +280,7 @@ mod tests {
         // What format version 1 wrote: parts and file in CBOR.
         let cbor = |state: &dyn erased::Cbor| state.cbor();
         let parts = BTreeMap::from([
-            ("validate".to_string(), cbor(validate.0.state())),
+            ("validate".to_string(), cbor(validate.state())),
             ("windows".to_string(), cbor(&windows.windows)),
         ]);
         let dir = tempfile::tempdir().unwrap();

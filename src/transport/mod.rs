@@ -23,8 +23,8 @@ mod record;
 pub use config::{CompressionCodec, ConsumerConfig, KafkaConfig, ProducerConfig, TopicNames};
 pub use metrics::ConsumerLag;
 pub use record::{
-    CONTENT_TYPE_JSON, ConsumedRecord, HEADER_CONTENT_TYPE, HEADER_SCHEMA_VERSION, Headers,
-    Origin, OutgoingRecord, PartitionProgress, StartFrom, Subscription, TopicKind, TopicPartition,
+    CONTENT_TYPE_JSON, ConsumedRecord, HEADER_CONTENT_TYPE, HEADER_SCHEMA_VERSION, Headers, Origin,
+    OutgoingRecord, PartitionProgress, StartFrom, Subscription, TopicKind, TopicPartition,
     json_headers,
 };
 

@@ -22,6 +22,9 @@
 
 pub mod alerts;
 pub mod rules;
+pub mod stage;
+
+pub use stage::DetectStage;
 
 use crate::model::{Channel, EventTime, HomeId, RoomId};
 use crate::stream::config::{DetectConfig, Direction, Severity, SpikeChannel, ThresholdLevels};

@@ -12,6 +12,9 @@
 
 pub mod agg;
 pub mod operator;
+pub mod stage;
+
+pub use stage::WindowsStage;
 
 use crate::model::{Channel, DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
 use crate::stream::config::{KeyKind, OutputMode, WindowConfig};
