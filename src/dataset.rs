@@ -7,9 +7,9 @@
 //! in: `ml` trains on a [`TrainingData`] and `batch` hands it one from the
 //! store, so neither imports the other for data.
 
-use crate::model::csv::{CsvError, CsvReader, MissingCells};
-use crate::model::parquet::ReadingsReader;
-use crate::model::{ChannelValues, DeviceId, EventTime, HomeId, RoomId, SmokeReading};
+use crate::schema::csv::{CsvError, CsvReader, MissingCells};
+use crate::schema::parquet::ReadingsReader;
+use crate::schema::{ChannelValues, DeviceId, EventTime, HomeId, RoomId, SmokeReading};
 use crate::simulate::{HistoryGenerator, HistoryOptions, SimulatorConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -120,7 +120,7 @@ impl TrainingData {
 
     /// Reads one Parquet file in the readings schema.
     pub fn from_parquet_file(path: &Path) -> Result<TrainingData, DataError> {
-        let parquet = |e: crate::model::parquet::ParquetError| DataError::Parquet {
+        let parquet = |e: crate::schema::parquet::ParquetError| DataError::Parquet {
             path: path.to_path_buf(),
             reason: e.to_string(),
         };
@@ -393,8 +393,8 @@ fn check_not_empty(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Channel;
-    use crate::model::csv::DATASET_HEADER;
+    use crate::schema::Channel;
+    use crate::schema::csv::DATASET_HEADER;
 
     const ROW_VALUES: &str = "20.0,57.36,0,400,12306,18520,939.735,0.0,0.0,0.0,0.0,0.0";
 

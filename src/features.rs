@@ -14,7 +14,7 @@
 //! new recording session in the data set) resets the device's state, so one
 //! session's history does not leak into the next.
 
-use crate::model::{CHANNEL_COUNT, Channel, ChannelValues, EventTime};
+use crate::schema::{CHANNEL_COUNT, Channel, ChannelValues, EventTime};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;

@@ -6,7 +6,7 @@
 //! Beside the flow: [`batch`] (watched folder and scheduled jobs) over the
 //! [`store`], [`ml`] (fire models) trained on a [`dataset`], [`web`] (UI,
 //! API, health, metrics). Below them: [`supervisor`], [`features`],
-//! [`model`], [`telemetry`] and [`base`]; above them [`app`] (config,
+//! [`schema`], [`telemetry`] and [`base`]; above them [`app`] (config,
 //! daemon, CLI) wires it. A module imports only modules below it
 //! (ARCHITECTURE.md, `tests/layering.rs`).
 
@@ -16,7 +16,7 @@ pub mod batch;
 pub mod dataset;
 pub mod features;
 pub mod ml;
-pub mod model;
+pub mod schema;
 pub mod simulate;
 pub mod store;
 pub mod stream;

@@ -11,9 +11,9 @@ use batch_common::*;
 use parquet::arrow::ArrowWriter;
 use smokewatch::batch::ingest::{IngestOutcome, Ingester};
 use smokewatch::batch::ledger::IngestState;
-use smokewatch::model::parquet::to_record_batch;
-use smokewatch::model::registry::DeviceRegistry;
-use smokewatch::model::{Channel, SmokeReading};
+use smokewatch::schema::parquet::to_record_batch;
+use smokewatch::schema::registry::DeviceRegistry;
+use smokewatch::schema::{Channel, SmokeReading};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 

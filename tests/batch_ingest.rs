@@ -10,7 +10,7 @@ use batch_common::*;
 use smokewatch::app::daemon::Daemon;
 use smokewatch::batch::ingest::{IngestOutcome, Ingester, hash_file, ledger_path};
 use smokewatch::batch::ledger::{IngestState, Ledger, LedgerEntry};
-use smokewatch::model::registry::DeviceRegistry;
+use smokewatch::schema::registry::DeviceRegistry;
 use smokewatch::store::HistoryStore;
 use smokewatch::supervisor::TaskState;
 use std::sync::Arc;

@@ -16,8 +16,8 @@ use smokewatch::batch::ingest::{IngestOutcome, Ingester};
 use smokewatch::batch::job::JobContext;
 use smokewatch::batch::{BatchStatus, RunReport, RunStatus, Scope, Trigger};
 use smokewatch::ml::ModelHandle;
-use smokewatch::model::registry::DeviceRegistry;
-use smokewatch::model::{Channel, SmokeReading};
+use smokewatch::schema::registry::DeviceRegistry;
+use smokewatch::schema::{Channel, SmokeReading};
 use smokewatch::store::HistoryStore;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -111,8 +111,19 @@ fn quality_and_kpis_equal_an_independent_reference_and_new_scope_sees_only_new_d
     let mut config = config(dir.path());
     config.batch.job.scope = Scope::All;
     let store = HistoryStore::new(&config.batch.store_dir);
+    let all = store_imperfect_inputs(&config, &store);
 
-    // Input: appended readings, a repeat of 11 of them, an ingested CSV.
+    let status = attach(&config);
+    let report = run(&status);
+    check_quality(&report, &all);
+    let per_device_day = check_kpis(&report, &all);
+    check_outputs(&config, &report, &all, &per_device_day);
+    check_new_scope(&config, &store);
+}
+
+/// Stores appended readings, a repeat of 11 of them and an ingested CSV
+/// with two bad rows; returns every reading the store then holds.
+fn store_imperfect_inputs(config: &Config, store: &HistoryStore) -> Vec<SmokeReading> {
     let appended = imperfect_history();
     store.append(&appended).unwrap();
     let repeats = appended[5..16].to_vec();
@@ -151,13 +162,18 @@ fn quality_and_kpis_equal_an_independent_reference_and_new_scope_sees_only_new_d
     csv_stored.remove(40);
     all.extend(csv_stored);
 
+    all
+}
+
+/// The quality figures equal a reference computed naively over `all`.
+fn check_quality(report: &RunReport, all: &[SmokeReading]) {
     // The reference, computed naively.
     let rows = all.len() as u64;
     let mut missing: BTreeMap<&str, u64> = Channel::ALL.iter().map(|c| (c.key(), 0)).collect();
     let mut out_of_range_rows = 0u64;
     let mut seen = HashSet::new();
     let mut duplicates = 0u64;
-    for r in &all {
+    for r in all {
         let mut out = false;
         for c in Channel::ALL {
             match r.values.get(c) {
@@ -177,8 +193,6 @@ fn quality_and_kpis_equal_an_independent_reference_and_new_scope_sees_only_new_d
     let uniqueness = 1.0 - duplicates as f64 / rows as f64;
     assert!(duplicates == 11 && out_of_range_rows > 20 && missing_cells > 300);
 
-    let status = attach(&config);
-    let report = run(&status);
     let q = &report.quality;
     assert_eq!(q.rows, rows);
     for (key, n) in &missing {
@@ -205,11 +219,14 @@ fn quality_and_kpis_equal_an_independent_reference_and_new_scope_sees_only_new_d
     ));
     let newest = all.iter().map(|r| r.event_time).max().unwrap();
     assert_eq!(q.freshness.newest_event, newest.to_datetime());
+}
 
-    // KPIs.
+/// The KPIs equal a reference over `all`; returns readings per day and
+/// device.
+fn check_kpis(report: &RunReport, all: &[SmokeReading]) -> BTreeMap<String, BTreeMap<String, u64>> {
     let k = &report.kpis;
     let mut per_device_day: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for r in &all {
+    for r in all {
         *per_device_day
             .entry(day(r))
             .or_default()
@@ -256,7 +273,17 @@ fn quality_and_kpis_equal_an_independent_reference_and_new_scope_sees_only_new_d
         ])
     );
 
-    // The daily aggregates on disk match the reference per device and day.
+    per_device_day
+}
+
+/// The daily aggregates and features on disk match the reference per
+/// device and day.
+fn check_outputs(
+    config: &Config,
+    report: &RunReport,
+    all: &[SmokeReading],
+    per_device_day: &BTreeMap<String, BTreeMap<String, u64>>,
+) {
     let aggregates = config
         .batch
         .state_dir
@@ -312,8 +339,10 @@ fn quality_and_kpis_equal_an_independent_reference_and_new_scope_sees_only_new_d
         feature_rows as u64,
         per_device_day["2022-06-09"].values().sum::<u64>()
     );
+}
 
-    // scope: new — nothing new, then only the new readings.
+/// With `scope: new` a run sees nothing new, then only new readings.
+fn check_new_scope(config: &Config, store: &HistoryStore) {
     let mut config_new = config.clone();
     config_new.batch.job.scope = Scope::New;
     let status = attach(&config_new);

@@ -11,7 +11,7 @@ use smokewatch::app::daemon::Daemon;
 use smokewatch::base::config::Duration as ConfigDuration;
 use smokewatch::batch::{RunStatus, Trigger};
 use smokewatch::ml::{ModelHandle, Promotion, TrainingData, retrain};
-use smokewatch::model::SmokeReading;
+use smokewatch::schema::SmokeReading;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

@@ -1,9 +1,9 @@
 //! Round-trip properties of the JSON and CSV codecs.
 
 use proptest::prelude::*;
-use smokewatch::model::csv::{CsvReader, CsvRow, CsvWriter, MissingCells};
-use smokewatch::model::json::{decode_reading, encode_reading};
-use smokewatch::model::{Channel, ChannelValues, EventTime, SmokeReading};
+use smokewatch::schema::csv::{CsvReader, CsvRow, CsvWriter, MissingCells};
+use smokewatch::schema::json::{decode_reading, encode_reading};
+use smokewatch::schema::{Channel, ChannelValues, EventTime, SmokeReading};
 
 fn channel_values() -> impl Strategy<Value = ChannelValues> {
     let per_channel: Vec<_> = Channel::ALL

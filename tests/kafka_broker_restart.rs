@@ -7,7 +7,7 @@
 mod kafka_support;
 
 use kafka_support::{Broker, Storage, connected, reading, record_of};
-use smokewatch::model::json::decode_reading;
+use smokewatch::schema::json::decode_reading;
 use smokewatch::transport::{Consumer, Subscription, TopicKind, TopicPartition, Transport};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

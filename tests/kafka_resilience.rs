@@ -183,7 +183,7 @@ async fn an_absent_broker_pushes_back_on_senders_and_they_resume_when_it_returns
             .unwrap();
         for r in batch {
             seqs.push(
-                smokewatch::model::json::decode_reading(&r.value)
+                smokewatch::schema::json::decode_reading(&r.value)
                     .unwrap()
                     .seq,
             );

@@ -5,7 +5,7 @@
 mod kafka_support;
 
 use kafka_support::{Broker, Storage, connected, reading, record_of};
-use smokewatch::model::json::decode_reading;
+use smokewatch::schema::json::decode_reading;
 use smokewatch::transport::partitioner::partition_for;
 use smokewatch::transport::{
     CONTENT_TYPE_JSON, CompressionCodec, HEADER_CONTENT_TYPE, HEADER_SCHEMA_VERSION, Subscription,

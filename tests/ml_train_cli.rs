@@ -8,7 +8,7 @@ mod ml_common;
 
 use smokewatch::ml::feature_matrix::FeatureMatrix;
 use smokewatch::ml::{MlConfig, Registry, TrainingData};
-use smokewatch::model::csv::DATASET_HEADER;
+use smokewatch::schema::csv::DATASET_HEADER;
 use std::collections::BTreeMap;
 
 const METRICS: [&str; 12] = [

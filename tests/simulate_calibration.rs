@@ -9,7 +9,7 @@
 //! of fire rows, TVOC = 0 for 11 % of no-fire rows): a `q` that sits on a
 //! point mass matches any `p` within the mass.
 
-use smokewatch::model::{CHANNEL_COUNT, Channel, SmokeReading};
+use smokewatch::schema::{CHANNEL_COUNT, Channel, SmokeReading};
 use smokewatch::simulate::profile::{FireClass, SmokeProfile};
 use smokewatch::simulate::{HistoryGenerator, HistoryOptions, SimulatorConfig};
 use std::path::Path;

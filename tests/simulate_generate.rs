@@ -4,8 +4,8 @@
 mod common;
 
 use common::smokewatch;
-use smokewatch::model::csv::{CsvReader, DATASET_HEADER, MissingCells};
-use smokewatch::model::parquet::{ReadingsReader, schema};
+use smokewatch::schema::csv::{CsvReader, DATASET_HEADER, MissingCells};
+use smokewatch::schema::parquet::{ReadingsReader, schema};
 use std::path::{Path, PathBuf};
 
 /// Runs `smokewatch generate ARGS` in `dir`; panics with stderr on failure.

@@ -9,8 +9,8 @@
 mod common;
 
 use common::RunningDaemon;
-use smokewatch::model::json::{encode_reading, encode_room_event};
-use smokewatch::model::{
+use smokewatch::schema::json::{encode_reading, encode_room_event};
+use smokewatch::schema::{
     Channel, ChannelValues, EventTime, RoomEvent, RoomSensorKind, SmokeReading,
 };
 use std::path::Path;
@@ -236,13 +236,20 @@ fn sigkill_and_restart_give_the_same_results_as_an_uninterrupted_run() {
     );
     finish(RunningDaemon::start(crashed.path(), config(), &[]));
 
+    same_files(clean.path(), crashed.path());
+    same_store(clean.path(), crashed.path(), stored_before_last_run);
+    produced_what_the_recording_was_made_for(clean.path());
+}
+
+/// The crashed run published the same part files as the uninterrupted one.
+fn same_files(clean: &Path, crashed: &Path) {
     for (sub, ext) in [
         ("window_results", "csv"),
         ("alerts", "csv"),
         ("dead_letters", "jsonl"),
     ] {
-        let expected = published(clean.path(), sub, ext);
-        let got = published(crashed.path(), sub, ext);
+        let expected = published(clean, sub, ext);
+        let got = published(crashed, sub, ext);
         assert!(
             !expected.is_empty(),
             "the uninterrupted run published {sub}"
@@ -265,6 +272,10 @@ fn sigkill_and_restart_give_the_same_results_as_an_uninterrupted_run() {
             );
         }
     }
+}
+
+/// Both runs stored every accepted reading once, and left nothing staged.
+fn same_store(clean: &Path, crashed: &Path, stored_before_last_run: usize) {
     // The history store: every reading the recording holds that the
     // stream accepts (each device's seqs 1..=SECONDS; the duplicate, the
     // late reading and the unknown schema version are dead letters),
@@ -273,8 +284,8 @@ fn sigkill_and_restart_give_the_same_results_as_an_uninterrupted_run() {
         .flat_map(|d| (1..=SECONDS as u64).map(move |seq| (format!("dev-{d:02}"), seq)))
         .collect();
     accepted.sort();
-    assert_eq!(stored(clean.path()), accepted, "uninterrupted run");
-    let after_crashes = stored(crashed.path());
+    assert_eq!(stored(clean), accepted, "uninterrupted run");
+    let after_crashes = stored(crashed);
     assert!(
         0 < stored_before_last_run && stored_before_last_run < accepted.len(),
         "{stored_before_last_run} of {} readings stored before the last run",
@@ -299,7 +310,6 @@ fn sigkill_and_restart_give_the_same_results_as_an_uninterrupted_run() {
     }
     assert!(
         !crashed
-            .path()
             .join("data/store/_staging")
             .read_dir()
             .is_ok_and(|mut d| d.next().is_some()),
@@ -307,14 +317,15 @@ fn sigkill_and_restart_give_the_same_results_as_an_uninterrupted_run() {
     );
     assert!(
         !crashed
-            .path()
             .join("out/_pending")
             .read_dir()
             .is_ok_and(|mut d| d.next().is_some())
     );
+}
 
-    // The results are the ones the recording was made to produce.
-    let alerts = published(clean.path(), "alerts", "csv");
+/// The alerts, dead letters and windows the recording was made to produce.
+fn produced_what_the_recording_was_made_for(clean: &Path) {
+    let alerts = published(clean, "alerts", "csv");
     for rule in [
         "threshold:pm2_5",
         "light_on_empty_room",
@@ -325,7 +336,7 @@ fn sigkill_and_restart_give_the_same_results_as_an_uninterrupted_run() {
             "{rule} in {alerts:#?}"
         );
     }
-    let dead = published(clean.path(), "dead_letters", "jsonl").join("\n");
+    let dead = published(clean, "dead_letters", "jsonl").join("\n");
     for reason in [
         "malformed_json",
         "duplicate",
@@ -337,7 +348,7 @@ fn sigkill_and_restart_give_the_same_results_as_an_uninterrupted_run() {
             "{reason}"
         );
     }
-    let windows = published(clean.path(), "window_results", "csv");
+    let windows = published(clean, "window_results", "csv");
     let device_minutes = windows
         .iter()
         .filter(|w| w.starts_with("tumbling,device,") && w.contains(",pm2_5,"))

@@ -6,15 +6,16 @@
 mod stream_support;
 
 use proptest::prelude::*;
-use smokewatch::model::json::{encode_reading, encode_room_event};
-use smokewatch::model::registry::DeviceRegistry;
-use smokewatch::model::{Channel, EventTime, RoomEvent, RoomSensorKind};
+use smokewatch::schema::json::{encode_reading, encode_room_event};
+use smokewatch::schema::registry::DeviceRegistry;
+use smokewatch::schema::{Channel, EventTime, RoomEvent, RoomSensorKind};
 use smokewatch::stream::message::{Batch, Item};
 use smokewatch::stream::sinks::DeadLetter;
-use smokewatch::stream::stages::Stage;
+use smokewatch::stream::stage::Stage;
 use smokewatch::stream::validate::Validator;
-use smokewatch::transport::{ConsumedRecord, OutgoingRecord, TopicKind, json_headers};
+use smokewatch::transport::{ConsumedRecord, OutgoingRecord, Producer, TopicKind, json_headers};
 use std::collections::BTreeMap;
+use std::path::Path;
 use stream_support::{config, files, reading, start};
 
 const T0: i64 = 1_700_000_000_000;
@@ -50,49 +51,7 @@ async fn every_malformed_kind_reaches_the_dead_letter_sink_with_its_reason() {
         seq: 1,
     };
     let room_event = encode_room_event(&room);
-    // (expected reason, topic, payload), one case a line.
-    let reading_case = |reason, payload| (reason, TopicKind::Readings, payload);
-    let room_case = |reason, payload| (reason, TopicKind::RoomEvents, payload);
-    let mut bad: Vec<(&str, TopicKind, Vec<u8>)> = vec![
-        reading_case("malformed_json", good[..good.len() / 2].to_vec()),
-        reading_case("malformed_json", b"\xff\xfe not json".to_vec()),
-        reading_case(
-            "wrong_type",
-            edit(&good, "\"pm2_5\":2.0", "\"pm2_5\":\"high\""),
-        ),
-        reading_case("wrong_type", edit(&good, "\"seq\":1", "\"seq\":\"one\"")),
-        reading_case("not_finite", edit(&good, "\"pm2_5\":2.0", "\"pm2_5\":NaN")),
-        reading_case(
-            "not_finite",
-            edit(&good, "\"pm2_5\":2.0", "\"pm2_5\":Infinity"),
-        ),
-        reading_case(
-            "out_of_range",
-            edit(
-                &good,
-                "\"event_time_ms\":1700000000000",
-                "\"event_time_ms\":5",
-            ),
-        ),
-        reading_case(
-            "unknown_schema_version",
-            edit(&good, "\"schema_version\":1", "\"schema_version\":2"),
-        ),
-        reading_case("missing_field", edit(&good, "\"device_id\":\"d1\",", "")),
-        reading_case(
-            "empty_field",
-            edit(&good, "\"room\":\"room-d1\"", "\"room\":\"  \""),
-        ),
-        reading_case(
-            "unknown_device",
-            encode_reading(&reading("intruder", 1, T0)),
-        ),
-        room_case(
-            "out_of_range",
-            edit(&room_event, "\"value\":1.0", "\"value\":0.5"),
-        ),
-        room_case("wrong_type", edit(&room_event, "\"light\"", "\"smell\"")),
-    ];
+    let mut bad = malformed_cases(&good, &room_event);
     for (_, topic, payload) in &bad {
         producer
             .send(*topic, OutgoingRecord::json("d1", payload.clone(), T0))
@@ -101,41 +60,7 @@ async fn every_malformed_kind_reaches_the_dead_letter_sink_with_its_reason() {
     }
     // Valid traffic: ten minutes of d1 and d2, a duplicate, then a reading
     // from before the watermark.
-    producer
-        .send(
-            TopicKind::RoomEvents,
-            OutgoingRecord::json("h1/room-d1", room_event.clone(), T0),
-        )
-        .await
-        .unwrap();
-    let mut sent = bad.len() as u64 + 1;
-    for s in 0..600u64 {
-        if s % 30 == 0 {
-            // Room sensors report too (their partition must not hold the
-            // watermark back).
-            let e = encode_room_event(&RoomEvent {
-                seq: 10 + s,
-                event_time: EventTime(T0 + s as i64 * 1000),
-                ..room.clone()
-            });
-            producer
-                .send(
-                    TopicKind::RoomEvents,
-                    OutgoingRecord::json("h1/room-d1", e, T0),
-                )
-                .await
-                .unwrap();
-            sent += 1;
-        }
-        for d in ["d1", "d2"] {
-            let r = encode_reading(&reading(d, 10 + s, T0 + s as i64 * 1000));
-            producer
-                .send(TopicKind::Readings, OutgoingRecord::json(d, r, T0))
-                .await
-                .unwrap();
-            sent += 1;
-        }
-    }
+    let mut sent = bad.len() as u64 + send_valid_traffic(&producer, &room).await;
     // The watermark is the minimum over partitions: until every partition's
     // readings are through, a partition consumed ahead of the others does
     // not make the late reading late (it would land in a window instead).
@@ -158,33 +83,7 @@ async fn every_malformed_kind_reaches_the_dead_letter_sink_with_its_reason() {
     let summary = running.stop().await;
     assert!(summary.is_clean(), "{summary:?}");
 
-    let mut letters: Vec<DeadLetter> = Vec::new();
-    for file in files(&dir.path().join("out"), "dead_letters", "jsonl") {
-        for line in std::fs::read_to_string(file).unwrap().lines() {
-            letters.push(serde_json::from_str(line).unwrap());
-        }
-    }
-    let mut expected: BTreeMap<Vec<u8>, &str> = BTreeMap::new();
-    for (reason, _, payload) in &bad {
-        expected.insert(payload.clone(), reason);
-    }
-    assert_eq!(letters.len(), bad.len(), "{letters:#?}");
-    for letter in &letters {
-        let payload = letter.payload().unwrap();
-        let reason = expected
-            .get(&payload)
-            .unwrap_or_else(|| panic!("unexpected dead letter {letter:?}"));
-        assert_eq!(letter.reason, *reason, "{letter:?}");
-        assert!(!letter.detail.is_empty());
-        assert!(letter.offset >= 0);
-    }
-    let unknown = letters
-        .iter()
-        .find(|l| l.reason == "unknown_device")
-        .unwrap();
-    assert!(unknown.detail.contains("intruder"), "{}", unknown.detail);
-    let late = letters.iter().find(|l| l.reason == "late").unwrap();
-    assert!(late.detail.contains("watermark"), "{}", late.detail);
+    check_dead_letters(&dir.path().join("out"), &bad);
 }
 
 #[test]
@@ -264,4 +163,125 @@ proptest! {
             prop_assert_eq!(letter.offset, 7);
         }
     }
+}
+
+/// One malformed record of every kind: (expected reason, topic, payload).
+fn malformed_cases(good: &[u8], room_event: &[u8]) -> Vec<(&'static str, TopicKind, Vec<u8>)> {
+    // (expected reason, topic, payload), one case a line.
+    let reading_case = |reason, payload| (reason, TopicKind::Readings, payload);
+    let room_case = |reason, payload| (reason, TopicKind::RoomEvents, payload);
+    vec![
+        reading_case("malformed_json", good[..good.len() / 2].to_vec()),
+        reading_case("malformed_json", b"\xff\xfe not json".to_vec()),
+        reading_case(
+            "wrong_type",
+            edit(good, "\"pm2_5\":2.0", "\"pm2_5\":\"high\""),
+        ),
+        reading_case("wrong_type", edit(good, "\"seq\":1", "\"seq\":\"one\"")),
+        reading_case("not_finite", edit(good, "\"pm2_5\":2.0", "\"pm2_5\":NaN")),
+        reading_case(
+            "not_finite",
+            edit(good, "\"pm2_5\":2.0", "\"pm2_5\":Infinity"),
+        ),
+        reading_case(
+            "out_of_range",
+            edit(
+                &good,
+                "\"event_time_ms\":1700000000000",
+                "\"event_time_ms\":5",
+            ),
+        ),
+        reading_case(
+            "unknown_schema_version",
+            edit(good, "\"schema_version\":1", "\"schema_version\":2"),
+        ),
+        reading_case("missing_field", edit(good, "\"device_id\":\"d1\",", "")),
+        reading_case(
+            "empty_field",
+            edit(good, "\"room\":\"room-d1\"", "\"room\":\"  \""),
+        ),
+        reading_case(
+            "unknown_device",
+            encode_reading(&reading("intruder", 1, T0)),
+        ),
+        room_case(
+            "out_of_range",
+            edit(room_event, "\"value\":1.0", "\"value\":0.5"),
+        ),
+        room_case("wrong_type", edit(room_event, "\"light\"", "\"smell\"")),
+    ]
+}
+
+/// Ten minutes of readings of d1 and d2, and room events every 30 s;
+/// returns how many records were sent.
+async fn send_valid_traffic(producer: &Producer, room: &RoomEvent) -> u64 {
+    let room_event = encode_room_event(room);
+    producer
+        .send(
+            TopicKind::RoomEvents,
+            OutgoingRecord::json("h1/room-d1", room_event.clone(), T0),
+        )
+        .await
+        .unwrap();
+    let mut sent = 1;
+    for s in 0..600u64 {
+        if s % 30 == 0 {
+            // Room sensors report too (their partition must not hold the
+            // watermark back).
+            let e = encode_room_event(&RoomEvent {
+                seq: 10 + s,
+                event_time: EventTime(T0 + s as i64 * 1000),
+                ..room.clone()
+            });
+            producer
+                .send(
+                    TopicKind::RoomEvents,
+                    OutgoingRecord::json("h1/room-d1", e, T0),
+                )
+                .await
+                .unwrap();
+            sent += 1;
+        }
+        for d in ["d1", "d2"] {
+            let r = encode_reading(&reading(d, 10 + s, T0 + s as i64 * 1000));
+            producer
+                .send(TopicKind::Readings, OutgoingRecord::json(d, r, T0))
+                .await
+                .unwrap();
+            sent += 1;
+        }
+    }
+    sent
+}
+
+/// The dead-letter files under `out` hold exactly one letter per `bad`
+/// record, each with its expected reason and a detail that explains it.
+fn check_dead_letters(out: &Path, bad: &[(&str, TopicKind, Vec<u8>)]) {
+    let mut letters: Vec<DeadLetter> = Vec::new();
+    for file in files(out, "dead_letters", "jsonl") {
+        for line in std::fs::read_to_string(file).unwrap().lines() {
+            letters.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    let mut expected: BTreeMap<Vec<u8>, &str> = BTreeMap::new();
+    for (reason, _, payload) in bad {
+        expected.insert(payload.clone(), reason);
+    }
+    assert_eq!(letters.len(), bad.len(), "{letters:#?}");
+    for letter in &letters {
+        let payload = letter.payload().unwrap();
+        let reason = expected
+            .get(&payload)
+            .unwrap_or_else(|| panic!("unexpected dead letter {letter:?}"));
+        assert_eq!(letter.reason, *reason, "{letter:?}");
+        assert!(!letter.detail.is_empty());
+        assert!(letter.offset >= 0);
+    }
+    let unknown = letters
+        .iter()
+        .find(|l| l.reason == "unknown_device")
+        .unwrap();
+    assert!(unknown.detail.contains("intruder"), "{}", unknown.detail);
+    let late = letters.iter().find(|l| l.reason == "late").unwrap();
+    assert!(late.detail.contains("watermark"), "{}", late.detail);
 }

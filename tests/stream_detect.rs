@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use smokewatch::features::{Feature, FeatureKind, FeatureSpec};
 use smokewatch::ml::{FireModel, ModelHandle, Prediction};
-use smokewatch::model::{
+use smokewatch::schema::{
     Channel, ChannelValues, EventTime, RoomEvent, RoomSensorKind, SmokeReading,
 };
 use smokewatch::stream::detect::Detector;
@@ -20,7 +20,7 @@ use smokewatch::stream::message::{
 };
 use smokewatch::stream::score::Scorer;
 use smokewatch::stream::sinks::{AlertChange, AlertEvent, AlertKind};
-use smokewatch::stream::stages::Stage;
+use smokewatch::stream::stage::Stage;
 use smokewatch::stream::{DetectConfig, RuleConfig, Severity, ThresholdLevels};
 use smokewatch::transport::TopicKind;
 use std::sync::Arc;

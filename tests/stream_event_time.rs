@@ -25,7 +25,7 @@ mod stream_support;
 use common::RunningDaemon;
 use kafka_support::{Broker, Storage, connected, metric_value};
 use rand::{RngExt, SeedableRng};
-use smokewatch::model::SmokeReading;
+use smokewatch::schema::SmokeReading;
 use smokewatch::simulate::{HistoryGenerator, HistoryOptions, SimulatorConfig};
 use smokewatch::transport::{OutgoingRecord, TopicKind};
 use std::collections::BTreeMap;

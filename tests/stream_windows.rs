@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use smokewatch::base::config::Duration;
-use smokewatch::model::{
+use smokewatch::schema::{
     Channel, ChannelValues, EventTime, RoomEvent, RoomSensorKind, SmokeReading,
 };
 use smokewatch::stream::message::{Item, Origin, Quality, ReadingRecord, RoomEventRecord, Signals};

@@ -9,6 +9,7 @@
 mod web_pipeline;
 
 use serde_json::Value;
+use smokewatch::app::daemon::Daemon;
 use smokewatch::batch::RunStatus;
 use std::time::Duration;
 use web_pipeline::{TOKEN, wait_for};
@@ -31,11 +32,18 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
     let (daemon, trained) = web_pipeline::start(dir.path()).await;
     let base = web_pipeline::base_url(&daemon);
     let client = reqwest::Client::new();
+    check_model(&client, &base, &trained).await;
+    check_reload(&daemon, &client, &base, dir.path(), &trained).await;
+    check_batch_run(&daemon, &client, &base).await;
+    check_alerts_and_windows(&daemon, &client, &base).await;
+    daemon.stop().await;
+}
+
+/// GET /api/model and the Model page: the registry's truth.
+async fn check_model(client: &reqwest::Client, base: &str, trained: &web_pipeline::Trained) {
     let champion = trained.champion.version.clone();
     let rejected = trained.rejected.version.clone();
-
-    // --- GET /api/model and the Model page: the registry's truth.
-    let (status, model) = get_json(&client, format!("{base}/api/model")).await;
+    let (status, model) = get_json(client, format!("{base}/api/model")).await;
     assert_eq!(status, 200);
     assert_eq!(model["version"], champion.as_str());
     let metrics = &model["current"]["metrics"];
@@ -65,7 +73,7 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
     };
     assert_eq!(outcome(&champion), Some("promoted".into()));
     assert_eq!(outcome(&rejected), Some("rejected".into()));
-    let html = page(&client, format!("{base}/model")).await;
+    let html = page(client, format!("{base}/model")).await;
     assert!(html.contains(&format!("id=\"model-version\">{champion}<")));
     assert!(html.contains(&format!(
         "id=\"metric-f1\">{:.4}<",
@@ -79,9 +87,18 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
         "data-version=\"{rejected}\" data-outcome=\"rejected\""
     )));
     assert!(html.contains("1 rejected challengers"), "history summary");
+}
 
-    // --- POST /api/model/reload serves the registry's newer current model.
-    let models = dir.path().join("data").join("models");
+/// POST /api/model/reload serves the registry's newer current model.
+async fn check_reload(
+    daemon: &Daemon,
+    client: &reqwest::Client,
+    base: &str,
+    dir: &std::path::Path,
+    trained: &web_pipeline::Trained,
+) {
+    let champion = trained.champion.version.clone();
+    let models = dir.join("data").join("models");
     let newer = tokio::task::spawn_blocking(move || web_pipeline::train_newer(&models))
         .await
         .unwrap();
@@ -112,8 +129,10 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
         .await
         .unwrap();
     assert_eq!(wrong.status(), 401);
+}
 
-    // --- POST /api/batch/run runs the job on the ingested CSV.
+/// POST /api/batch/run runs the job on the ingested CSV.
+async fn check_batch_run(daemon: &Daemon, client: &reqwest::Client, base: &str) {
     let batch = daemon.handles().batch.clone();
     wait_for("the CSV to be ingested", Duration::from_secs(60), || {
         !batch.snapshot().recent_ingests.is_empty()
@@ -142,13 +161,15 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
         .unwrap();
     assert_eq!(record.status, RunStatus::Success, "{:?}", record.error);
     assert!(record.rows >= 2_000, "{record:?}");
-    let html = page(&client, format!("{base}/batch")).await;
+    let html = page(client, format!("{base}/batch")).await;
     assert!(html.contains(&format!("data-run=\"{run_id}\" data-status=\"success\"")));
     let score = record.quality_score.unwrap();
     assert!(html.contains(&format!("id=\"quality-score\">{score:.4}<")));
     assert!(html.contains("id=\"kpi-alarm-rate\""));
+}
 
-    // --- /api/alerts and /api/windows: what the stream produced, filtered.
+/// /api/alerts and /api/windows: what the stream produced, filtered.
+async fn check_alerts_and_windows(daemon: &Daemon, client: &reqwest::Client, base: &str) {
     let live = daemon.handles().live.clone();
     wait_for(
         "alerts and closed room windows",
@@ -162,7 +183,7 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
         },
     )
     .await;
-    let (status, all) = get_json(&client, format!("{base}/api/alerts")).await;
+    let (status, all) = get_json(client, format!("{base}/api/alerts")).await;
     assert_eq!(status, 200);
     let alerts = all["alerts"].as_array().unwrap();
     assert!(!alerts.is_empty());
@@ -191,11 +212,11 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
             )
         );
     }
-    let (_, open) = get_json(&client, format!("{base}/api/alerts?state=open")).await;
+    let (_, open) = get_json(client, format!("{base}/api/alerts?state=open")).await;
     for a in open["alerts"].as_array().unwrap() {
         assert_eq!(a["state"], "open");
     }
-    let (status, bad) = get_json(&client, format!("{base}/api/alerts?severity=extreme")).await;
+    let (status, bad) = get_json(client, format!("{base}/api/alerts?severity=extreme")).await;
     assert_eq!(status, 400);
     assert_eq!(bad["field"], "query.severity");
 
@@ -214,5 +235,4 @@ async fn model_batch_and_alerts_come_from_the_running_pipeline() {
         );
         assert!(w["count"].as_u64().unwrap() > 0);
     }
-    daemon.stop().await;
 }

@@ -297,21 +297,8 @@ async fn a_hundred_thousand_ndjson_readings_and_a_body_with_ten_bad_lines() {
     let config = daemon.handles().config.clone();
     let t0 = chrono::Utc::now().timestamp_millis() - 3 * 3600 * 1000;
     // 100 devices × 1000 seconds, in time order.
-    let body: String = (1..=1000u64)
-        .flat_map(|s| {
-            (0..100).map(move |d| {
-                let mut line = reading(
-                    &format!("h1-r{d}-smoke"),
-                    "h1",
-                    &format!("r{d}"),
-                    s,
-                    t0 + s as i64 * 1000,
-                )
-                .to_string();
-                line.push('\n');
-                line
-            })
-        })
+    let body: String = (1..=100_000usize)
+        .map(|n| fleet_line(n, t0).to_string() + "\n")
         .collect();
     eprintln!("body: {} bytes", body.len());
     let started = Instant::now();
@@ -329,55 +316,14 @@ async fn a_hundred_thousand_ndjson_readings_and_a_body_with_ten_bad_lines() {
     );
 
     // 10 000 lines (later seconds), 10 of them bad in different ways.
-    let bad_lines: [usize; 10] = [1, 7, 500, 1234, 2000, 4321, 5000, 7777, 9999, 10_000];
-    let lines: Vec<String> = (1..=10_000usize)
+    let lines: Vec<String> = (100_001..=110_000usize)
         .map(|n| {
-            let s = 1000 + (n as u64 - 1) / 100 + 1;
-            let d = (n - 1) % 100;
-            let mut r = reading(
-                &format!("h1-r{d}-smoke"),
-                "h1",
-                &format!("r{d}"),
-                s,
-                t0 + s as i64 * 1000,
-            );
-            match bad_lines.iter().position(|b| *b == n) {
-                None => r.to_string(),
-                Some(0) => "{\"schema_version\":1,\"device_id\":".into(),
-                Some(1) => {
-                    r.as_object_mut().unwrap().remove("seq");
-                    r.to_string()
-                }
-                Some(2) => {
-                    r["pm2_5"] = json!("high");
-                    r.to_string()
-                }
-                Some(3) => {
-                    // (An impossible value, e.g. 140 % humidity, is no
-                    // refusal: the stream marks that channel invalid.)
-                    r["humidity_pct"] = json!("NaN");
-                    r.to_string()
-                }
-                Some(4) => {
-                    r["device_id"] = json!("no-registry");
-                    r.to_string()
-                }
-                Some(5) => {
-                    r["schema_version"] = json!(9);
-                    r.to_string()
-                }
-                Some(6) => "\"a string\"".into(),
-                Some(7) => {
-                    r["home"] = json!("  ");
-                    r.to_string()
-                }
-                Some(8) => {
-                    // The data set's column beside smokewatch's key.
-                    r.as_object_mut().unwrap().remove("schema_version");
-                    r["Temperature[C]"] = json!(20.0);
-                    r.to_string()
-                }
-                _ => "not json at all".into(),
+            match BAD_LINES
+                .iter()
+                .position(|(line, _, _)| *line == n - 100_000)
+            {
+                None => fleet_line(n, t0).to_string(),
+                Some(which) => bad_line(which, fleet_line(n, t0)),
             }
         })
         .collect();
@@ -393,52 +339,7 @@ async fn a_hundred_thousand_ndjson_readings_and_a_body_with_ten_bad_lines() {
         (&answer["accepted"], &answer["refused"]),
         (&json!(9_990), &json!(10))
     );
-    let refused: Vec<(u64, String)> = answer["refusals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["line"].as_u64().unwrap(),
-                r["reason"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    let want: Vec<(u64, String)> = bad_lines
-        .iter()
-        .zip([
-            "malformed_json",
-            "missing_field",
-            "wrong_type",
-            "not_finite",
-            "unknown_device",
-            "unknown_schema_version",
-            "malformed_json",
-            "empty_field",
-            "ambiguous_shape",
-            "malformed_json",
-        ])
-        .map(|(l, r)| (*l as u64, r.to_string()))
-        .collect();
-    assert_eq!(refused, want, "{answer}");
-    let fields: Vec<&str> = answer["refusals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| r["field"].as_str())
-        .collect();
-    assert_eq!(
-        fields,
-        [
-            "seq",
-            "pm2_5",
-            "humidity_pct",
-            "device_id",
-            "schema_version",
-            "home",
-            "Temperature[C]"
-        ]
-    );
+    check_refusals(&answer);
 
     // Everything accepted is processed: the stream appends each cleaned
     // reading to the history store at its checkpoints. (The embedded
@@ -458,4 +359,94 @@ async fn a_hundred_thousand_ndjson_readings_and_a_body_with_ten_bad_lines() {
     assert_eq!(rows.len(), 109_990);
     let distinct: BTreeSet<&(String, u64)> = rows.iter().collect();
     assert_eq!(distinct.len(), rows.len(), "no reading stored twice");
+}
+
+/// Reading number `n` (1-based) of a fleet of 100 detectors `h1-r<d>-smoke`
+/// reporting once a second from `t0`.
+fn fleet_line(n: usize, t0: i64) -> Value {
+    let s = (n as u64 - 1) / 100 + 1;
+    let d = (n - 1) % 100;
+    reading(
+        &format!("h1-r{d}-smoke"),
+        "h1",
+        &format!("r{d}"),
+        s,
+        t0 + s as i64 * 1000,
+    )
+}
+
+/// The bad lines of the second body: (line number, the refusal's reason,
+/// the field it names).
+const BAD_LINES: [(usize, &str, Option<&str>); 10] = [
+    (1, "malformed_json", None),
+    (7, "missing_field", Some("seq")),
+    (500, "wrong_type", Some("pm2_5")),
+    (1234, "not_finite", Some("humidity_pct")),
+    (2000, "unknown_device", Some("device_id")),
+    (4321, "unknown_schema_version", Some("schema_version")),
+    (5000, "malformed_json", None),
+    (7777, "empty_field", Some("home")),
+    (9999, "ambiguous_shape", Some("Temperature[C]")),
+    (10_000, "malformed_json", None),
+];
+
+/// Bad line number `which` of [`BAD_LINES`], made from the good reading `r`.
+fn bad_line(which: usize, mut r: Value) -> String {
+    match which {
+        0 => "{\"schema_version\":1,\"device_id\":".into(),
+        1 => {
+            r.as_object_mut().unwrap().remove("seq");
+            r.to_string()
+        }
+        2 => {
+            r["pm2_5"] = json!("high");
+            r.to_string()
+        }
+        3 => {
+            // (An impossible value, e.g. 140 % humidity, is no
+            // refusal: the stream marks that channel invalid.)
+            r["humidity_pct"] = json!("NaN");
+            r.to_string()
+        }
+        4 => {
+            r["device_id"] = json!("no-registry");
+            r.to_string()
+        }
+        5 => {
+            r["schema_version"] = json!(9);
+            r.to_string()
+        }
+        6 => "\"a string\"".into(),
+        7 => {
+            r["home"] = json!("  ");
+            r.to_string()
+        }
+        8 => {
+            // The data set's column beside smokewatch's key.
+            r.as_object_mut().unwrap().remove("schema_version");
+            r["Temperature[C]"] = json!(20.0);
+            r.to_string()
+        }
+        _ => "not json at all".into(),
+    }
+}
+
+/// The answer refuses exactly [`BAD_LINES`], each with its reason and field.
+fn check_refusals(answer: &Value) {
+    let refusals = answer["refusals"].as_array().unwrap();
+    let got: Vec<(u64, &str, Option<&str>)> = refusals
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap(),
+                r["field"].as_str(),
+            )
+        })
+        .collect();
+    let want: Vec<(u64, &str, Option<&str>)> = BAD_LINES
+        .iter()
+        .map(|(line, reason, field)| (*line as u64, *reason, *field))
+        .collect();
+    assert_eq!(got, want, "{answer}");
 }

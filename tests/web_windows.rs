@@ -6,7 +6,7 @@
 mod web_support;
 
 use serde_json::Value;
-use smokewatch::model::{Channel, EventTime, RoomSensorKind};
+use smokewatch::schema::{Channel, EventTime, RoomSensorKind};
 use smokewatch::stream::KeyKind;
 use smokewatch::stream::sinks::{Measure, WindowName, WindowResult};
 use smokewatch::web::{self, App};

@@ -6,7 +6,7 @@
 use crate::app::config::Config;
 use crate::batch::BatchStatus;
 use crate::ml::ModelHandle;
-use crate::model::registry::DeviceRegistry;
+use crate::schema::registry::DeviceRegistry;
 use crate::stream::sinks::LiveViews;
 use crate::stream::sinks::live_gauges::LiveGauges;
 use crate::stream::sinks::stage::Progress;
@@ -167,7 +167,7 @@ pub enum DaemonError {
     #[error("batch: {0}")]
     Batch(#[from] crate::batch::BatchError),
     #[error("{0}")]
-    Devices(#[from] crate::model::registry::RegistryError),
+    Devices(#[from] crate::schema::registry::RegistryError),
     #[error("shutdown did not finish within daemon.shutdown_timeout; aborted: {}", aborted.join(", "))]
     ShutdownIncomplete { aborted: Vec<String> },
     /// A state folder cannot be created or written: every task that keeps

@@ -54,7 +54,7 @@ pub struct Deps {
     /// The served model: a challenger the job promotes is swapped in here.
     pub model: crate::ml::ModelHandle,
     /// Devices the watched folder's files may come from.
-    pub devices: crate::model::registry::DeviceRegistry,
+    pub devices: crate::schema::registry::DeviceRegistry,
     /// The job's history and run trigger, shared with the web.
     pub status: BatchStatus,
 }

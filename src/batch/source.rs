@@ -11,15 +11,15 @@
 //!   room come from the fleet's device registry when the device is
 //!   registered, else from `batch.csv_home` / `batch.csv_room`. The row
 //!   index is the sequence number.
-//! * Parquet in the readings schema ([`crate::model::parquet`]). A row's
+//! * Parquet in the readings schema ([`crate::schema::parquet`]). A row's
 //!   "line" is its 1-based row number in the file. Rows are checked like
 //!   CSV cells: finite numbers within each channel's physical range, ids
 //!   present.
 
-use crate::model::csv::{CsvError, CsvReader, MissingCells};
-use crate::model::parquet::{ParquetError, from_record_batch};
-use crate::model::registry::DeviceRegistry;
-use crate::model::{Channel, DeviceId, HomeId, RoomId, SmokeReading};
+use crate::schema::csv::{CsvError, CsvReader, MissingCells};
+use crate::schema::parquet::{ParquetError, from_record_batch};
+use crate::schema::registry::DeviceRegistry;
+use crate::schema::{Channel, DeviceId, HomeId, RoomId, SmokeReading};
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use std::collections::VecDeque;
@@ -87,7 +87,7 @@ pub enum SourceError {
 fn check_schema(found: &arrow::datatypes::Schema) -> Result<(), String> {
     use arrow::datatypes::DataType;
     let mut problems = Vec::new();
-    for field in crate::model::parquet::schema().fields() {
+    for field in crate::schema::parquet::schema().fields() {
         match found.field_with_name(field.name()) {
             Err(_) => problems.push(format!("column {:?} is missing", field.name())),
             Ok(f) => {

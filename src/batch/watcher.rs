@@ -19,7 +19,7 @@
 use super::BatchConfig;
 use super::ingest::{IngestError, IngestOutcome, Ingester};
 use super::status::BatchStatus;
-use crate::model::registry::DeviceRegistry;
+use crate::schema::registry::DeviceRegistry;
 use crate::supervisor::{TaskContext, TaskError, TaskReport, TaskResult};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 use super::config::Imputation;
 use crate::dataset::TrainingData;
 use crate::features::{DeviceFeatures, FeatureSpec};
-use crate::model::EventTime;
+use crate::schema::EventTime;
 use std::ops::Range;
 
 /// Row-major feature matrix with labels; NaN marks a missing feature.
@@ -185,7 +185,7 @@ mod tests {
     use super::*;
     use crate::dataset::{DeviceSeries, LabelledReading, LoadReport};
     use crate::features::FeatureSpec;
-    use crate::model::{Channel, ChannelValues, DeviceId};
+    use crate::schema::{Channel, ChannelValues, DeviceId};
 
     fn series(device: &str, start: i64, pm: &[Option<f64>]) -> DeviceSeries {
         DeviceSeries {

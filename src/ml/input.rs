@@ -8,8 +8,8 @@
 //! errors are the wire codec's [`DecodeError`], so the web form and the
 //! CLI say the same thing.
 
-use crate::model::json::DecodeError;
-use crate::model::{Channel, ChannelValues, EventTime};
+use crate::schema::json::DecodeError;
+use crate::schema::{Channel, ChannelValues, EventTime};
 use serde_json::{Map, Value};
 
 /// One decoded input.

@@ -18,7 +18,7 @@ use super::dynamics::Dynamics;
 use super::marginal::{QuantileFunction, normal_cdf};
 use super::profile::{ChannelMatrix, FireClass, SmokeProfile};
 use super::scenario::{ScenarioKind, ScenarioMix};
-use crate::model::{CHANNEL_COUNT, Channel};
+use crate::schema::{CHANNEL_COUNT, Channel};
 
 /// Latent range covered by the tables: ±7 standard deviations around the
 /// largest shifts of any scenario.

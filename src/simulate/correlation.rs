@@ -11,7 +11,7 @@
 
 use super::SimulateError;
 use super::profile::ChannelMatrix;
-use crate::model::CHANNEL_COUNT;
+use crate::schema::CHANNEL_COUNT;
 use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linalg::traits::cholesky::CholeskyDecomposable;

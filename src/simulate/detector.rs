@@ -11,7 +11,7 @@ use super::correlation::correlate;
 use super::dynamics::round_to_resolution;
 use super::profile::FireClass;
 use super::scenario::Episode;
-use crate::model::{CHANNEL_COUNT, Channel, ChannelValues};
+use crate::schema::{CHANNEL_COUNT, Channel, ChannelValues};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 

@@ -19,7 +19,7 @@
 
 use super::marginal::{QuantileFunction, normal_cdf};
 use super::profile::{FireClass, SmokeProfile};
-use crate::model::{CHANNEL_COUNT, Channel};
+use crate::schema::{CHANNEL_COUNT, Channel};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;

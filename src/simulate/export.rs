@@ -6,9 +6,9 @@
 //! bounded (the generator waits when the encoder is behind).
 
 use super::history::HistoryGenerator;
-use crate::model::csv::{CsvRow, CsvWriter};
-use crate::model::parquet::{BatchBuilder, ParquetError, ROW_GROUP_ROWS, ReadingsWriter};
-use crate::model::{EventTime, SmokeReading};
+use crate::schema::csv::{CsvRow, CsvWriter};
+use crate::schema::parquet::{BatchBuilder, ParquetError, ROW_GROUP_ROWS, ReadingsWriter};
+use crate::schema::{EventTime, SmokeReading};
 use arrow::array::RecordBatch;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -12,8 +12,8 @@
 //!   reading from a device id nobody registered.
 
 use super::config::FaultRates;
-use crate::model::json::encode_reading;
-use crate::model::{CHANNEL_COUNT, Channel, DeviceId, SmokeReading};
+use crate::schema::json::encode_reading;
+use crate::schema::{CHANNEL_COUNT, Channel, DeviceId, SmokeReading};
 use rand::{Rng, RngExt};
 use serde_json::Value;
 
@@ -243,8 +243,8 @@ pub fn from_unknown_device<R: Rng>(rng: &mut R, reading: &SmokeReading) -> Smoke
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::json::decode_reading;
-    use crate::model::{ChannelValues, EventTime};
+    use crate::schema::json::decode_reading;
+    use crate::schema::{ChannelValues, EventTime};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -282,7 +282,7 @@ mod tests {
         let ghost = from_unknown_device(&mut rng, &r);
         assert!(ghost.device_id.as_str().starts_with("h001_unregistered_"));
         assert_eq!(
-            crate::model::registry::parse_device_id(ghost.device_id.as_str()),
+            crate::schema::registry::parse_device_id(ghost.device_id.as_str()),
             None
         );
     }

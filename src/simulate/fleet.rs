@@ -2,8 +2,8 @@
 //! detector and one room-sensor unit, with stable, readable ids
 //! (`h001-kitchen-smoke`, `h001-kitchen-room`).
 
-use crate::model::registry::DeviceRegistry;
-use crate::model::{DeviceId, HomeId, RoomId};
+use crate::schema::registry::DeviceRegistry;
+use crate::schema::{DeviceId, HomeId, RoomId};
 
 /// Room names in the order rooms are added to a home; the kitchen comes
 /// first because it is where nuisance alarms happen.

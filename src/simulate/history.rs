@@ -31,7 +31,7 @@ use super::fleet::{RoomSlot, first_rooms};
 use super::marginal::normal_cdf;
 use super::profile::{FireClass, SmokeProfile};
 use super::scenario::{Episode, ScenarioKind, ScenarioMix};
-use crate::model::{CHANNEL_COUNT, EventTime, SmokeReading};
+use crate::schema::{CHANNEL_COUNT, EventTime, SmokeReading};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal};

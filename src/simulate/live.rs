@@ -15,8 +15,8 @@ use super::profile::{FireClass, SmokeProfile};
 use super::room::{RoomInfluence, RoomSensors};
 use super::scenario::{Episode, ScenarioKind, ScenarioMix};
 use super::truth::{Incident, IncidentKind, OpenIncident};
-use crate::model::json::{encode_reading, encode_room_event};
-use crate::model::{Channel, EventTime, SmokeReading};
+use crate::schema::json::{encode_reading, encode_room_event};
+use crate::schema::{Channel, EventTime, SmokeReading};
 use crate::transport::TopicKind;
 use bytes::Bytes;
 use rand::{Rng, RngExt, SeedableRng};
@@ -419,7 +419,7 @@ fn next_episode<R: Rng>(rng: &mut R, config: &SimulatorConfig, ended: ScenarioKi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::json::{decode_reading, decode_room_event};
+    use crate::schema::json::{decode_reading, decode_room_event};
     use std::collections::BTreeMap;
 
     fn config() -> SimulatorConfig {

@@ -113,7 +113,7 @@ fn interpolate(a: Knot, b: Knot, u: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Channel;
+    use crate::schema::Channel;
     use crate::simulate::profile::{FireClass, SmokeProfile};
 
     fn function(class: FireClass, channel: Channel) -> QuantileFunction {

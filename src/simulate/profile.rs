@@ -6,7 +6,7 @@
 //! binary, so the generator's defaults *are* the measurements and the
 //! calibration tests compare against the very same numbers.
 
-use crate::model::{CHANNEL_COUNT, Channel};
+use crate::schema::{CHANNEL_COUNT, Channel};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;

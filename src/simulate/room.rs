@@ -12,7 +12,7 @@
 use super::config::RoomBehaviour;
 use super::fleet::{RoomKind, RoomSlot};
 use super::scenario::ScenarioKind;
-use crate::model::{EventTime, RoomEvent, RoomSensorKind};
+use crate::schema::{EventTime, RoomEvent, RoomSensorKind};
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, LogNormal, StandardNormal};
 

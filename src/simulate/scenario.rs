@@ -13,7 +13,7 @@
 //! starts near no-fire levels and climbs to the fire class's TVOC plateau).
 
 use super::profile::FireClass;
-use crate::model::CHANNEL_COUNT;
+use crate::schema::CHANNEL_COUNT;
 
 /// The kinds of scenario a room can be in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

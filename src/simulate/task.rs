@@ -13,7 +13,7 @@ use super::clock::StoredClock;
 use super::config::SimulatorConfig;
 use super::fleet;
 use super::live::{LiveFleet, Message};
-use crate::model::registry::DeviceRegistry;
+use crate::schema::registry::DeviceRegistry;
 use crate::supervisor::{Role, Supervisor, TaskContext, TaskReport, TaskResult};
 use crate::telemetry::names;
 use crate::transport::{OutgoingRecord, Producer, TopicKind};

@@ -7,7 +7,7 @@
 //! the truth is never re-derived from the readings (which would score the
 //! detectors against a second detector).
 
-use crate::model::{Channel, DeviceId, EventTime, HomeId, RoomId};
+use crate::schema::{Channel, DeviceId, EventTime, HomeId, RoomId};
 use serde::Serialize;
 
 /// What kind of thing happened.

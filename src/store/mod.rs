@@ -1,5 +1,5 @@
 //! The historical store: every reading kept, as Parquet in the one
-//! readings schema ([`crate::model::parquet`]), Hive-partitioned by UTC day:
+//! readings schema ([`crate::schema::parquet`]), Hive-partitioned by UTC day:
 //!
 //! ```text
 //! <batch.store_dir>/date=2024-03-01/ingest-<hash>-00000.parquet   (watched folder)
@@ -19,8 +19,8 @@
 pub mod parts;
 
 use crate::base::durable;
-use crate::model::SmokeReading;
-use crate::model::parquet::{ParquetError, ReadingsReader};
+use crate::schema::SmokeReading;
+use crate::schema::parquet::{ParquetError, ReadingsReader};
 use crate::telemetry::names;
 use chrono::NaiveDate;
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -48,7 +48,7 @@ pub enum StoreError {
     Unpartitionable {
         device: String,
         seq: u64,
-        time: crate::model::EventTime,
+        time: crate::schema::EventTime,
     },
 }
 
@@ -353,7 +353,7 @@ mod tests {
         SmokeReading {
             cnt: Some(seq),
             fire_alarm: Some(seq.is_multiple_of(2)),
-            ..crate::model::test_reading(device, seq, ms)
+            ..crate::schema::test_reading(device, seq, ms)
         }
     }
 

@@ -10,8 +10,8 @@
 //! next part file. A time-ordered file (the usual case) keeps one day
 //! open at a time.
 
-use crate::model::parquet::{BatchBuilder, ParquetError, writer_properties};
-use crate::model::{EventTime, SmokeReading};
+use crate::schema::parquet::{BatchBuilder, ParquetError, writer_properties};
+use crate::schema::{EventTime, SmokeReading};
 use arrow::array::RecordBatch;
 use chrono::NaiveDate;
 use parquet::arrow::ArrowWriter;
@@ -194,7 +194,7 @@ impl PartWriter {
         let file = File::create(&path).map_err(io)?;
         let writer = ArrowWriter::try_new(
             BufWriter::with_capacity(256 * 1024, file),
-            crate::model::parquet::schema(),
+            crate::schema::parquet::schema(),
             Some(writer_properties()),
         )
         .map_err(|e| PartError::Parquet {
@@ -245,10 +245,10 @@ impl PartWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::parquet::ReadingsReader;
+    use crate::schema::parquet::ReadingsReader;
 
     fn reading(day: i64, seq: u64) -> SmokeReading {
-        crate::model::test_reading("d", seq, day * 86_400_000 + seq as i64)
+        crate::schema::test_reading("d", seq, day * 86_400_000 + seq as i64)
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! beyond `clean.drift_limits` from the device's baseline).
 
 use super::message::{Batch, Item, Quality};
-use super::stages::Stage;
-use crate::model::{CHANNEL_COUNT, Channel, DeviceId, SmokeReading};
+use super::stage::Stage;
+use crate::schema::{CHANNEL_COUNT, Channel, DeviceId, SmokeReading};
 use crate::stream::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
 use crate::stream::config::{CleanConfig, MissingPolicy};
 use crate::stream::cow_map::CowMap;
@@ -202,7 +202,7 @@ impl Stage for Cleaner {
 mod tests {
     use super::*;
     use crate::base::config::Duration;
-    use crate::model::{ChannelValues, EventTime};
+    use crate::schema::{ChannelValues, EventTime};
 
     fn reading(t_s: i64, temp: Option<f64>, pm: Option<f64>) -> SmokeReading {
         let mut values = ChannelValues::EMPTY;

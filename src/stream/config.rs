@@ -7,8 +7,8 @@
 //! stops the daemon at start instead of silently never firing.
 
 use crate::base::config::{Capacity, ConfigIssue, Duration, Validate};
-use crate::model::Channel;
-use crate::model::registry::UnknownDevices;
+use crate::schema::Channel;
+use crate::schema::registry::UnknownDevices;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -405,7 +405,7 @@ impl Default for StreamConfig {
             source: SourceConfig::default(),
             max_future_skew: Duration::from_secs(300),
             unknown_devices: UnknownDevices::Register,
-            default_home: crate::model::json::DEFAULT_HOME.to_string(),
+            default_home: crate::schema::json::DEFAULT_HOME.to_string(),
             batch_size: 1024,
             channel_capacity: Capacity::new(16),
             max_in_flight: Duration::from_secs(1),

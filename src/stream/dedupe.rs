@@ -2,7 +2,7 @@
 //! memory: per sender, a ring of bits over the last `window` sequence
 //! numbers, the way IPsec and DTLS detect replays.
 
-use crate::model::DeviceId;
+use crate::schema::DeviceId;
 use crate::stream::cow_map::CowMap;
 use serde::{Deserialize, Serialize};
 

@@ -9,10 +9,10 @@
 //! histories restart (logged), since they cannot be recomputed.
 
 use super::message::{Batch, Item, Vectors};
-use super::stages::Stage;
+use super::stage::Stage;
 use crate::features::{DeviceFeatures, Feature, FeatureKind, FeatureSpec};
 use crate::ml::ModelHandle;
-use crate::model::{Channel, DeviceId};
+use crate::schema::{Channel, DeviceId};
 use crate::stream::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
 use crate::stream::cow_map::CowMap;
 use serde::{Deserialize, Serialize};

@@ -49,7 +49,7 @@ impl<T: Clone + for<'a> From<&'a str>> Interner<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::DeviceId;
+    use crate::schema::DeviceId;
 
     #[test]
     fn same_text_gives_the_same_shared_id() {

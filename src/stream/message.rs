@@ -9,7 +9,7 @@
 
 use crate::features::FeatureSpec;
 use crate::ml::FireModel;
-use crate::model::{CHANNEL_COUNT, EventTime, RoomEvent, SmokeReading};
+use crate::schema::{CHANNEL_COUNT, EventTime, RoomEvent, SmokeReading};
 use crate::stream::checkpoint::{CheckpointId, StateSnapshot};
 use crate::stream::sinks::{AlertEvent, DeadLetter, WindowResult};
 pub use crate::transport::Origin;

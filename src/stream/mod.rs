@@ -31,7 +31,8 @@ pub mod replay;
 pub mod score;
 pub mod sinks;
 pub mod source;
-pub mod stages;
+pub mod stage;
+pub mod stage_task;
 pub mod validate;
 pub mod window;
 

@@ -6,7 +6,7 @@
 //! `smokewatch_inference_latency_seconds`).
 
 use super::message::{Batch, Item};
-use super::stages::Stage;
+use super::stage::Stage;
 use crate::telemetry::names;
 
 /// Scores readings; counts predictions and readings left unscored.

@@ -12,10 +12,10 @@
 use super::dedupe::{Dedupe, Seen};
 use super::intern::Interner;
 use super::message::{Batch, Item, Origin, Quality, ReadingRecord, RoomEventRecord, Signals};
-use super::stages::Stage;
-use crate::model::json::{DEFAULT_HOME, decode_reading_text_in, decode_room_event_in};
-use crate::model::registry::{Admission, DeviceRegistry, UnknownDevices};
-use crate::model::{DeviceId, HomeId, RoomId};
+use super::stage::Stage;
+use crate::schema::json::{DEFAULT_HOME, decode_reading_text_in, decode_room_event_in};
+use crate::schema::registry::{Admission, DeviceRegistry, UnknownDevices};
+use crate::schema::{DeviceId, HomeId, RoomId};
 use crate::stream::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
 use crate::stream::sinks::{DeadLetter, PayloadLimit};
 use crate::transport::{ConsumedRecord, TopicKind};
@@ -81,7 +81,7 @@ impl Validator {
     /// Called with every checkpoint snapshot, so no checkpoint covers a
     /// reading whose registration is not on disk. Blocking, but only when
     /// a device was registered since the last call.
-    pub fn flush_registry(&self) -> Result<bool, crate::model::registry::RegistryError> {
+    pub fn flush_registry(&self) -> Result<bool, crate::schema::registry::RegistryError> {
         self.registry.flush()
     }
 
@@ -138,12 +138,12 @@ impl Validator {
                 limit,
             ))
         };
-        let future = |t: crate::model::EventTime| {
+        let future = |t: crate::schema::EventTime| {
             Box::new(DeadLetter::new(
                 "future_event_time",
                 format!(
                     "event time {t} is more than stream.max_future_skew ahead of the daemon's clock (latest accepted now: {})",
-                    crate::model::EventTime(latest_allowed)
+                    crate::schema::EventTime(latest_allowed)
                 ),
                 origin,
                 &record.value,
@@ -260,7 +260,7 @@ impl Stage for Validator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ChannelValues, EventTime, SmokeReading};
+    use crate::schema::{ChannelValues, EventTime, SmokeReading};
     use std::time::Instant;
 
     const NOW_MS: i64 = 1_764_000_000_000;
@@ -281,7 +281,7 @@ mod tests {
             partition: 0,
             offset: seq as i64,
             key: None,
-            value: crate::model::json::encode_reading(&reading).into(),
+            value: crate::schema::json::encode_reading(&reading).into(),
             headers: crate::transport::json_headers(),
             timestamp_ms: 0,
         }
@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn an_auto_registered_device_is_registered_again_identically_on_replay() {
-        use crate::model::registry::DeviceSource;
+        use crate::schema::registry::DeviceSource;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("devices.json");
         let fleet = |registry: &DeviceRegistry| {

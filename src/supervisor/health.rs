@@ -57,11 +57,15 @@ impl TaskState {
 /// One task's current status.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskStatus {
+    /// Subsystem the task belongs to, e.g. `stream` or `web`.
     pub subsystem: &'static str,
+    /// Current life-cycle state, set by the task and its supervisor.
     pub state: TaskState,
     /// Why it is degraded or failed; what it reported when it stopped.
     pub detail: Option<String>,
+    /// Times the task has failed since the daemon started (each counts as a restart).
     pub restarts: u32,
+    /// When `state` last changed (or the task was registered).
     pub since: DateTime<Utc>,
 }
 
@@ -78,7 +82,9 @@ pub enum Overall {
 /// tasks) when the config switched it off.
 #[derive(Debug, Clone, Serialize)]
 pub struct SubsystemHealth {
+    /// Worst state among `tasks`; `off` when the config switched the subsystem off.
     pub state: TaskState,
+    /// Task name (e.g. `stream/windows`) → status; empty when off.
     pub tasks: BTreeMap<String, TaskStatus>,
     /// Why it is off: the config key that switched it off.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,9 +94,11 @@ pub struct SubsystemHealth {
 /// The answer of `/health`.
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthReport {
+    /// `failed` if any task failed, `degraded` if any is degraded or starting, else `ok`.
     pub status: Overall,
     /// Why the status is not `ok`: one line per failed or degraded task.
     pub reasons: Vec<String>,
+    /// Subsystem name → its tasks and worst state; switched-off ones included.
     pub subsystems: BTreeMap<&'static str, SubsystemHealth>,
 }
 

@@ -110,6 +110,7 @@ pub struct ShutdownSummary {
     pub reports: Vec<(String, TaskReport)>,
     /// Tasks that had to be aborted at the deadline.
     pub aborted: Vec<String>,
+    /// Wall time from the start of shutdown until every task stopped or was aborted.
     pub elapsed: Duration,
 }
 

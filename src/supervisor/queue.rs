@@ -30,8 +30,11 @@ pub struct Queues {
 /// A channel's fill level at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct QueueDepth {
+    /// Channel name, e.g. `stream.validate`; the `queue` label of the queue metrics.
     pub name: &'static str,
+    /// Items sent but not yet received.
     pub depth: usize,
+    /// Most items it holds before senders wait (`daemon.channel_capacity` for the stream).
     pub capacity: usize,
 }
 

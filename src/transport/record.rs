@@ -27,7 +27,7 @@ pub fn json_headers() -> Headers {
             Arc::from(vec![
                 (
                     HEADER_SCHEMA_VERSION.to_string(),
-                    Bytes::from(crate::model::SCHEMA_VERSION.to_string()),
+                    Bytes::from(crate::schema::SCHEMA_VERSION.to_string()),
                 ),
                 (
                     HEADER_CONTENT_TYPE.to_string(),

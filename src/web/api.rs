@@ -6,7 +6,7 @@ use super::App;
 use super::errors::{ApiError, FieldError};
 use super::model_view::ModelView;
 use super::predict::{self, MAX_BATCH, PredictionOut, ReadingInput};
-use crate::model::{Channel, RoomSensorKind};
+use crate::schema::{Channel, RoomSensorKind};
 use crate::supervisor::Overall;
 use bytes::Bytes;
 use serde::Serialize;

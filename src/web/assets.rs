@@ -19,8 +19,11 @@ use warp::reply::Response;
 /// One embedded file.
 #[derive(Debug)]
 pub struct Asset {
+    /// File name under `/static/`, e.g. `app.css`: the URL's last segment.
     pub name: &'static str,
+    /// `Content-Type` header it is served with.
     pub content_type: &'static str,
+    /// File content, embedded at build time; its SHA-256 gives the ETag.
     pub bytes: &'static [u8],
 }
 

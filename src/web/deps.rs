@@ -5,8 +5,8 @@
 use super::WebConfig;
 use crate::batch::BatchStatus;
 use crate::ml::ModelHandle;
-use crate::model::registry::DeviceRegistry;
-use crate::model::registry::UnknownDevices;
+use crate::schema::registry::DeviceRegistry;
+use crate::schema::registry::UnknownDevices;
 use crate::stream::WindowConfig;
 use crate::stream::sinks::LiveViews;
 use crate::stream::sinks::stage::Progress;

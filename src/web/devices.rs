@@ -5,8 +5,8 @@
 
 use super::App;
 use super::errors::{ApiError, FieldError};
-use crate::model::registry::DeviceEntry;
-use crate::model::{DeviceId, HomeId, RoomId};
+use crate::schema::registry::DeviceEntry;
+use crate::schema::{DeviceId, HomeId, RoomId};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use warp::Reply;

@@ -9,7 +9,7 @@
 //! not break an open page.
 
 use super::stats::{WebCounts, WebStats};
-use crate::model::Channel;
+use crate::schema::Channel;
 use crate::stream::KeyKind;
 use crate::stream::sinks::{Measure, WindowName};
 use crate::supervisor::queue::QueueDepth;
@@ -33,20 +33,31 @@ pub const HISTORY_LEN: usize = 300;
 /// One task's line on the Health page.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskRow {
+    /// Task name, e.g. `stream/windows`; the row's identity on the Health page.
     pub task: String,
+    /// Subsystem the task belongs to, e.g. `stream` or `web`.
     pub subsystem: &'static str,
+    /// Current life-cycle state, shown as a coloured pill.
     pub state: TaskState,
+    /// Why it is degraded or failed, or what it reported when it stopped; `None` otherwise.
     pub detail: Option<String>,
+    /// Times the task has failed since the daemon started (each counts as a restart).
     pub restarts: u32,
+    /// When `state` last changed (or the task was registered), ms since the Unix epoch.
     pub since_ms: i64,
 }
 
 /// The web layer's own traffic.
 #[derive(Debug, Clone, Serialize)]
 pub struct WebFigures {
+    /// The web counters at this sample, flattened into this object.
     #[serde(flatten)]
     pub counts: WebCounts,
+    /// Requests answered per second since the previous sample (0 on the first);
+    /// the dashboard's throughput chart.
     pub requests_per_second: f64,
+    /// Readings scored by the predict API per second since the previous sample
+    /// (0 on the first).
     pub predictions_per_second: f64,
 }
 
@@ -59,28 +70,38 @@ pub struct WebFigures {
 pub struct PipelineFigures {
     /// Why the stream's figures are missing, e.g. `stream.enabled: false`.
     pub unavailable: Option<String>,
+    /// Readings that went through every stream stage since start.
     pub readings_processed_total: Option<f64>,
     /// Over the last [`RATE_SPAN`] samples.
     pub readings_per_second: Option<f64>,
     /// Median end-to-end latency of the batches finished in the last
     /// [`RATE_SPAN`] samples; `None` when none finished.
     pub end_to_end_latency_seconds: Option<f64>,
+    /// Records the stream refused as dead letters since start.
     pub dead_letters_total: Option<f64>,
     /// Records behind, summed over partitions.
     pub consumer_lag: Option<f64>,
+    /// Alerts open now in the stream's live view.
     pub open_alerts: Option<u64>,
 }
 
 /// The live state of one room (dashboard table).
 #[derive(Debug, Clone, Serialize)]
 pub struct RoomRow {
+    /// Home id, e.g. `h1`.
     pub home: String,
+    /// Room id within the home, e.g. `kitchen`.
     pub room: String,
     /// Latest PM2.5 of the room's detector(s), µg/m³.
     pub smoke_pm2_5: Option<f64>,
+    /// Light on, from the room's light sensor; `None` until it has reported.
     pub light: Option<bool>,
+    /// Somebody present, from the presence sensor; `None` until it has reported.
     pub presence: Option<bool>,
+    /// Latest room-sensor temperature, °C; `None` until it has reported.
     pub temperature: Option<f64>,
+    /// Latest ML fire probability (0–1) of the room's detector(s); `None` until
+    /// one is scored. The dashboard flags 0.5 and above.
     pub fire_probability: Option<f64>,
     /// Event time of the latest update, ms since the epoch.
     pub updated_ms: Option<i64>,
@@ -89,11 +110,17 @@ pub struct RoomRow {
 /// One closed tumbling window of one room and measure (dashboard charts).
 #[derive(Debug, Clone, Serialize)]
 pub struct WindowPoint {
+    /// End of the window (event time), ms since the Unix epoch; the chart's x value.
     pub end_ms: i64,
+    /// Home id of the room.
     pub home: String,
+    /// Room id within the home.
     pub room: String,
+    /// Channel key, one of [`CHART_MEASURES`]: `pm2_5` or `temperature_c`.
     pub measure: &'static str,
+    /// Mean of the room's readings in the window, in the channel's unit (µg/m³ or °C).
     pub avg: f64,
+    /// Highest value in the window, in the channel's unit.
     pub max: f64,
 }
 
@@ -113,17 +140,25 @@ pub struct Snapshot {
     pub seq: u64,
     /// Wall-clock time of the sample, ms since the Unix epoch.
     pub at_ms: i64,
+    /// Seconds since the sampler started, i.e. since the web server started.
     pub uptime_seconds: f64,
+    /// Overall verdict, as `/health` reports it.
     pub status: Overall,
+    /// Why `status` is not `ok`: one line per failed or degraded task.
     pub reasons: Vec<String>,
     /// Number of tasks in each state.
     pub task_states: BTreeMap<&'static str, usize>,
+    /// Every supervised task, one Health page row each.
     pub tasks: Vec<TaskRow>,
     /// Subsystems switched off in the config (they have no task rows).
     pub off: Vec<OffRow>,
+    /// Fill level of every open bounded channel; the dashboard sums the depths.
     pub queues: Vec<QueueDepth>,
+    /// Version of the model served now; `None` when none is loaded.
     pub model_version: Option<String>,
+    /// Requests, predictions and SSE clients of the web server itself.
     pub web: WebFigures,
+    /// Stream throughput, latency, lag and open alerts; `None` figures while it is off.
     pub pipeline: PipelineFigures,
     /// Latest state of every room; `None` while the stream is off.
     pub rooms: Option<Vec<RoomRow>>,
@@ -138,6 +173,7 @@ pub struct Snapshot {
 /// A subsystem switched off in the config.
 #[derive(Debug, Clone, Serialize)]
 pub struct OffRow {
+    /// Name of the switched-off subsystem, e.g. `ml` or `batch`.
     pub subsystem: &'static str,
     /// The key that switched it off.
     pub detail: String,

@@ -3,7 +3,7 @@
 //!
 //! The body is one JSON object, a JSON array of objects, or NDJSON (one
 //! object per line). Every record is decoded with the stream's own decoders
-//! (every accepted shape, [`crate::model::foreign`]); a reading from a
+//! (every accepted shape, [`crate::schema::foreign`]); a reading from a
 //! device the registry refuses under `stream.unknown_devices` is refused
 //! here too, so the sender learns it at once. The good records are
 //! re-encoded in smokewatch's own shape and sent, in order, through the
@@ -16,11 +16,11 @@
 
 use super::App;
 use super::errors::ApiError;
-use crate::model::json::{
+use crate::schema::json::{
     DecodeError, decode_reading_text_in, decode_room_event_in, encode_reading, encode_room_event,
 };
-use crate::model::registry::{Admission, DeviceRegistry, UnknownDevices};
-use crate::model::{DeviceId, HomeId, RoomId};
+use crate::schema::registry::{Admission, DeviceRegistry, UnknownDevices};
+use crate::schema::{DeviceId, HomeId, RoomId};
 use crate::telemetry::names;
 use crate::transport::{OutgoingRecord, TopicKind, Transport};
 use bytes::Bytes;
@@ -71,19 +71,23 @@ pub struct Refusal {
     pub index: Option<usize>,
     /// Stable label, as in dead letters (`missing_field`, `unknown_device`, …).
     pub reason: String,
+    /// The field the refusal is about, e.g. `device_id`; `None` when about the whole record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The full message, e.g. "field `seq` is missing"; `reason` is its stable label.
     pub error: String,
 }
 
 /// The answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestReport {
+    /// How the body was read; decides whether refusals carry `line` or `index`.
     pub framing: Framing,
     /// Records in the body.
     pub received: usize,
     /// Records handed to the transport.
     pub accepted: usize,
+    /// Records refused, all counted (the list stops at [`MAX_LISTED_REFUSALS`]).
     pub refused: usize,
     /// The first [`MAX_LISTED_REFUSALS`] refusals, in body order.
     pub refusals: Vec<Refusal>,

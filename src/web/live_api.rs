@@ -63,12 +63,19 @@ fn stream_off(what: &str) -> ApiError {
 /// What `GET /api/alerts` keeps.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct AlertFilter {
+    /// `state=`: only open or only resolved alerts; `None` keeps both.
     pub state: Option<AlertState>,
+    /// `severity=`: only alerts of exactly this severity; `None` keeps all.
     pub severity: Option<Severity>,
+    /// `kind=`: only alerts of this detector kind (`threshold`, `spike`, `rule`, `ml`, `fault`).
     pub kind: Option<AlertKind>,
+    /// `home=`: only alerts in this home (exact id).
     pub home: Option<String>,
+    /// `room=`: only alerts in a room with this id (in any home unless `home` is set).
     pub room: Option<String>,
+    /// `rule=`: only alerts of this rule name, e.g. `threshold:pm2_5`.
     pub rule: Option<String>,
+    /// `limit=`: most alerts returned, 1 to [`MAX_LIMIT`]; `None` means [`DEFAULT_LIMIT`].
     pub limit: Option<usize>,
 }
 
@@ -154,16 +161,24 @@ pub fn alerts(query: Query, app: App) -> Response {
 /// What `GET /api/windows` keeps.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct WindowFilter {
+    /// `window=`: only tumbling or only sliding results; `None` keeps both.
     pub window: Option<WindowName>,
+    /// `key=`: only results keyed by device, room or room sensor.
     pub key: Option<KeyKind>,
+    /// `measure=`: only this channel key or room sensor kind, e.g. `pm2_5` or `light`.
     pub measure: Option<Measure>,
+    /// `home=`: only results in this home (exact id).
     pub home: Option<String>,
+    /// `room=`: only results of a room with this id (in any home unless `home` is set).
     pub room: Option<String>,
+    /// `device=`: only device-keyed results of this detector.
     pub device: Option<String>,
+    /// `final=`: only closed (`true`) or only intermediate (`false`) results.
     pub is_final: Option<bool>,
     /// Each series' newest and last closed window instead of the most
     /// recent results.
     pub current: bool,
+    /// `limit=`: most results returned, 1 to [`MAX_LIMIT`]; `None` means [`DEFAULT_LIMIT`].
     pub limit: Option<usize>,
 }
 
@@ -282,7 +297,7 @@ mod tests {
         let w = WindowFilter::parse(&q(&[("measure", "pm2_5"), ("key", "room")])).unwrap();
         assert_eq!(
             w.measure,
-            Some(Measure::Channel(crate::model::Channel::Pm2_5))
+            Some(Measure::Channel(crate::schema::Channel::Pm2_5))
         );
         assert_eq!(w.key, Some(KeyKind::Room));
         assert!(!w.current);

@@ -47,8 +47,11 @@ use warp::reply::Response;
 /// the web layer's own state. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
+    /// Handles and config the app gave the web layer.
     pub deps: Deps,
+    /// Request, prediction and SSE-client counters, updated by every request.
     pub stats: Arc<stats::WebStats>,
+    /// The dashboard's live snapshots, served by `/api/stream`.
     pub feed: feed::Feed,
     pages: Arc<pages::Pages>,
     /// Cancelled at shutdown; ends open SSE streams.

@@ -17,6 +17,7 @@ pub struct ModelView {
     pub ml_enabled: bool,
     /// A model is served now.
     pub loaded: bool,
+    /// Version of the model served now, e.g. `20261123T101500Z-rf`; `None` when none is loaded.
     pub version: Option<String>,
     /// Feature names the served model reads, in order.
     pub features: Vec<String>,

@@ -8,7 +8,7 @@ use super::api::BATCH_BODY_LIMIT;
 use super::body::BODY_LIMIT;
 use super::predict::MAX_BATCH;
 use super::routes::{HttpMethod, Route};
-use crate::model::Channel;
+use crate::schema::Channel;
 use serde_json::{Map, Value, json};
 
 /// The whole document.

@@ -17,14 +17,19 @@ fn score(x: f64) -> String {
 
 #[derive(Serialize)]
 pub struct Figure {
+    /// Caption shown above the value, e.g. "F1" or "Rows analysed".
     pub label: &'static str,
+    /// Slug for the element id (`metric-<id>`, `quality-<id>`, `kpi-<id>`).
     pub id: &'static str,
+    /// Already formatted for display, e.g. "0.9731" or "1.25 %".
     pub value: String,
 }
 
 #[derive(Serialize)]
 pub struct Importance {
+    /// Feature name, as in the served model's feature spec.
     pub feature: String,
+    /// Normalised importance as a percentage, e.g. "12.3 %".
     pub share: String,
     /// Bar width, 0–100 (relative to the largest).
     pub width: f64,
@@ -32,29 +37,48 @@ pub struct Importance {
 
 #[derive(Serialize)]
 pub struct HistoryRow {
+    /// Registry version name, e.g. `20240101T120000Z-rf`.
     pub version: String,
+    /// Model kind key (`rf`, `logreg`, `tree`); "?" when `meta.json` is unreadable.
     pub kind: String,
+    /// Training time, `YYYY-MM-DD HH:MM:SS UTC`; "—" when `meta.json` is unreadable.
     pub created: String,
+    /// Held-out F1 to four decimals; "—" when `meta.json` is unreadable.
     pub f1: String,
+    /// "promoted", "rejected", "candidate", "no decision" or "unreadable".
     pub outcome: &'static str,
+    /// Why the entry is unreadable, else the decision's reason; empty when neither.
     pub reason: String,
+    /// This is the version served now (marked "(current)").
     pub current: bool,
 }
 
 #[derive(Serialize)]
 pub struct ModelPage {
+    /// `ml.enabled`; when false the page shows the "ML switched off" notice.
     pub ml_enabled: bool,
+    /// Version of the model served now; `None` when no model is loaded.
     pub version: Option<String>,
+    /// Served model's kind key (`rf`, `logreg`, `tree`); `None` when not in the registry.
     pub kind: Option<String>,
+    /// When the served model was trained, `YYYY-MM-DD HH:MM:SS UTC`; `None` when not
+    /// in the registry.
     pub trained: Option<String>,
+    /// Training and held-out row counts as a phrase; `None` when not in the registry.
     pub rows: Option<String>,
+    /// Held-out accuracy, precision, recall, F1 and ROC-AUC; empty when not in the registry.
     pub metrics: Vec<Figure>,
     /// tp, fp, tn, fn.
     pub confusion: Option<[u64; 4]>,
+    /// The 15 most important features, largest first; empty when not in the registry.
     pub importances: Vec<Importance>,
+    /// Every registry entry, newest first (the version history table).
     pub history: Vec<HistoryRow>,
+    /// Number of `history` entries whose outcome is "rejected".
     pub rejected: usize,
+    /// Why the registry could not be read; `None` when it could or does not exist.
     pub registry_problem: Option<String>,
+    /// Feature names the served model reads, in order (the page shows their count).
     pub features: Vec<String>,
 }
 
@@ -169,29 +193,45 @@ impl From<&ModelView> for ModelPage {
 
 #[derive(Serialize)]
 pub struct RunRow {
+    /// Run id: start time plus a random suffix, e.g. `20240101T120000.000Z-a1b2c3`.
     pub run_id: String,
+    /// Who started the run: "schedule", "api" or "cli".
     pub trigger: &'static str,
+    /// Start time, `YYYY-MM-DD HH:MM:SS` in UTC.
     pub started: String,
+    /// Wall time in seconds, e.g. "1.25 s"; "running" while the run is unfinished.
     pub duration: String,
+    /// "running", "success" or "failed" (failed rows are highlighted).
     pub status: &'static str,
+    /// Rows analysed; 0 unless the run succeeded.
     pub rows: u64,
+    /// Data-quality score (0–1) to four decimals; "—" when the run has none.
     pub quality: String,
+    /// Retrained model's version, with "(promoted)" or "(not promoted)"; "—" if none.
     pub retrained: String,
+    /// Why the run failed; empty otherwise.
     pub error: String,
 }
 
 #[derive(Serialize)]
 pub struct BatchPage {
+    /// The batch layer is attached; false when switched off or it failed to start.
     pub enabled: bool,
+    /// Id of the run in progress, if any.
     pub running: Option<String>,
+    /// The job history, newest first (the Runs table).
     pub runs: Vec<RunRow>,
+    /// Run id of the last successful run; `None` hides the quality and KPI sections.
     pub report: Option<String>,
+    /// The last report's data-quality figures (score, rows, missing, duplicates…).
     pub quality: Vec<Figure>,
+    /// The last report's headline KPIs: devices, readings, fire-alarm rate, alerts opened.
     pub kpis: Vec<Figure>,
     /// Day, labelled rows, alarms, rate.
     pub alarm_days: Vec<[String; 4]>,
     /// Alerts by kind on the analysed days.
     pub anomalies: Vec<(String, u64)>,
+    /// Why the last report's alert counts may be incomplete, one paragraph each.
     pub notes: Vec<String>,
     /// Per device: readings and days, from the report's KPIs.
     pub devices: Vec<DeviceRow>,
@@ -202,19 +242,28 @@ pub struct BatchPage {
 /// One device of the last report.
 #[derive(Serialize)]
 pub struct DeviceRow {
+    /// Device id, as in the stored readings.
     pub device: String,
+    /// Number of readings from the device over all analysed days.
     pub readings: u64,
+    /// Analysed UTC days with readings from the device.
     pub days: usize,
 }
 
 /// One channel of the last report, over all its days.
 #[derive(Serialize)]
 pub struct ChannelRow {
+    /// Channel key, e.g. `temperature_c` or `pm2_5`.
     pub channel: String,
+    /// Display unit, e.g. "°C" or "µg/m³"; empty for the raw gas signals.
     pub unit: &'static str,
+    /// Number of values the channel had over all analysed days.
     pub values: u64,
+    /// Mean over the days, weighted by each day's count, to three decimals.
     pub mean: String,
+    /// Lowest value over the days, to three decimals.
     pub min: String,
+    /// Highest value over the days, to three decimals.
     pub max: String,
 }
 
@@ -241,7 +290,7 @@ fn device_rows(k: &crate::batch::job::kpis::KpiReport) -> Vec<DeviceRow> {
 /// Rolls the report's day → channel summaries up per channel (the mean
 /// weighted by each day's count), in the data set's channel order.
 fn channel_rows(k: &crate::batch::job::kpis::KpiReport) -> Vec<ChannelRow> {
-    crate::model::Channel::ALL
+    crate::schema::Channel::ALL
         .iter()
         .filter_map(|c| {
             let days = k

@@ -10,7 +10,7 @@ use super::page_views::{BatchPage, ModelPage};
 use super::presets::PRESETS;
 use super::routes::Page;
 use super::windows_view::WindowsPage;
-use crate::model::Channel;
+use crate::schema::Channel;
 use serde::Serialize;
 use tera::{Context, Tera};
 use warp::http::{HeaderValue, header};

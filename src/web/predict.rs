@@ -11,7 +11,7 @@
 use super::errors::FieldError;
 use crate::features::DeviceFeatures;
 use crate::ml::{FireModel, Prediction};
-use crate::model::{Channel, ChannelValues, EventTime};
+use crate::schema::{Channel, ChannelValues, EventTime};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -26,6 +26,7 @@ const TIME_KEY: &str = "event_time_ms";
 /// A checked reading.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadingInput {
+    /// All 12 channels, each present and within its physical range.
     pub values: ChannelValues,
     /// Device and time, when the reading belongs to a series.
     pub series: Option<(String, EventTime)>,
@@ -200,8 +201,11 @@ pub fn kind(value: &Value) -> &'static str {
 pub struct PredictionOut {
     /// `fire` or `no_fire`.
     pub class: &'static str,
+    /// The model's verdict: `probability` above its decision threshold.
     pub fire: bool,
+    /// Probability of fire, 0–1.
     pub probability: f64,
+    /// Registry version of the model that scored it, e.g. `20261123T101500Z-rf`.
     pub model_version: String,
 }
 

@@ -3,13 +3,15 @@
 //! profile the simulator is calibrated on). Copied here as constants: the
 //! daemon never reads the profile file at run time.
 
-use crate::model::{CHANNEL_COUNT, Channel};
+use crate::schema::{CHANNEL_COUNT, Channel};
 use serde::Serialize;
 
 /// A named example reading.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Preset {
+    /// Slug for the Predict page's button id (`preset-<id>`), e.g. `cooking`.
     pub id: &'static str,
+    /// Button text on the Predict page, e.g. "Smouldering fire".
     pub label: &'static str,
     /// Where the numbers come from.
     pub source: &'static str,

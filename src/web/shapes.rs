@@ -1,9 +1,9 @@
 //! The accepted message shapes as JSON Schema (draft 2020-12), served in
 //! `/api/sensors/schema` under `message_schemas`, generated from the
 //! channel list and room sensor kinds so they cannot drift from the
-//! decoders ([`crate::model::json`], [`crate::model::foreign`]).
+//! decoders ([`crate::schema::json`], [`crate::schema::foreign`]).
 
-use crate::model::{Channel, RoomSensorKind};
+use crate::schema::{Channel, RoomSensorKind};
 use serde_json::{Map, Value, json};
 
 /// Event time of the other producers' shapes: RFC 3339 with an offset, or
@@ -36,7 +36,7 @@ pub fn message_schemas() -> Value {
     for (key, schema) in [
         (
             "schema_version",
-            json!({"const": crate::model::SCHEMA_VERSION}),
+            json!({"const": crate::schema::SCHEMA_VERSION}),
         ),
         ("device_id", json!({"type": "string", "minLength": 1})),
         ("home", json!({"type": "string", "minLength": 1})),
@@ -105,7 +105,7 @@ pub fn message_schemas() -> Value {
             "type": "object",
             "required": ["schema_version", "home", "room", "sensor_id", "kind", "value", "event_time_ms", "seq"],
             "properties": {
-                "schema_version": {"const": crate::model::SCHEMA_VERSION},
+                "schema_version": {"const": crate::schema::SCHEMA_VERSION},
                 "home": {"type": "string", "minLength": 1},
                 "room": {"type": "string", "minLength": 1},
                 "sensor_id": {"type": "string", "minLength": 1},

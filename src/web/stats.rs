@@ -21,11 +21,17 @@ pub struct WebStats {
 /// A copy of the counters at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WebCounts {
+    /// Requests answered since the server started, any route and status (404s too).
     pub requests_total: u64,
+    /// Requests answered with a 4xx status.
     pub client_errors_total: u64,
+    /// Requests answered with a 5xx status.
     pub server_errors_total: u64,
+    /// Readings scored by `POST /api/predict` and `/api/predict/batch`.
     pub predictions_total: u64,
+    /// Of `predictions_total`, those the model called fire.
     pub fire_predictions_total: u64,
+    /// `/api/stream` clients connected now (a gauge, not a total).
     pub sse_clients: u64,
 }
 

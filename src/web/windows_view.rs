@@ -5,7 +5,7 @@
 //! Numbers come formatted; `static/windows.js` formats the same way when it
 //! keeps the tables live.
 
-use crate::model::{Channel, RoomSensorKind};
+use crate::schema::{Channel, RoomSensorKind};
 use crate::stream::KeyKind;
 use crate::stream::sinks::{WindowName, WindowResult};
 use chrono::{DateTime, Utc};
@@ -35,16 +35,25 @@ fn value(x: f64) -> String {
 pub struct RoomSensorRow {
     /// `home/room/sensor`, the row's identity in the page's script.
     pub series: String,
+    /// Home id of the room.
     pub home: String,
+    /// Room id within the home.
     pub room: String,
+    /// Room sensor kind key: `temperature`, `humidity`, `light` or `presence`.
     pub sensor: &'static str,
+    /// Start of the newest window (event time), `YYYY-MM-DD HH:MM:SS` UTC.
     pub start: String,
+    /// End of the newest window, `HH:MM:SS` UTC (its date is the start's).
     pub end: String,
     /// `open` while the window still updates, `closed` once final.
     pub state: &'static str,
+    /// Room events in the newest window.
     pub count: u64,
+    /// Mean over the newest window in the sensor's unit, to two decimals.
     pub avg: String,
+    /// Lowest value in the newest window, to two decimals.
     pub min: String,
+    /// Highest value in the newest window, to two decimals.
     pub max: String,
     /// Mean of the last closed window, when it is not the newest.
     pub closed_avg: String,
@@ -53,8 +62,11 @@ pub struct RoomSensorRow {
 /// One smoke detector: the mean of each channel over its newest window.
 #[derive(Debug, Serialize)]
 pub struct DeviceRow {
+    /// Detector id; the row's identity in the page's script.
     pub device: String,
+    /// Home id the detector's readings carry.
     pub home: String,
+    /// Room id the detector's readings carry.
     pub room: String,
     /// In [`WindowsPage::channels`] order; `—` for a channel not windowed.
     pub avgs: Vec<String>,
@@ -63,12 +75,15 @@ pub struct DeviceRow {
 /// The Windows page.
 #[derive(Debug, Serialize)]
 pub struct WindowsPage {
+    /// One row per room × sensor with a window, by home, room and sensor.
     pub rooms: Vec<RoomSensorRow>,
     /// Channel keys, the device table's columns.
     pub channels: Vec<&'static str>,
+    /// One row per detector with a device-keyed tumbling window, by device id.
     pub devices: Vec<DeviceRow>,
     /// Filter choices.
     pub room_choices: Vec<String>,
+    /// Every room sensor kind key: the Sensor filter's choices.
     pub sensors: Vec<&'static str>,
 }
 
@@ -162,7 +177,7 @@ impl WindowsPage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::EventTime;
+    use crate::schema::EventTime;
     use crate::stream::sinks::Measure;
 
     fn w(kind: KeyKind, measure: Measure, start: i64, avg: f64, is_final: bool) -> WindowResult {

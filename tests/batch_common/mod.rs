@@ -6,8 +6,8 @@
 
 use smokewatch::app::config::Config;
 use smokewatch::base::config::Duration;
-use smokewatch::model::csv::{CsvRow, CsvWriter};
-use smokewatch::model::{DeviceId, EventTime, HomeId, RoomId, SmokeReading};
+use smokewatch::schema::csv::{CsvRow, CsvWriter};
+use smokewatch::schema::{DeviceId, EventTime, HomeId, RoomId, SmokeReading};
 use smokewatch::simulate::{HistoryGenerator, HistoryOptions, SimulatorConfig};
 use smokewatch::store::HistoryStore;
 use std::path::Path;

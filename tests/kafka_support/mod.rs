@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use smokewatch::base::config::Duration as ConfigDuration;
-use smokewatch::model::{ChannelValues, DeviceId, EventTime, HomeId, RoomId, SmokeReading};
+use smokewatch::schema::{ChannelValues, DeviceId, EventTime, HomeId, RoomId, SmokeReading};
 use smokewatch::transport::{KafkaConfig, OutgoingRecord, Transport};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -172,7 +172,7 @@ pub fn reading(device: u32, seq: u64) -> SmokeReading {
     let home = format!("h{:03}", device / 4);
     let room = format!("room{}", device % 4);
     let mut values = ChannelValues::EMPTY;
-    for (i, channel) in smokewatch::model::Channel::ALL.iter().enumerate() {
+    for (i, channel) in smokewatch::schema::Channel::ALL.iter().enumerate() {
         let range = channel.physical_range();
         let span = range.end() - range.start();
         let v = range.start() + span * (((seq as f64) * 0.37 + i as f64 * 0.11) % 1.0) * 0.5;
@@ -194,7 +194,7 @@ pub fn reading(device: u32, seq: u64) -> SmokeReading {
 pub fn record_of(reading: &SmokeReading) -> OutgoingRecord {
     OutgoingRecord::json(
         reading.device_id.as_str().to_string(),
-        smokewatch::model::json::encode_reading(reading),
+        smokewatch::schema::json::encode_reading(reading),
         reading.event_time.millis(),
     )
 }

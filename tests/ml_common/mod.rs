@@ -5,8 +5,8 @@
 
 use rand::{RngExt, SeedableRng};
 use smokewatch::ml::{MlConfig, ModelHandle, Promotion, RetrainOutcome, TrainingData, retrain};
-use smokewatch::model::SmokeReading;
-use smokewatch::model::csv::{CsvRow, CsvWriter};
+use smokewatch::schema::SmokeReading;
+use smokewatch::schema::csv::{CsvRow, CsvWriter};
 use smokewatch::simulate::{HistoryGenerator, HistoryOptions, SimulatorConfig};
 use std::path::Path;
 use tokio_util::sync::CancellationToken;

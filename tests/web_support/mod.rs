@@ -9,7 +9,7 @@ use smokewatch::app::daemon::{Daemon, Handles};
 use smokewatch::base::config::Secret;
 use smokewatch::features::FeatureSpec;
 use smokewatch::ml::{FireModel, ModelHandle, Prediction};
-use smokewatch::model::registry::DeviceRegistry;
+use smokewatch::schema::registry::DeviceRegistry;
 use smokewatch::supervisor::{Health, Queues};
 use smokewatch::transport::Transport;
 use smokewatch::web::App;

@@ -17,7 +17,7 @@ use crate::batch::ingest::{IngestOutcome, Ingester};
 use crate::batch::job::JobContext;
 use crate::batch::{BatchStatus, RunStatus, Scope, Trigger, watcher};
 use crate::ml::ModelHandle;
-use crate::model::registry::DeviceRegistry;
+use crate::schema::registry::DeviceRegistry;
 use crate::telemetry;
 use clap::{Args, Subcommand};
 use std::process::ExitCode;

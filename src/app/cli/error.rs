@@ -4,7 +4,7 @@
 
 use crate::dataset::DataError;
 use crate::ml::{Registry, RegistryError, TrainedModel};
-use crate::model::json::DecodeError;
+use crate::schema::json::DecodeError;
 use crate::stream::StreamError;
 use crate::transport::TransportError;
 use std::path::{Path, PathBuf};

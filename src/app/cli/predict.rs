@@ -14,7 +14,7 @@ use crate::app::config::Config;
 use crate::features::DeviceFeatures;
 use crate::ml::input::decode_input;
 use crate::ml::{FireModel, TrainedModel};
-use crate::model::EventTime;
+use crate::schema::EventTime;
 use clap::Args;
 use std::collections::HashMap;
 use std::io::{BufRead, Write};

@@ -44,7 +44,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Devices to register at every start (beside the simulator's fleet
     /// and those registered through the API or automatically).
-    pub devices: Vec<crate::model::registry::DeviceEntry>,
+    pub devices: Vec<crate::schema::registry::DeviceEntry>,
 }
 
 /// How the supervisor runs tasks.
@@ -167,7 +167,7 @@ impl Config {
         self.ml.validate("ml", &mut issues);
         self.web.validate("web", &mut issues);
         self.telemetry.validate("telemetry", &mut issues);
-        crate::model::registry::validate_entries(&self.devices, "devices", &mut issues);
+        crate::schema::registry::validate_entries(&self.devices, "devices", &mut issues);
         issues
     }
 

@@ -13,7 +13,7 @@ pub mod score;
 
 use crate::app::config::Config;
 use crate::ml::{FireModel, ModelHandle};
-use crate::model::{DeviceId, EventTime, HomeId, RoomId};
+use crate::schema::{DeviceId, EventTime, HomeId, RoomId};
 use crate::stream::Severity;
 use crate::stream::sinks::{AlertChange, AlertEvent};
 use std::collections::HashMap;

@@ -354,7 +354,7 @@ fn ratio(a: usize, b: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::EventTime;
+    use crate::schema::EventTime;
 
     fn incident(kind: IncidentKind, start_s: i64, end_s: i64) -> Incident {
         Incident {

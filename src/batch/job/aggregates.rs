@@ -11,8 +11,8 @@
 
 use super::daily::DailyStats;
 use crate::base::durable;
-use crate::model::Channel;
-use crate::model::parquet::writer_properties;
+use crate::schema::Channel;
+use crate::schema::parquet::writer_properties;
 use crate::store::parts::partition_name;
 use arrow::array::{
     ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
@@ -129,7 +129,7 @@ fn to_batch(day: NaiveDate, stats: &DailyStats) -> Result<RecordBatch, arrow::er
         .iter()
         .map(|_| std::array::from_fn(|_| Float64Builder::new()))
         .collect();
-    for ((d, id), dd) in stats.days.range((day, crate::model::DeviceId::from(""))..) {
+    for ((d, id), dd) in stats.days.range((day, crate::schema::DeviceId::from(""))..) {
         if *d != day {
             break;
         }

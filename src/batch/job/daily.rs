@@ -2,7 +2,7 @@
 //! count/sum/min/max. The KPIs roll these up; the daily aggregates are
 //! these, written as Parquet.
 
-use crate::model::{CHANNEL_COUNT, Channel, DeviceId, HomeId, RoomId, SmokeReading};
+use crate::schema::{CHANNEL_COUNT, Channel, DeviceId, HomeId, RoomId, SmokeReading};
 use crate::store::parts::day_of;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};

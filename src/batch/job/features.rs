@@ -14,7 +14,7 @@
 
 use super::aggregates::{OutputError, write_parquet};
 use crate::features::{DeviceFeatures, FeatureSpec};
-use crate::model::SmokeReading;
+use crate::schema::SmokeReading;
 use crate::store::parts::partition_name;
 use arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder,

@@ -5,7 +5,7 @@
 
 use super::alerts::AnomalyCounts;
 use super::daily::{ChannelAcc, ChannelSummary, DailyStats};
-use crate::model::{CHANNEL_COUNT, Channel};
+use crate::schema::{CHANNEL_COUNT, Channel};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

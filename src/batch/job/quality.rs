@@ -17,7 +17,7 @@
 //!
 //! With nothing analysed (no rows, no quarantined rows) there is no score.
 
-use crate::model::{CHANNEL_COUNT, Channel, DeviceId, SmokeReading};
+use crate::schema::{CHANNEL_COUNT, Channel, DeviceId, SmokeReading};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -236,7 +236,7 @@ impl QualityAccumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ChannelValues, EventTime, HomeId, RoomId};
+    use crate::schema::{ChannelValues, EventTime, HomeId, RoomId};
 
     #[test]
     fn seq_set_finds_repeats_and_merges_neighbours() {

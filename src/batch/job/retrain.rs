@@ -99,7 +99,7 @@ fn latest_labelled(
     files: &[StoreFile],
     max_rows: usize,
     cancel: &CancellationToken,
-) -> Result<(Vec<crate::model::SmokeReading>, String), JobError> {
+) -> Result<(Vec<crate::schema::SmokeReading>, String), JobError> {
     let mut readings = Vec::new();
     let (mut first, mut last) = (None, None);
     'files: for file in files.iter().rev() {

@@ -3,7 +3,7 @@
 //! for the cooldown (event time). Ids derive from (subject, rule, event
 //! time of opening), so a replay after a crash raises the same ids.
 
-use crate::model::{DeviceId, EventTime, HomeId, RoomId};
+use crate::schema::{DeviceId, EventTime, HomeId, RoomId};
 use crate::stream::config::Severity;
 use crate::stream::fast_map::FastMap;
 use crate::stream::sinks::{Alert, AlertChange, AlertEvent, AlertKind, AlertState, derived_id};

@@ -26,7 +26,7 @@ pub mod stage;
 
 pub use stage::DetectStage;
 
-use crate::model::{Channel, EventTime, HomeId, RoomId};
+use crate::schema::{Channel, EventTime, HomeId, RoomId};
 use crate::stream::config::{DetectConfig, Direction, Severity, SpikeChannel, ThresholdLevels};
 use crate::stream::cow_map::CowMap;
 use crate::stream::fast_map::FastMap;
@@ -73,7 +73,7 @@ struct DeviceMemory {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DetectState {
     rooms: CowMap<(HomeId, RoomId), RoomState>,
-    devices: CowMap<crate::model::DeviceId, DeviceMemory>,
+    devices: CowMap<crate::schema::DeviceId, DeviceMemory>,
     /// Event time since which a held rule's condition has been true.
     holds: FastMap<(Subject, usize), i64>,
     alerts: AlertManager,

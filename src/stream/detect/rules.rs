@@ -25,7 +25,7 @@
 //! each of its room events.
 
 use crate::features::{Feature, FeatureKind};
-use crate::model::{Channel, RoomSensorKind};
+use crate::schema::{Channel, RoomSensorKind};
 
 /// Why a rule could not be parsed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

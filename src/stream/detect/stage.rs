@@ -5,7 +5,7 @@ use super::Detector;
 use crate::stream::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
 use crate::stream::message::Batch;
 use crate::stream::sinks::LiveViews;
-use crate::stream::stages::Stage;
+use crate::stream::stage::Stage;
 use crate::telemetry::names;
 use std::time::Instant;
 

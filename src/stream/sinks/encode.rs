@@ -4,7 +4,7 @@
 //! records, same bytes), which the content-derived part names rely on.
 
 use super::{AlertEvent, DeadLetter, WindowResult};
-use crate::model::EventTime;
+use crate::schema::EventTime;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;

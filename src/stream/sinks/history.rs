@@ -19,7 +19,7 @@
 //! stored exactly once across crashes; part names derive from the
 //! readings, so a publish repeated after a crash replaces, never doubles.
 
-use crate::model::SmokeReading;
+use crate::schema::SmokeReading;
 use crate::store::parts::day_of;
 use crate::store::{HistoryStore, STAGING, StoreError, write_parts};
 use crate::stream::checkpoint::CheckpointId;
@@ -196,7 +196,7 @@ mod tests {
     fn reading(device: &str, seq: u64, ms: i64) -> SmokeReading {
         SmokeReading {
             cnt: Some(seq),
-            ..crate::model::test_reading(device, seq, ms)
+            ..crate::schema::test_reading(device, seq, ms)
         }
     }
 

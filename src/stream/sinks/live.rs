@@ -4,7 +4,7 @@
 //! readers take a short read lock and copy what they show.
 
 use super::{Alert, AlertChange, AlertEvent, AlertState, Measure, WindowName, WindowResult};
-use crate::model::{DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
+use crate::schema::{DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
 use crate::stream::config::KeyKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};

@@ -11,7 +11,7 @@
 //! They are read from the live views rather than recorded inside the
 //! stream's stages so the hot path does no per-room label formatting.
 
-use crate::model::Channel;
+use crate::schema::Channel;
 use crate::stream::config::{KeyKind, Severity};
 use crate::stream::sinks::{AlertState, LiveViews, Measure, WindowName};
 use crate::telemetry::names;

@@ -2,7 +2,7 @@
 //! letters. Serializable (Kafka topics, files, the web API) and identified
 //! deterministically, so a replay after a crash produces the same ids.
 
-use crate::model::{Channel, DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
+use crate::schema::{Channel, DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
 use crate::stream::config::{KeyKind, Severity};
 use crate::transport::TopicKind;
 use serde::{Deserialize, Serialize};

@@ -14,7 +14,7 @@ use super::files::PartFiles;
 use super::history::StoreSink;
 use super::stage::{Completed, Progress};
 use super::{AlertEvent, DeadLetter, WindowResult, encode};
-use crate::model::{EventTime, SmokeReading};
+use crate::schema::{EventTime, SmokeReading};
 use crate::stream::checkpoint::{Checkpoint, CheckpointId, CheckpointStore};
 use crate::stream::message::StatePart;
 use crate::supervisor::TaskError;

@@ -16,7 +16,7 @@ pub mod stage;
 
 pub use stage::WindowsStage;
 
-use crate::model::{Channel, DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
+use crate::schema::{Channel, DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
 use crate::stream::config::{KeyKind, OutputMode, WindowConfig};
 use crate::stream::message::{Item, SourceProgress};
 use crate::stream::sinks::{Measure, WindowName, WindowResult};

@@ -5,7 +5,7 @@ use super::Windows;
 use crate::stream::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
 use crate::stream::message::{Batch, SourceProgress};
 use crate::stream::sinks::{DeadLetter, PayloadLimit};
-use crate::stream::stages::Stage;
+use crate::stream::stage::Stage;
 use crate::telemetry::names;
 use std::time::Instant;
 
@@ -50,7 +50,7 @@ impl Stage for WindowsStage {
                 format!(
                     "event time {} is behind the watermark {}: every window it belongs to has closed",
                     item.event_time(),
-                    crate::model::EventTime(windows.watermark())
+                    crate::schema::EventTime(windows.watermark())
                 ),
                 item.origin(),
                 item.raw(),

@@ -52,8 +52,11 @@ pub struct CsvRow {
     pub index: u64,
     /// Whole seconds since the Unix epoch.
     pub utc_seconds: i64,
+    /// The 12 channel columns, `Temperature[C]` to `NC2.5`; an empty cell is missing.
     pub values: ChannelValues,
+    /// The `CNT` column: the device's sample counter since power-on; `None` when empty.
     pub cnt: Option<u64>,
+    /// The `Fire Alarm` column (0 or 1); `None` when empty.
     pub fire_alarm: Option<bool>,
 }
 

@@ -430,11 +430,11 @@ fn in_range(field: &str, ms: i64) -> Result<EventTime, DecodeError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::model::json::{
+    use crate::schema::json::{
         DecodeError, decode_reading, decode_reading_text_in, decode_room_event,
         decode_room_event_in, encode_reading, encode_room_event,
     };
-    use crate::model::{Channel, EventTime, RoomEvent, RoomSensorKind};
+    use crate::schema::{Channel, EventTime, RoomEvent, RoomSensorKind};
     use serde_json::json;
 
     const T_MS: i64 = 1_654_712_187_000;

@@ -1,4 +1,4 @@
-//! The data that flows through smokewatch: smoke-detector readings and room
+//! The schema of the data that flows through smokewatch: smoke-detector readings and room
 //! sensor events, and the codecs that put them on the wire (JSON) and on
 //! disk (the Smoke Detection Dataset's CSV, and Parquet).
 //!
@@ -125,15 +125,20 @@ impl fmt::Display for EventTime {
 /// Dataset plus where and when it was measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SmokeReading {
+    /// The detector that measured it (`device_id` on the wire).
     pub device_id: DeviceId,
+    /// Home the detector is in, as the reading names it (`home` on the wire).
     pub home: HomeId,
+    /// Room of that home the detector is in (`room` on the wire).
     pub room: RoomId,
+    /// When the detector measured (`event_time_ms` on the wire), not when it arrived.
     pub event_time: EventTime,
     /// Per-device sequence number, increasing by one per sample; with the
     /// device id it identifies a reading, so duplicates can be dropped.
     pub seq: u64,
     /// The data set's `CNT`: the device's sample counter since power-on.
     pub cnt: Option<u64>,
+    /// The 12 channels in data-set units; a channel not sent (or `null`) is missing.
     pub values: ChannelValues,
     /// The data set's `Fire Alarm` label, when known (training data, the
     /// simulator's ground truth); live devices do not send it.
@@ -193,13 +198,19 @@ impl fmt::Display for RoomSensorKind {
 /// One measurement of a room sensor (light, presence, temperature, humidity).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoomEvent {
+    /// Home the room is in (`home` on the wire).
     pub home: HomeId,
+    /// Room the sensor is in (`room` on the wire).
     pub room: RoomId,
     /// The room sensor unit that sent it; with `seq` it identifies the event.
     pub sensor_id: DeviceId,
+    /// What the sensor measures; sets the unit and physical range of `value`.
     pub kind: RoomSensorKind,
+    /// °C for temperature, % for humidity, 1 or 0 for light and presence.
     pub value: f64,
+    /// When the sensor measured (`event_time_ms` on the wire), not when it arrived.
     pub event_time: EventTime,
+    /// Sequence number of `sensor_id`; with it, identifies the event (duplicates are dropped).
     pub seq: u64,
 }
 

@@ -236,13 +236,22 @@ pub fn encode_reading(reading: &SmokeReading) -> Vec<u8> {
 /// instead of allocating three strings per reading.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedReading<'a> {
+    /// Detector id from `device_id`; borrowed from the payload when it has no escapes.
     pub device_id: Cow<'a, str>,
+    /// Home id from `home`; a data-set-shaped reading without one takes it from the
+    /// device id, else the default home (`stream.default_home`).
     pub home: Cow<'a, str>,
+    /// Room id from `room`; a data-set-shaped reading without one takes it from the device id.
     pub room: Cow<'a, str>,
+    /// When the detector measured: `event_time_ms`, or the data set's `UTC` seconds.
     pub event_time: EventTime,
+    /// Per-device sequence number; a data-set-shaped reading without `seq` uses its `UTC` seconds.
     pub seq: u64,
+    /// The data set's `CNT` sample counter (`cnt` or `CNT`), when sent.
     pub cnt: Option<u64>,
+    /// The 12 channels; one that is `null`, absent or out of range is missing.
     pub values: ChannelValues,
+    /// The `Fire Alarm` label (`fire_alarm` in smokewatch's shape), when sent.
     pub fire_alarm: Option<bool>,
     /// Channels whose value was outside the physical range, with the
     /// value: left missing in `values`. One broken channel must not cost

@@ -48,8 +48,11 @@ impl DeviceSource {
 /// Where a known device is installed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeviceInfo {
+    /// Home the device is installed in: as registered, or read from a `home-room-kind` id.
     pub home: HomeId,
+    /// Room of `home` the device is installed in.
     pub room: RoomId,
+    /// Who registered it; only `api` and `auto` registrations are written to disk.
     pub source: DeviceSource,
 }
 

@@ -1,51 +1,17 @@
-//! The processing stages as supervised tasks. Every operator (validate,
-//! clean, features, windows, score, detect) implements [`Stage`] next to
-//! its own code; [`run_stage`] runs any of them: it handles the control
-//! messages in order with the data and reports throughput and latency.
+//! Runs a pipeline stage as a supervised task: [`run_stage`] takes any
+//! [`Stage`], handles the control messages in order with the data and
+//! reports throughput and latency.
 //!
 //! A stage's operator lives behind an `Arc<Mutex>` captured by the task
 //! factory, so a restarted stage task continues with its state.
 
-use super::message::{Batch, Msg, SourceProgress};
-use crate::stream::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
+use super::message::{Batch, Msg};
+use super::stage::Stage;
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
 use crate::telemetry::names;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{Mutex, mpsc};
-
-/// One operator of the pipeline.
-pub trait Stage: Send + 'static {
-    /// Task and metric label, e.g. `windows`.
-    fn name(&self) -> &'static str;
-    fn process(&mut self, batch: &mut Batch);
-    /// Update-mode trigger: results to send down, if any.
-    fn trigger(&mut self) -> Option<Batch> {
-        None
-    }
-    /// The source's progress (for the watermark): results to send down, if any.
-    fn progress(&mut self, _progress: &SourceProgress) -> Option<Batch> {
-        None
-    }
-    /// End of a bounded input: results to send down, if any.
-    fn end_of_input(&mut self) -> Option<Batch> {
-        None
-    }
-    /// A copy of the state a checkpoint keeps (`None`: stateless), encoded
-    /// later by the checkpoint writer. It must be cheap: the stage holds
-    /// its records while taking it.
-    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
-        None
-    }
-    /// Restores the state from a checkpoint part.
-    fn restore(&mut self, _part: StoredPart<'_>) -> Result<(), CheckpointError> {
-        Ok(())
-    }
-    /// What it did, for the shutdown report.
-    fn report(&self) -> String {
-        String::new()
-    }
-}
 
 /// Runs `stage` until its input closes; forwards every message.
 pub async fn run_stage<S: Stage>(
@@ -153,7 +119,7 @@ fn split_results(batch: &mut Batch) -> Vec<Batch> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EventTime, RoomSensorKind};
+    use crate::schema::{EventTime, RoomSensorKind};
     use crate::stream::config::KeyKind;
     use crate::stream::sinks::PayloadLimit;
     use crate::stream::sinks::{Measure, WindowName, WindowResult};
@@ -199,9 +165,9 @@ mod tests {
 
     /// A reading of device `dev-<device>` as the transport hands it over.
     fn record(device: u32, seq: u64, offset: i64) -> crate::transport::ConsumedRecord {
-        use crate::model::{ChannelValues, SmokeReading};
+        use crate::schema::{ChannelValues, SmokeReading};
         let mut values = ChannelValues::EMPTY;
-        values.set(crate::model::Channel::Temperature, Some(20.0 + seq as f64));
+        values.set(crate::schema::Channel::Temperature, Some(20.0 + seq as f64));
         let reading = SmokeReading {
             device_id: format!("dev-{device}").as_str().into(),
             home: "h1".into(),
@@ -217,7 +183,7 @@ mod tests {
             partition: 0,
             offset,
             key: None,
-            value: crate::model::json::encode_reading(&reading).into(),
+            value: crate::schema::json::encode_reading(&reading).into(),
             headers: crate::transport::json_headers(),
             timestamp_ms: 0,
         }

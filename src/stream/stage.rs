@@ -1,0 +1,39 @@
+//! The one interface of the pipeline's operators. Every operator
+//! (validate, clean, features, windows, score, detect) implements [`Stage`]
+//! next to its own code; [`crate::stream::stage_task`] runs any of them.
+
+use super::message::{Batch, SourceProgress};
+use crate::stream::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
+
+/// One operator of the pipeline.
+pub trait Stage: Send + 'static {
+    /// Task and metric label, e.g. `windows`.
+    fn name(&self) -> &'static str;
+    fn process(&mut self, batch: &mut Batch);
+    /// Update-mode trigger: results to send down, if any.
+    fn trigger(&mut self) -> Option<Batch> {
+        None
+    }
+    /// The source's progress (for the watermark): results to send down, if any.
+    fn progress(&mut self, _progress: &SourceProgress) -> Option<Batch> {
+        None
+    }
+    /// End of a bounded input: results to send down, if any.
+    fn end_of_input(&mut self) -> Option<Batch> {
+        None
+    }
+    /// A copy of the state a checkpoint keeps (`None`: stateless), encoded
+    /// later by the checkpoint writer. It must be cheap: the stage holds
+    /// its records while taking it.
+    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+        None
+    }
+    /// Restores the state from a checkpoint part.
+    fn restore(&mut self, _part: StoredPart<'_>) -> Result<(), CheckpointError> {
+        Ok(())
+    }
+    /// What it did, for the shutdown report.
+    fn report(&self) -> String {
+        String::new()
+    }
+}
