@@ -24,7 +24,6 @@ use smokewatch::schema::registry::DeviceRegistry;
 use smokewatch::simulate::{HistoryGenerator, HistoryOptions, SimulatorConfig};
 use smokewatch::store::HistoryStore;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 

@@ -186,7 +186,7 @@ fn malformed_cases(good: &[u8], room_event: &[u8]) -> Vec<(&'static str, TopicKi
         reading_case(
             "out_of_range",
             edit(
-                &good,
+                good,
                 "\"event_time_ms\":1700000000000",
                 "\"event_time_ms\":5",
             ),

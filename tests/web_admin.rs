@@ -195,7 +195,7 @@ async fn check_alerts_and_windows(daemon: &Daemon, client: &reqwest::Client, bas
         first["severity"].as_str().unwrap(),
     );
     let (_, filtered) = get_json(
-        &client,
+        client,
         format!("{base}/api/alerts?home={home}&room={room}&rule={rule}&severity={severity}"),
     )
     .await;
@@ -221,7 +221,7 @@ async fn check_alerts_and_windows(daemon: &Daemon, client: &reqwest::Client, bas
     assert_eq!(bad["field"], "query.severity");
 
     let (status, windows) = get_json(
-        &client,
+        client,
         format!("{base}/api/windows?key=room&final=true&measure=pm2_5&limit=5"),
     )
     .await;

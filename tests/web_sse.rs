@@ -52,6 +52,19 @@ async fn read_events(response: &mut reqwest::Response, count: usize) -> Vec<SseE
     events
 }
 
+/// The sum of `series` over its label sets in a Prometheus text scrape
+/// (0 when absent).
+fn sum_of(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(series)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_sends_history_then_a_snapshot_each_second_and_ends_at_shutdown() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,6 +110,36 @@ async fn stream_sends_history_then_a_snapshot_each_second_and_ends_at_shutdown()
     assert!(b["pipeline"]["readings_processed_total"].as_f64().is_some());
     assert!(b["pipeline"]["readings_per_second"].as_f64().is_some());
     assert!(b["rooms"].is_array());
+
+    // The figures are the stream's own counters, the observations the
+    // exported metrics count (this daemon is the only one in the
+    // process): a scrape between two snapshots lies between their figures.
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let c = read_events(&mut response, 1).await.remove(0).data;
+    for (figure, series) in [
+        (
+            "readings_processed_total",
+            "smokewatch_readings_processed_total",
+        ),
+        ("dead_letters_total", "smokewatch_dead_letters_total"),
+    ] {
+        let exported = sum_of(&metrics, series);
+        let (before, after) = (
+            b["pipeline"][figure].as_f64().unwrap(),
+            c["pipeline"][figure].as_f64().unwrap(),
+        );
+        assert!(
+            before <= exported && exported <= after,
+            "{figure}: dashboard {before} then {after}, /metrics {exported} in between"
+        );
+    }
 
     // A reconnecting client gets only what it missed.
     let seen = b["seq"].as_u64().unwrap();

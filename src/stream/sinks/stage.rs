@@ -172,16 +172,15 @@ impl SinkStage {
             .filter(|i| matches!(i, Item::Reading(_)))
             .count() as u64;
         let events = batch.items.len() as u64 - readings;
-        metrics::counter!(names::READINGS_PROCESSED, "source" => self.source_label)
-            .increment(readings);
         metrics::counter!(names::STREAM_RECORDS, "stage" => "sinks")
             .increment(batch.items.len() as u64);
+        let dead_letters = batch.dead_letters.len() as u64;
+        // Counted now, published below with the progress counters.
+        let mut dead_by_reason: Vec<(String, u64)> = Vec::new();
         count_by(
             &batch.dead_letters,
             |d| d.reason.as_str(),
-            |reason, n| {
-                metrics::counter!(names::DEAD_LETTERS, "reason" => reason.to_string()).increment(n);
-            },
+            |reason, n| dead_by_reason.push((reason.to_string(), n)),
         );
         count_by(
             &batch.window_results,
@@ -211,8 +210,6 @@ impl SinkStage {
         }
         self.send_to_kafka(&batch).await?;
         let p = &self.progress;
-        p.dead_letters
-            .fetch_add(batch.dead_letters.len() as u64, Ordering::Relaxed);
         p.window_results
             .fetch_add(batch.window_results.len() as u64, Ordering::Relaxed);
         p.alert_events
@@ -245,9 +242,17 @@ impl SinkStage {
                 writer.send(Job::Stage { id, rows }).await?;
             }
         }
+        // The exported counters and the progress counters the dashboard
+        // reads move together, once the batch is through the sinks.
         let p = &self.progress;
-        p.room_events.fetch_add(events, Ordering::Relaxed);
+        metrics::counter!(names::READINGS_PROCESSED, "source" => self.source_label)
+            .increment(readings);
         p.readings.fetch_add(readings, Ordering::Relaxed);
+        for (reason, n) in dead_by_reason {
+            metrics::counter!(names::DEAD_LETTERS, "reason" => reason).increment(n);
+        }
+        p.dead_letters.fetch_add(dead_letters, Ordering::Relaxed);
+        p.room_events.fetch_add(events, Ordering::Relaxed);
         let latency = batch.received.elapsed().as_secs_f64();
         metrics::histogram!(names::END_TO_END_LATENCY).record(latency);
         p.latency.record(latency);
@@ -321,7 +326,7 @@ impl SinkStage {
 fn count_by<'a, T, L: Ord + Copy + 'a>(
     items: &'a [T],
     label: impl Fn(&'a T) -> L,
-    report: impl Fn(L, u64),
+    mut report: impl FnMut(L, u64),
 ) {
     if items.is_empty() {
         return;
