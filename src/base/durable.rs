@@ -27,16 +27,32 @@ pub fn write_with(
     target: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let dir = parent(target);
-    std::fs::create_dir_all(dir)?;
+    replace(target, fill)?;
+    sync_dir(parent(target))
+}
+
+/// Like [`write`], but leaves the folder's fsync to the caller: for many
+/// files written into a few folders and made durable together (one
+/// [`sync_dir`] per folder instead of one per file). Until then a crash
+/// may lose the file's name, never leave half of it.
+pub fn write_file(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace(target, |file| file.write_all(bytes))
+}
+
+/// Writes a synced temporary file beside `target` and renames it over
+/// `target`; on error removes the temporary and keeps `target`.
+fn replace(
+    target: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(parent(target))?;
     let temp = temp_path(target);
     let result = (|| {
         let mut file = std::fs::File::create(&temp)?;
         fill(&mut file)?;
         file.sync_all()?;
         drop(file);
-        std::fs::rename(&temp, target)?;
-        sync_dir(dir)
+        std::fs::rename(&temp, target)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);

@@ -66,8 +66,25 @@ impl PartFiles {
         );
         let relative = folder.join(name);
         let path = self.pending(id).join(&relative);
-        durable::write(&path, bytes).map_err(io(&path))?;
+        // The folders are made durable once per checkpoint (`sync_staged`).
+        durable::write_file(&path, bytes).map_err(io(&path))?;
         Ok(relative)
+    }
+
+    /// Makes the names of every staged file durable: fsyncs each folder
+    /// under `_pending`, once, before the checkpoint that will publish them
+    /// is written (recovery publishes what a written checkpoint staged).
+    pub fn sync_staged(&self) -> Result<(), FileSinkError> {
+        let pending = self.root.join(PENDING);
+        if !pending.exists() {
+            return Ok(());
+        }
+        let mut dirs = vec![self.root.clone()];
+        collect_dirs(&pending, &mut dirs).map_err(io(&pending))?;
+        for dir in dirs {
+            durable::sync_dir(&dir).map_err(io(&dir))?;
+        }
+        Ok(())
     }
 
     /// Moves every file staged for `id` to its final place. Returns how many.
@@ -162,6 +179,18 @@ pub(crate) fn staged_checkpoint_ids(
     }
     ids.sort();
     Ok(ids)
+}
+
+/// `dir` and every folder below it.
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    out.push(dir.to_path_buf());
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_dirs(&path, out)?;
+        }
+    }
+    Ok(())
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

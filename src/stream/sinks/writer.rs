@@ -286,6 +286,9 @@ fn write_checkpoint(ctx: &WriterContext, job: &CheckpointJob) -> Result<(u64, us
         parts,
         codec: Default::default(),
     };
+    if let Some(files) = &ctx.files {
+        files.sync_staged()?;
+    }
     let size = ctx.store.write(&checkpoint)?;
     let mut published = match &ctx.files {
         Some(f) => f.publish_upto(job.id)?,
