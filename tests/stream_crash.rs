@@ -175,19 +175,9 @@ fn published(dir: &Path, sub: &str, ext: &str) -> Vec<String> {
     out
 }
 
-/// The (device, seq) of every reading in the history store, sorted
-/// (repeats kept, so a doubled row shows).
+/// The (device, seq) of every reading a run's history store holds.
 fn stored(dir: &Path) -> Vec<(String, u64)> {
-    let store = smokewatch::store::HistoryStore::new(dir.join("data/store"));
-    let files = store.files().unwrap();
-    let mut out: Vec<(String, u64)> = store
-        .read_all(&files)
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.device_id.to_string(), r.seq))
-        .collect();
-    out.sort();
-    out
+    common::stored_keys(&dir.join("data/store"))
 }
 
 fn finish(mut daemon: RunningDaemon) {

@@ -6,6 +6,7 @@
 //! NDJSON readings in one request all reach the history store, and a body
 //! with bad lines answers their line numbers and keeps the good ones.
 
+mod common;
 mod ingest_support;
 
 use ingest_support::{
@@ -278,16 +279,7 @@ async fn ingest_is_off_without_a_token_and_says_how_to_enable_it() {
 
 /// Every (device, seq) in the history store (`batch.stream_append`).
 fn stored(config: &Config) -> Vec<(String, u64)> {
-    let store = smokewatch::store::HistoryStore::new(config.batch.store_dir.clone());
-    let files = store.files().unwrap();
-    let mut out: Vec<(String, u64)> = store
-        .read_all(&files)
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.device_id.to_string(), r.seq))
-        .collect();
-    out.sort();
-    out
+    common::stored_keys(&config.batch.store_dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

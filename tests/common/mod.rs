@@ -167,3 +167,18 @@ pub fn python_check(script: &str, args: &[&std::ffi::OsStr]) {
     assert!(out.status.success(), "pyarrow check failed: {stderr}");
     println!("{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// The (device, seq) of every reading in the history store at `store_dir`,
+/// sorted, repeats kept (so a doubled row shows).
+pub fn stored_keys(store_dir: &Path) -> Vec<(String, u64)> {
+    let store = smokewatch::store::HistoryStore::new(store_dir);
+    let files = store.files().expect("store listing");
+    let mut out: Vec<(String, u64)> = store
+        .read_all(&files)
+        .expect("store readable")
+        .into_iter()
+        .map(|r| (r.device_id.to_string(), r.seq))
+        .collect();
+    out.sort();
+    out
+}
