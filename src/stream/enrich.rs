@@ -65,10 +65,6 @@ impl FeatureStage {
         }
     }
 
-    pub fn state(&self) -> &FeatureState {
-        &self.state
-    }
-
     pub fn devices(&self) -> usize {
         self.state.devices.len()
     }
