@@ -8,15 +8,15 @@
 //!   [`source`], bad rows to [`quarantine`], once only thanks to the
 //!   [`ledger`].
 //! * [`scheduler`] → [`job`] — runs, reported in [`report`] and kept in
-//!   [`history`]; [`status::BatchStatus`] is what the web and the CLI use.
+//!   [`job_files`]; [`status::BatchStatus`] is what the web and the CLI use.
 //!
 //! In the daemon: `batch/watcher` is a source task (stops taking files
 //! first at shutdown), `batch/scheduler` a service task.
 
 mod config;
-pub mod history;
 pub mod ingest;
 pub mod job;
+pub mod job_files;
 pub mod ledger;
 pub mod quarantine;
 pub mod report;
@@ -40,8 +40,8 @@ const REQUEST_CAPACITY: usize = 4;
 /// Why the batch layer could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
-    #[error("batch job history: {0}")]
-    History(#[from] history::HistoryError),
+    #[error("batch job files: {0}")]
+    JobFiles(#[from] job_files::JobFilesError),
 }
 
 /// What the batch layer is built from: its config section, the ML section

@@ -10,8 +10,8 @@
 //! run` executes one in its own process with [`BatchStatus::run_blocking`]
 //! (the job's file lock keeps the two apart).
 
-use super::history::{self, HistoryError, JobHistory};
 use super::job::{self, JobContext};
+use super::job_files::{self, JobFilesError, RunLog};
 use super::ledger::LedgerEntry;
 use super::report::{RunRecord, RunReport, RunStatus, Trigger, run_id};
 use crate::telemetry::names;
@@ -68,7 +68,7 @@ pub struct BatchSnapshot {
 
 struct Runner {
     ctx: JobContext,
-    history: Mutex<JobHistory>,
+    run_log: Mutex<RunLog>,
 }
 
 #[derive(Default)]
@@ -103,24 +103,24 @@ impl BatchStatus {
 
     /// Attaches the job: loads the history and the last report from
     /// `batch.state_dir`. Later calls change nothing.
-    pub fn attach(&self, ctx: JobContext) -> Result<(), HistoryError> {
+    pub fn attach(&self, ctx: JobContext) -> Result<(), JobFilesError> {
         if self.is_enabled() {
             return Ok(());
         }
         let batch = &ctx.batch;
-        let history = JobHistory::open(&batch.state_dir, batch.job.history_limit)?;
-        let runs: Vec<RunRecord> = history.runs().cloned().collect();
+        let run_log = RunLog::open(&batch.state_dir, batch.job.history_limit)?;
+        let runs: Vec<RunRecord> = run_log.runs().cloned().collect();
         let last = runs
             .iter()
             .rev()
             .find(|r| r.status == RunStatus::Success)
             .and_then(|r| r.report.as_deref())
-            .and_then(|file| history::read_report(&batch.state_dir, file));
+            .and_then(|file| job_files::read_report(&batch.state_dir, file));
         *write(&self.inner.history) = runs;
         *write(&self.inner.last_report) = last.map(Arc::new);
         let _ = self.inner.runner.set(Runner {
             ctx,
-            history: Mutex::new(history),
+            run_log: Mutex::new(run_log),
         });
         Ok(())
     }
@@ -197,7 +197,7 @@ impl BatchStatus {
             self.release(&record.run_id);
             return record.failed("the batch layer is disabled".to_string());
         };
-        self.remember(&runner.history, record.clone());
+        self.remember(&runner.run_log, record.clone());
         let started = std::time::Instant::now();
         tracing::info!(run = %record.run_id, trigger = record.trigger.as_str(), "batch run started");
         let outcome = job::run(&runner.ctx, &record.run_id, record.trigger);
@@ -227,17 +227,17 @@ impl BatchStatus {
         };
         metrics::counter!(names::BATCH_RUNS, "status" => done.status.as_str()).increment(1);
         metrics::histogram!(names::BATCH_RUN_DURATION_SECONDS).record(elapsed);
-        self.remember(&runner.history, done.clone());
+        self.remember(&runner.run_log, done.clone());
         self.release(&done.run_id);
         done
     }
 
-    fn remember(&self, history: &Mutex<JobHistory>, record: RunRecord) {
-        let mut history = lock(history);
-        if let Err(e) = history.record(record) {
+    fn remember(&self, run_log: &Mutex<RunLog>, record: RunRecord) {
+        let mut run_log = lock(run_log);
+        if let Err(e) = run_log.record(record) {
             tracing::warn!("batch job history not saved: {e}");
         }
-        *write(&self.inner.history) = history.runs().cloned().collect();
+        *write(&self.inner.history) = run_log.runs().cloned().collect();
     }
 
     /// Records an ingest for the web's list.

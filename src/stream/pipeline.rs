@@ -25,8 +25,8 @@ use crate::ml::ModelHandle;
 use crate::schema::registry::DeviceRegistry;
 use crate::stream::checkpoint::{CheckpointId, CheckpointStore};
 use crate::stream::sinks::files::PartFiles;
-use crate::stream::sinks::history::StoreSink;
 use crate::stream::sinks::stage::{Progress, SinkStage};
+use crate::stream::sinks::store_sink::StoreSink;
 use crate::stream::sinks::{AlertEvent, PayloadLimit};
 use crate::stream::sinks::{LiveViews, SinksConfig};
 use crate::supervisor::{Role, SharedReceiver, Supervisor, queue};
@@ -46,7 +46,7 @@ pub enum StreamError {
     #[error("detectors: {0}")]
     Detect(#[from] super::detect::DetectError),
     #[error("recovering the history store appends: {0}")]
-    History(#[from] crate::stream::sinks::history::StoreSinkError),
+    History(#[from] crate::stream::sinks::store_sink::StoreSinkError),
 }
 
 /// Optional hooks for benchmarks and tests.

@@ -21,8 +21,8 @@ pub mod quality;
 pub mod retrain;
 
 use super::config::Scope;
-use super::history::{self, HistoryError, JobState};
 use super::ingest::ledger_path;
+use super::job_files::{self, JobFilesError, JobState};
 use super::ledger::{IngestState, Ledger, LedgerError};
 use super::report::{InputSummary, Outputs, RunReport, Trigger};
 use crate::batch::config::BatchConfig;
@@ -61,7 +61,7 @@ pub enum JobError {
     #[error("writing job outputs: {0}")]
     Output(#[from] OutputError),
     #[error(transparent)]
-    State(#[from] HistoryError),
+    State(#[from] JobFilesError),
     #[error("retraining: {0}")]
     Retrain(Box<MlError>),
     #[error("cancelled (shutdown)")]
@@ -206,7 +206,7 @@ pub fn run(ctx: &JobContext, run_id: &str, trigger: Trigger) -> Result<RunOutput
         labelled_since_retrain
     };
     state.last_success = Some(run_id.to_string());
-    let report_file = history::write_report(state_dir, &report, batch.job.history_limit)?;
+    let report_file = job_files::write_report(state_dir, &report, batch.job.history_limit)?;
     state.save(state_dir)?;
     Ok(RunOutput {
         report,

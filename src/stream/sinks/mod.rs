@@ -5,11 +5,11 @@
 mod config;
 pub mod encode;
 pub mod files;
-pub mod history;
 pub mod live;
 pub mod live_gauges;
 pub mod records;
 pub mod stage;
+pub mod store_sink;
 pub mod writer;
 
 pub use config::{DeadLetterConfig, SinksConfig};

@@ -11,7 +11,7 @@
 //!   folders exactly once even across a crash.
 
 use super::files::PartFiles;
-use super::history::StoreSink;
+use super::store_sink::StoreSink;
 use super::writer::{CheckpointJob, Job, Rows, Writer, WriterContext};
 use super::{AlertEvent, LiveViews, SinksConfig};
 use crate::stream::checkpoint::{CheckpointId, CheckpointStore};

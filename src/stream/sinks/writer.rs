@@ -11,8 +11,8 @@
 //! that falls behind slows the stage down instead of growing memory.
 
 use super::files::PartFiles;
-use super::history::StoreSink;
 use super::stage::{Completed, Progress};
+use super::store_sink::StoreSink;
 use super::{AlertEvent, DeadLetter, WindowResult, encode};
 use crate::schema::{EventTime, SmokeReading};
 use crate::stream::checkpoint::{Checkpoint, CheckpointId, CheckpointStore};

@@ -26,20 +26,20 @@ pub const REPORTS_DIR: &str = "reports";
 /// Why job state could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[error("batch job state {}: {source}", path.display())]
-pub struct HistoryError {
+pub struct JobFilesError {
     pub path: PathBuf,
     pub source: std::io::Error,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HistoryError + '_ {
-    move |source| HistoryError {
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JobFilesError + '_ {
+    move |source| JobFilesError {
         path: path.to_path_buf(),
         source,
     }
 }
 
 /// Reads a JSON file; missing → default; unparsable → moved aside, default.
-fn load<T: DeserializeOwned + Default>(path: &Path) -> Result<T, HistoryError> {
+fn load<T: DeserializeOwned + Default>(path: &Path) -> Result<T, JobFilesError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
@@ -63,21 +63,21 @@ fn load<T: DeserializeOwned + Default>(path: &Path) -> Result<T, HistoryError> {
     }
 }
 
-fn save<T: Serialize>(path: &Path, value: &T) -> Result<(), HistoryError> {
+fn save<T: Serialize>(path: &Path, value: &T) -> Result<(), JobFilesError> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| io(path)(e.into()))?;
     durable::write(path, &bytes).map_err(io(path))
 }
 
-/// The job history, newest last.
+/// The log of the job's runs (`history.json`), newest last.
 #[derive(Debug, Clone)]
-pub struct JobHistory {
+pub struct RunLog {
     path: PathBuf,
     limit: usize,
     runs: VecDeque<RunRecord>,
 }
 
-impl JobHistory {
-    pub fn open(state_dir: &Path, limit: usize) -> Result<JobHistory, HistoryError> {
+impl RunLog {
+    pub fn open(state_dir: &Path, limit: usize) -> Result<RunLog, JobFilesError> {
         let path = state_dir.join(HISTORY_FILE);
         let mut runs: VecDeque<RunRecord> = load(&path)?;
         // A run "running" in the file was cut short by a stop or a crash.
@@ -88,7 +88,7 @@ impl JobHistory {
                     .failed("interrupted: the daemon stopped during the run".to_string());
             }
         }
-        Ok(JobHistory { path, limit, runs })
+        Ok(RunLog { path, limit, runs })
     }
 
     pub fn runs(&self) -> impl DoubleEndedIterator<Item = &RunRecord> {
@@ -96,7 +96,7 @@ impl JobHistory {
     }
 
     /// Adds or replaces (same run id) a record and saves the history.
-    pub fn record(&mut self, record: RunRecord) -> Result<(), HistoryError> {
+    pub fn record(&mut self, record: RunRecord) -> Result<(), JobFilesError> {
         match self.runs.iter_mut().find(|r| r.run_id == record.run_id) {
             Some(existing) => *existing = record,
             None => self.runs.push_back(record),
@@ -122,11 +122,11 @@ pub struct JobState {
 }
 
 impl JobState {
-    pub fn load(state_dir: &Path) -> Result<JobState, HistoryError> {
+    pub fn load(state_dir: &Path) -> Result<JobState, JobFilesError> {
         load(&state_dir.join(STATE_FILE))
     }
 
-    pub fn save(&self, state_dir: &Path) -> Result<(), HistoryError> {
+    pub fn save(&self, state_dir: &Path) -> Result<(), JobFilesError> {
         save(&state_dir.join(STATE_FILE), self)
     }
 }
@@ -137,7 +137,7 @@ pub fn write_report(
     state_dir: &Path,
     report: &RunReport,
     keep: usize,
-) -> Result<String, HistoryError> {
+) -> Result<String, JobFilesError> {
     let relative = format!("{REPORTS_DIR}/{}.json", report.run_id);
     save(&state_dir.join(&relative), report)?;
     let dir = state_dir.join(REPORTS_DIR);
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn history_keeps_the_newest_runs_and_marks_interrupted_ones_failed() {
         let dir = tempfile::tempdir().unwrap();
-        let mut history = JobHistory::open(dir.path(), 2).unwrap();
+        let mut history = RunLog::open(dir.path(), 2).unwrap();
         let t = chrono::Utc::now();
         for id in ["a", "b", "c"] {
             history
@@ -181,7 +181,7 @@ mod tests {
         history
             .record(RunRecord::running("c", Trigger::Schedule, t).failed("boom".into()))
             .unwrap();
-        let reopened = JobHistory::open(dir.path(), 2).unwrap();
+        let reopened = RunLog::open(dir.path(), 2).unwrap();
         let runs: Vec<_> = reopened
             .runs()
             .map(|r| (r.run_id.as_str(), r.status))
