@@ -10,7 +10,7 @@ mod common;
 mod ingest_support;
 
 use ingest_support::{
-    check_room_outputs, get, settled_room_outputs, smart_home_body, t0_ms, url, v1_body,
+    check_room_outputs, get, reading, settled_room_outputs, smart_home_body, t0_ms, url, v1_body,
 };
 use serde_json::{Value, json};
 use smokewatch::app::config::Config;
@@ -91,15 +91,6 @@ async fn smart_home_messages_give_the_same_windows_and_alerts_as_the_v1_shape() 
     let (windows, alerts) = &v1;
     assert_eq!(&smart.0, windows, "room windows differ");
     assert_eq!(&smart.1, alerts, "alerts differ");
-}
-
-/// A reading in smokewatch's shape.
-fn reading(device: &str, home: &str, room: &str, seq: u64, t_ms: i64) -> Value {
-    json!({"schema_version": 1, "device_id": device, "home": home, "room": room,
-           "event_time_ms": t_ms, "seq": seq, "cnt": seq, "temperature_c": 21.0,
-           "humidity_pct": 45.0, "tvoc_ppb": 80.0, "eco2_ppm": 400.0, "raw_h2": 12800.0,
-           "raw_ethanol": 20100.0, "pressure_hpa": 938.0, "pm1_0": 1.0, "pm2_5": 1.5,
-           "nc0_5": 9.0, "nc1_0": 1.5, "nc2_5": 0.04})
 }
 
 /// A live fleet (one home of one room), so the registry is an allow-list.

@@ -4,53 +4,8 @@
 
 mod web_support;
 
-use serde_json::Value;
 use std::time::Duration;
-
-/// One parsed SSE event.
-#[derive(Debug)]
-struct SseEvent {
-    event: String,
-    id: Option<u64>,
-    data: Value,
-}
-
-/// Reads events from an open response until `count` have arrived.
-async fn read_events(response: &mut reqwest::Response, count: usize) -> Vec<SseEvent> {
-    let mut buffer = String::new();
-    let mut events = Vec::new();
-    while events.len() < count {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
-            .await
-            .expect("an event within 10 s")
-            .expect("stream readable")
-            .expect("stream still open");
-        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let mut event = SseEvent {
-                event: "message".into(),
-                id: None,
-                data: Value::Null,
-            };
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("event:") {
-                    event.event = v.trim().to_string();
-                } else if let Some(v) = line.strip_prefix("id:") {
-                    event.id = v.trim().parse().ok();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push_str(v);
-                }
-            }
-            if !data.is_empty() {
-                event.data = serde_json::from_str(&data).expect("event data is JSON");
-                events.push(event);
-            }
-        }
-    }
-    events
-}
+use web_support::read_events;
 
 /// The sum of `series` over its label sets in a Prometheus text scrape
 /// (0 when absent).

@@ -174,3 +174,12 @@ pub fn check_room_outputs(outputs: &(BTreeSet<String>, Vec<Value>), t0: i64) {
     assert_eq!(alerts[0]["event_time"], t0 + 60_000);
     assert_eq!(alerts[0]["state"], "resolved");
 }
+
+/// A reading in smokewatch's shape.
+pub fn reading(device: &str, home: &str, room: &str, seq: u64, t_ms: i64) -> Value {
+    json!({"schema_version": 1, "device_id": device, "home": home, "room": room,
+           "event_time_ms": t_ms, "seq": seq, "cnt": seq, "temperature_c": 21.0,
+           "humidity_pct": 45.0, "tvoc_ppb": 80.0, "eco2_ppm": 400.0, "raw_h2": 12800.0,
+           "raw_ethanol": 20100.0, "pressure_hpa": 938.0, "pm1_0": 1.0, "pm2_5": 1.5,
+           "nc0_5": 9.0, "nc1_0": 1.5, "nc2_5": 0.04})
+}

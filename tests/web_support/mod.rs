@@ -118,3 +118,48 @@ pub fn normal_reading() -> serde_json::Value {
         "pm2_5": 1.52, "nc0_5": 9.97, "nc1_0": 1.578, "nc2_5": 0.039
     })
 }
+
+/// One parsed SSE event.
+#[derive(Debug)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: Option<u64>,
+    pub data: serde_json::Value,
+}
+
+/// Reads events from an open response until `count` have arrived.
+pub async fn read_events(response: &mut reqwest::Response, count: usize) -> Vec<SseEvent> {
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    while events.len() < count {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), response.chunk())
+            .await
+            .expect("an event within 10 s")
+            .expect("stream readable")
+            .expect("stream still open");
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut event = SseEvent {
+                event: "message".into(),
+                id: None,
+                data: serde_json::Value::Null,
+            };
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event.event = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    event.id = v.trim().parse().ok();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v);
+                }
+            }
+            if !data.is_empty() {
+                event.data = serde_json::from_str(&data).expect("event data is JSON");
+                events.push(event);
+            }
+        }
+    }
+    events
+}
