@@ -79,12 +79,16 @@ async fn default_detectors_meet_the_alert_targets_they_reach() {
     assert!(faults.alerts > 0, "impossible values are flagged\n{table}");
     assert_eq!(faults.false_alerts, 0, "only real faults flagged\n{table}");
     assert!(board.false_critical_per_detector_day <= 0.05, "{table}");
+    // Not the 0.5 target yet (the ignored test below), but a guard: the
+    // first model trained on 30 000 rows raised 2.6 here, on 200 000 0.65.
+    assert!(board.false_per_detector_day <= 1.0, "{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "not reached yet: fires reach `high` (no independent detector corroborates the ML \
-            alert in the calibrated fleet), the ML alert raises ~2.6 false alerts per \
-            detector-day, one forgotten light in 20 is missed; see README, Alerts"]
+            alert in the calibrated fleet), the first alert comes minutes after a smouldering \
+            fire's onset, the ML alert raises ~0.65 false alerts per detector-day, one \
+            forgotten light in 20 is missed; see README, Alerts"]
 async fn fires_are_critical_within_60_s_and_false_alarms_stay_under_half_a_day() {
     let (board, table) = default_scoreboard().await;
     let light = kind(&board, IncidentKind::LightLeftOn).expect("forgotten lights happen daily");
