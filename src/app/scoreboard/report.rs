@@ -4,6 +4,9 @@
 use super::Scoreboard;
 use std::fmt::Write;
 
+/// Fires listed by name under the table.
+const SLOWEST_FIRES: usize = 5;
+
 fn secs(v: Option<f64>) -> String {
     v.map_or("-".into(), |s| format!("{s:.0}"))
 }
@@ -74,6 +77,31 @@ pub fn table(s: &Scoreboard) -> String {
     for k in &s.kinds {
         let rules: Vec<String> = k.rules.iter().map(|(r, n)| format!("{r}:{n}")).collect();
         let _ = writeln!(out, "  {:<14} {}", k.kind.as_str(), rules.join(" "));
+    }
+    // Missed fires first, then the slowest: where a change made things worse.
+    let mut slowest: Vec<_> = s.fires.iter().collect();
+    slowest.sort_by(|a, b| {
+        let key = |f: &super::score::FireOutcome| f.delay_s.unwrap_or(f64::INFINITY);
+        key(b).total_cmp(&key(a))
+    });
+    if !slowest.is_empty() {
+        let _ = writeln!(out, "\nslowest fires (of {}):", s.fires.len());
+        for f in slowest.iter().take(SLOWEST_FIRES) {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<24} onset {} lasting {:>6.0} s: first alert {} s, critical {} s, {}",
+                f.kind.as_str(),
+                f.device,
+                chrono::DateTime::from_timestamp_millis(f.start_ms).map_or_else(
+                    || f.start_ms.to_string(),
+                    |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+                ),
+                f.duration_s,
+                secs(f.delay_s),
+                secs(f.critical_delay_s),
+                f.severity
+            );
+        }
     }
     let _ = writeln!(
         out,

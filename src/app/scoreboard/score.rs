@@ -146,6 +146,22 @@ pub struct KindScore {
     pub rules: BTreeMap<String, usize>,
 }
 
+/// How one fire went: for finding the fires a change made late or missed.
+#[derive(Debug, Clone, Serialize)]
+pub struct FireOutcome {
+    pub kind: IncidentKind,
+    pub device: String,
+    /// Onset (the label's first reading), ms since the epoch.
+    pub start_ms: i64,
+    pub duration_s: f64,
+    /// Onset to the first legitimate alert; `None` when missed.
+    pub delay_s: Option<f64>,
+    /// Onset to the first critical alert.
+    pub critical_delay_s: Option<f64>,
+    /// Highest severity of the fire alerts overlapping it.
+    pub severity: &'static str,
+}
+
 /// False alerts of one rule.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RuleScore {
@@ -164,6 +180,8 @@ pub struct Scoreboard {
     pub detector_days: f64,
     pub alerts: usize,
     pub kinds: Vec<KindScore>,
+    /// Every scored fire, in onset order.
+    pub fires: Vec<FireOutcome>,
     pub rules: BTreeMap<String, RuleScore>,
     /// False alerts per detector-day at any severity.
     pub false_per_detector_day: f64,
@@ -216,6 +234,7 @@ pub fn score(
         }
     }
     let mut kinds = Vec::new();
+    let mut fires = Vec::new();
     for kind in IncidentKind::ALL {
         let of_kind: Vec<usize> = (0..incidents.len())
             .filter(|&i| incidents[i].kind == kind)
@@ -290,6 +309,18 @@ pub fn score(
             if let Some(r) = resolved_at {
                 resolve.push((r - inc.end.millis()).max(0));
             }
+            if kind.is_fire() {
+                let seconds = |t: i64| (t - onset).max(0) as f64 / 1000.0;
+                fires.push(FireOutcome {
+                    kind,
+                    device: inc.device.to_string(),
+                    start_ms: onset,
+                    duration_s: (inc.end.millis() - onset) as f64 / 1000.0,
+                    delay_s: first.map(seconds),
+                    critical_delay_s: first_critical.map(seconds),
+                    severity: highest.map_or("none", |s| s.as_str()),
+                });
+            }
         }
         kinds.push(KindScore {
             kind,
@@ -339,6 +370,10 @@ pub fn score(
         detector_days,
         alerts: alerts.len(),
         kinds,
+        fires: {
+            fires.sort_by_key(|f| f.start_ms);
+            fires
+        },
         rules,
         false_per_detector_day: false_any as f64 / detector_days,
         false_critical_per_detector_day: false_critical as f64 / detector_days,
