@@ -454,4 +454,33 @@ mod tests {
         assert!((s.false_critical_per_detector_day - 1.0).abs() < 1e-9);
         assert!((s.critical_precision - 0.5).abs() < 1e-9);
     }
+
+    #[test]
+    fn every_fire_is_listed_with_its_delay_or_as_missed() {
+        let incidents = [
+            incident(IncidentKind::Smouldering, 7000, 8000),
+            incident(IncidentKind::Flaming, 1000, 1600),
+            incident(IncidentKind::Nuisance, 3000, 3300),
+        ];
+        let alerts = [alert("ml:fire", Severity::High, 1045, 1700)];
+        let s = score(&incidents, &alerts, 1, 0, 86_400_000);
+        let listed: Vec<_> = s
+            .fires
+            .iter()
+            .map(|f| (f.kind, f.start_ms, f.duration_s, f.delay_s, f.severity))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (IncidentKind::Flaming, 1_000_000, 600.0, Some(45.0), "high"),
+                (IncidentKind::Smouldering, 7_000_000, 1000.0, None, "none"),
+            ]
+        );
+        let table = super::super::report::table(&s);
+        let slowest = table.split("slowest fires (of 2):\n").nth(1).unwrap();
+        assert!(
+            slowest.lines().next().unwrap().contains("smouldering"),
+            "the missed fire first:\n{table}"
+        );
+    }
 }
