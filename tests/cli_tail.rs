@@ -1,6 +1,7 @@
 //! `smokewatch tail windows` against a running daemon: a `Batch: N` table
 //! per trigger with a row per room × sensor, as JSON too, the address taken
-//! from the config, and clear errors for a bad or unreachable `--url`.
+//! from the config, and clear errors for a bad or unreachable `--url`;
+//! `tail alerts` and `tail dead-letters` print theirs.
 
 mod common;
 
@@ -76,6 +77,28 @@ fn tail(dir: &Path, args: &[&str]) -> Output {
     let mut cmd = smokewatch(dir);
     cmd.arg("tail").args(args);
     run_with_limit(cmd, Duration::from_secs(90))
+}
+
+/// Runs a tail that must succeed; its table header (the line starting
+/// `|first_column`) and stdout.
+fn tail_table(dir: &Path, args: &[&str], first_column: &str) -> (Vec<String>, String) {
+    let out = tail(dir, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("|{first_column}")))
+        .expect("a header line");
+    let header = header
+        .trim_matches('|')
+        .split('|')
+        .map(|c| c.trim().to_string())
+        .collect();
+    (header, stdout)
 }
 
 /// The data rows of each `Batch: N` table, split into cells.
@@ -275,18 +298,7 @@ fn tail_alerts_prints_the_stream_alerts_as_a_table() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = RunningDaemon::start(dir.path(), &config, &[]);
     let url = format!("http://{}", daemon.addr);
-    let out = tail(dir.path(), &["alerts", "--url", &url, "--once"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let header = stdout
-        .lines()
-        .find(|l| l.starts_with("|state"))
-        .expect("a header line");
-    let header: Vec<&str> = header.trim_matches('|').split('|').map(str::trim).collect();
+    let (header, stdout) = tail_table(dir.path(), &["alerts", "--url", &url, "--once"], "state");
     assert_eq!(
         header,
         [
@@ -303,6 +315,66 @@ fn tail_alerts_prints_the_stream_alerts_as_a_table() {
         assert!(!row[4].is_empty(), "a rule: {row:?}");
         assert!(row[6].parse::<u64>().is_ok_and(|n| n >= 1), "{row:?}");
     }
+}
+
+#[test]
+fn tail_dead_letters_prints_the_refused_records_with_their_reasons() {
+    // Many of the simulator's extra messages are cut-off or mistyped JSON.
+    let config = DAEMON.replace(
+        "  start_time: 2025-01-01T00:00:00Z\n",
+        "  start_time: 2025-01-01T00:00:00Z\n  faults:\n    truncated_json: 0.3\n    wrong_type: 0.3\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = RunningDaemon::start(dir.path(), &config, &[]);
+    let url = format!("http://{}", daemon.addr);
+    let (header, stdout) = tail_table(
+        dir.path(),
+        &["dead-letters", "--url", &url, "--count", "2"],
+        "seen",
+    );
+    assert_eq!(
+        header,
+        [
+            "seen",
+            "reason",
+            "topic",
+            "partition",
+            "offset",
+            "bytes",
+            "detail"
+        ]
+    );
+    let tables = batches(&stdout);
+    assert_eq!(tables.len(), 2, "--count 2: {stdout}");
+    let mut printed = std::collections::HashSet::new();
+    let mut reasons = std::collections::BTreeSet::new();
+    for (_, rows) in &tables {
+        assert!(!rows.is_empty(), "{stdout}");
+        for row in rows {
+            reasons.insert(row[1].clone());
+            assert!(
+                ["readings", "room_events"].contains(&row[2].as_str()),
+                "{row:?}"
+            );
+            assert!(row[5].parse::<u64>().is_ok_and(|n| n > 0), "{row:?}");
+            assert!(!row[6].is_empty(), "a reason in words: {row:?}");
+            // A record is printed once, in the batch after it was refused.
+            let at = (row[2].clone(), row[3].clone(), row[4].clone());
+            assert!(printed.insert(at), "{row:?} twice");
+        }
+    }
+    assert!(
+        reasons.contains("malformed_json") || reasons.contains("wrong_type"),
+        "{reasons:?}"
+    );
+
+    // Windows and alerts have rooms; a refused record may not.
+    let out = tail(
+        dir.path(),
+        &["dead-letters", "--url", &url, "--home", "h001"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--home and --room"));
 }
 
 #[test]

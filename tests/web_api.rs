@@ -407,17 +407,28 @@ async fn health_keeps_its_200_and_503_semantics() {
 }
 
 #[tokio::test]
-async fn with_the_stream_off_alerts_and_windows_say_so() {
+async fn with_the_stream_off_alerts_windows_and_dead_letters_say_so() {
     let mut config = smokewatch::app::config::Config::default();
     config.stream.enabled = false;
     let app = web_support::app_with(config);
-    for path in ["/api/alerts", "/api/windows"] {
+    for path in ["/api/alerts", "/api/windows", "/api/dead-letters"] {
         let a = send(&app, warp::test::request().path(path)).await;
         refused(&a, 503, &["stream.enabled: false"]);
     }
     let a = send(&app, warp::test::request().path("/api/alerts?bogus=1")).await;
     refused(&a, 400, &["unknown parameter `bogus`"]);
     assert_eq!(a.body["field"], "query.bogus");
+    let a = send(
+        &app,
+        warp::test::request().path("/api/dead-letters?topic=reading"),
+    )
+    .await;
+    refused(
+        &a,
+        400,
+        &["topic=\"reading\" is not one of readings, room_events"],
+    );
+    assert_eq!(a.body["field"], "query.topic");
     let routes = web::routes(app.clone());
     for path in ["/", "/alerts"] {
         let page = warp::test::request().path(path).reply(&routes).await;

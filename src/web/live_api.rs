@@ -1,5 +1,6 @@
-//! `GET /api/alerts` and `GET /api/windows`: the stream's recent alerts and
-//! window results, from its live views ([`crate::stream::sinks::LiveViews`]),
+//! `GET /api/alerts`, `GET /api/windows` and `GET /api/dead-letters`: the
+//! stream's recent alerts, window results and refused records, from its
+//! live views ([`crate::stream::sinks::LiveViews`]),
 //! filtered by query parameters. `GET /api/windows?current=true` gives
 //! instead each series' current windows (what the Windows page and
 //! `smokewatch tail windows` show). An unknown parameter or a bad value is a
@@ -8,8 +9,11 @@
 
 use super::App;
 use super::errors::ApiError;
-use crate::stream::sinks::{Alert, AlertKind, AlertState, Measure, WindowName, WindowResult};
+use crate::stream::sinks::{
+    Alert, AlertKind, AlertState, DeadLetterNote, Measure, WindowName, WindowResult,
+};
 use crate::stream::{KeyKind, Severity};
+use crate::transport::TopicKind;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use warp::Reply;
@@ -151,6 +155,79 @@ pub fn alerts(query: Query, app: App) -> Response {
         open_total,
         kept_at_most: app.deps.sections.ring_capacity,
         alerts: matched
+            .into_iter()
+            .take(filter.limit.unwrap_or(DEFAULT_LIMIT))
+            .collect(),
+    };
+    warp::reply::json(&out).into_response()
+}
+
+/// What `GET /api/dead-letters` keeps.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct DeadLetterFilter {
+    /// `reason=`: only this reason, e.g. `malformed_json` or `late`.
+    pub reason: Option<String>,
+    /// `topic=`: only records refused from this topic kind.
+    pub topic: Option<TopicKind>,
+    /// `limit=`: most notes returned, 1 to [`MAX_LIMIT`]; `None` means [`DEFAULT_LIMIT`].
+    pub limit: Option<usize>,
+}
+
+impl DeadLetterFilter {
+    /// Reads the query; refuses unknown parameters and bad values.
+    pub fn parse(query: &Query) -> Result<DeadLetterFilter, ApiError> {
+        let mut f = DeadLetterFilter::default();
+        for (name, value) in query {
+            match name.as_str() {
+                "reason" => f.reason = Some(value.clone()),
+                "topic" => f.topic = Some(parse_named(name, value, "readings, room_events")?),
+                "limit" => f.limit = Some(parse_limit(value)?),
+                other => {
+                    return Err(bad(
+                        other,
+                        format!("unknown parameter `{other}`; filters are reason, topic, limit"),
+                    ));
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    pub fn keeps(&self, d: &DeadLetterNote) -> bool {
+        self.reason.as_deref().is_none_or(|r| d.reason == r)
+            && self.topic.is_none_or(|t| d.topic == t)
+    }
+}
+
+#[derive(Serialize)]
+struct DeadLettersOut {
+    /// Notes matching the filter (before `limit`).
+    matched: usize,
+    /// Dead letters recorded since the daemon started, whatever the filter:
+    /// a poller sees from it whether new ones arrived.
+    updates: u64,
+    /// How many notes the live view keeps (`sinks.ring_capacity`).
+    kept_at_most: usize,
+    dead_letters: Vec<DeadLetterNote>,
+}
+
+/// `GET /api/dead-letters`: the stream's recently refused records, newest
+/// first, without payloads (those are in the dead-letter files and topic).
+pub fn dead_letters(query: Query, app: App) -> Response {
+    let filter = match DeadLetterFilter::parse(&query) {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    if !app.deps.sections.stream_enabled {
+        return stream_off("dead letters").into_response();
+    }
+    let (all, updates) = app.deps.live.recent_dead_letters();
+    let matched: Vec<DeadLetterNote> = all.into_iter().filter(|d| filter.keeps(d)).collect();
+    let out = DeadLettersOut {
+        matched: matched.len(),
+        updates,
+        kept_at_most: app.deps.sections.ring_capacity,
+        dead_letters: matched
             .into_iter()
             .take(filter.limit.unwrap_or(DEFAULT_LIMIT))
             .collect(),

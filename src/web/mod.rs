@@ -166,6 +166,11 @@ fn endpoint(route: Route, app: &App) -> BoxedFilter<(Response,)> {
             .and(state)
             .map(live_api::windows)
             .boxed(),
+        Route::DeadLetters => at
+            .and(warp::query::<live_api::Query>())
+            .and(state)
+            .map(live_api::dead_letters)
+            .boxed(),
         Route::Devices => at.and(state).map(|app: App| devices::list(&app)).boxed(),
         Route::DevicesRegister => at
             .and(admin)

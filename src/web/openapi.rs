@@ -230,7 +230,7 @@ fn operation(route: Route) -> Value {
             };
             (what.0.into(), what.1)
         }
-        Route::Alerts | Route::Windows => {
+        Route::Alerts | Route::Windows | Route::DeadLetters => {
             responses.insert(
                 "400".into(),
                 error_response(
@@ -248,6 +248,15 @@ fn operation(route: Route) -> Value {
                 );
                 (
                     "The stream's recent alerts (open and resolved), filtered".into(),
+                    "stream",
+                )
+            } else if route == Route::DeadLetters {
+                responses.insert(
+                    "200".into(),
+                    ok_json("Dead letters, newest first", schema_ref("DeadLetters")),
+                );
+                (
+                    "The stream's recently refused records and why (payloads are in the dead-letter files and topic), filtered".into(),
                     "stream",
                 )
             } else {
@@ -371,6 +380,7 @@ fn operation(route: Route) -> Value {
         }
         Route::Alerts => op["parameters"] = query_parameters(ALERT_PARAMETERS),
         Route::Windows => op["parameters"] = query_parameters(WINDOW_PARAMETERS),
+        Route::DeadLetters => op["parameters"] = query_parameters(DEAD_LETTER_PARAMETERS),
         _ => {}
     }
     op
@@ -424,6 +434,7 @@ fn operation_id(route: Route) -> String {
         Route::Stream => "stream".into(),
         Route::Alerts => "alerts".into(),
         Route::Windows => "windows".into(),
+        Route::DeadLetters => "dead_letters".into(),
         Route::Devices => "devices".into(),
         Route::DevicesRegister => "devices_register".into(),
         Route::IngestReadings => "ingest_readings".into(),
@@ -453,6 +464,19 @@ const ALERT_PARAMETERS: &[QueryParameter] = &[
     ("home", None, "Home id"),
     ("room", None, "Room id"),
     ("rule", None, "Rule name, e.g. threshold:pm2_5 or ml:fire"),
+];
+
+const DEAD_LETTER_PARAMETERS: &[QueryParameter] = &[
+    (
+        "reason",
+        None,
+        "Reason label, e.g. malformed_json, wrong_type, late, unknown_device",
+    ),
+    (
+        "topic",
+        Some(&["readings", "room_events"]),
+        "Topic kind the record was refused from",
+    ),
 ];
 
 const WINDOW_PARAMETERS: &[QueryParameter] = &[
@@ -528,6 +552,27 @@ fn reading_schema(series: bool) -> Value {
 }
 
 fn schemas() -> Value {
+    let mut schemas = schema_objects();
+    // Apart from the rest: one `json!` of them all exceeds the macro's
+    // recursion limit.
+    schemas["DeadLetters"] = json!({
+        "type": "object", "required": ["matched", "updates", "dead_letters"],
+        "properties": {
+            "matched": {"type": "integer"},
+            "updates": {"type": "integer", "description": "Dead letters recorded since start"},
+            "kept_at_most": {"type": "integer"},
+            "dead_letters": {"type": "array", "items": {"type": "object", "properties": {
+                "seq": {"type": "integer"}, "seen_ms": {"type": "integer"},
+                "reason": {"type": "string"}, "detail": {"type": "string"},
+                "topic": {"type": "string"}, "partition": {"type": "integer"},
+                "offset": {"type": "integer"}, "payload_bytes": {"type": "integer"},
+                "payload_sha256": {"type": "string"}}}}
+        }
+    });
+    schemas
+}
+
+fn schema_objects() -> Value {
     json!({
         "IngestReport": {
             "type": "object",

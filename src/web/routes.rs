@@ -121,6 +121,8 @@ pub enum Route {
     Alerts,
     /// The stream's recent window results, filtered.
     Windows,
+    /// The stream's recently refused records (without payloads), filtered.
+    DeadLetters,
     /// Every known device.
     Devices,
     /// Admin: register devices.
@@ -133,7 +135,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, pages first.
-    pub const ALL: [Route; 25] = [
+    pub const ALL: [Route; 26] = [
         Route::Page(Page::Dashboard),
         Route::Page(Page::Windows),
         Route::Page(Page::Predict),
@@ -155,6 +157,7 @@ impl Route {
         Route::Stream,
         Route::Alerts,
         Route::Windows,
+        Route::DeadLetters,
         Route::Devices,
         Route::DevicesRegister,
         Route::IngestReadings,
@@ -197,6 +200,7 @@ impl Route {
             Route::Stream => "/api/stream",
             Route::Alerts => "/api/alerts",
             Route::Windows => "/api/windows",
+            Route::DeadLetters => "/api/dead-letters",
             Route::Devices | Route::DevicesRegister => "/api/devices",
             Route::IngestReadings => "/api/ingest/readings",
             Route::IngestRoomEvents => "/api/ingest/room-events",

@@ -1,4 +1,4 @@
-//! `smokewatch run --console windows|alerts`: the daemon itself prints, to
+//! `smokewatch run --console windows|alerts|dead-letters`: the daemon itself prints, to
 //! stdout, the tables `smokewatch tail` prints (the Smart Home job's
 //! console sink), from its live views rather than over HTTP. Logs go to
 //! stderr, so the two do not mix in a pipe.
@@ -19,6 +19,7 @@ pub async fn print(what: Tailed, live: LiveViews) {
     let table = match what {
         Tailed::Windows => TableKind::windows(KeyArg::RoomSensor),
         Tailed::Alerts => TableKind::alerts(),
+        Tailed::DeadLetters => TableKind::dead_letters(),
     };
     let mut follower = Follower::new(table, Format::Table);
     let mut ticks = tokio::time::interval(LOOK_INTERVAL);
@@ -40,6 +41,10 @@ pub async fn print(what: Tailed, live: LiveViews) {
                 json!({"updates": updates, "windows": windows})
             }
             Tailed::Alerts => json!({"alerts": live.recent_alerts()}),
+            Tailed::DeadLetters => {
+                let (notes, updates) = live.recent_dead_letters();
+                json!({"updates": updates, "dead_letters": notes})
+            }
         };
         match follower.next(&body) {
             Ok(Some(text)) => {

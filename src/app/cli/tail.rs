@@ -1,4 +1,4 @@
-//! `smokewatch tail windows|alerts`: watches a running daemon over HTTP and
+//! `smokewatch tail windows|alerts|dead-letters`: watches a running daemon over HTTP and
 //! prints, like Spark's console sink, one table per trigger (`Batch: N`)
 //! of what changed since the previous one.
 //!
@@ -27,6 +27,9 @@ pub enum Tailed {
     Windows,
     /// Alerts opened, escalated, repeated or resolved.
     Alerts,
+    /// Records the stream refused, with the reason (the payloads are in
+    /// the dead-letter files and topic).
+    DeadLetters,
 }
 
 /// Window results keyed by what (tail windows).
@@ -162,7 +165,13 @@ fn request_url(base: &str, args: &TailArgs) -> Result<reqwest::Url, Failure> {
     let path = match args.what {
         Tailed::Windows => "/api/windows",
         Tailed::Alerts => "/api/alerts",
+        Tailed::DeadLetters => "/api/dead-letters",
     };
+    if args.what == Tailed::DeadLetters && (args.home.is_some() || args.room.is_some()) {
+        return Err(Failure::Usage(
+            "--home and --room filter windows and alerts; a refused record may name no room".into(),
+        ));
+    }
     url.set_path(&format!("{}{path}", url.path().trim_end_matches('/')));
     {
         let mut q = url.query_pairs_mut();
@@ -199,6 +208,7 @@ fn run(base: &str, args: &TailArgs) -> Result<(), Failure> {
     let table = match args.what {
         Tailed::Windows => TableKind::windows(args.key),
         Tailed::Alerts => TableKind::alerts(),
+        Tailed::DeadLetters => TableKind::dead_letters(),
     };
     let mut follower = Follower::new(table, args.format);
     let mut waiting_noted = false;
@@ -280,9 +290,9 @@ impl Follower {
             Format::Json => json_batch(self.batch, &changed),
         };
         self.batch += 1;
-        for r in &rows {
-            self.seen.insert(r.key.clone(), r.fingerprint.clone());
-        }
+        // Only what the daemon still shows: a long tail of dead letters or
+        // alerts must not grow this map without end.
+        self.seen = rows.into_iter().map(|r| (r.key, r.fingerprint)).collect();
         Ok(Some(text))
     }
 }
@@ -410,6 +420,23 @@ impl TableKind {
             ],
             list: "alerts",
             row: alert_row,
+        }
+    }
+
+    pub(crate) fn dead_letters() -> TableKind {
+        use Align::*;
+        TableKind {
+            columns: vec![
+                ("seen", Left),
+                ("reason", Left),
+                ("topic", Left),
+                ("partition", Right),
+                ("offset", Right),
+                ("bytes", Right),
+                ("detail", Left),
+            ],
+            list: "dead_letters",
+            row: dead_letter_row,
         }
     }
 
@@ -543,6 +570,33 @@ fn alert_row(a: &Value) -> Option<Row> {
         fingerprint,
         cells,
         json: a.clone(),
+    })
+}
+
+/// Longest `detail` shown in a table cell (the JSON format has it whole).
+const DETAIL_CELL_CHARS: usize = 60;
+
+fn dead_letter_row(d: &Value) -> Option<Row> {
+    let seq = d.get("seq")?.as_u64()?;
+    let mut detail = text(d, "detail");
+    if let Some((cut, _)) = detail.char_indices().nth(DETAIL_CELL_CHARS) {
+        detail.truncate(cut);
+        detail.push('…');
+    }
+    Some(Row {
+        // Oldest first; a note never changes once recorded.
+        key: format!("{seq:020}"),
+        fingerprint: String::new(),
+        cells: vec![
+            time(d, "seen_ms"),
+            text(d, "reason"),
+            text(d, "topic"),
+            text(d, "partition"),
+            text(d, "offset"),
+            text(d, "payload_bytes"),
+            detail,
+        ],
+        json: d.clone(),
     })
 }
 

@@ -1,11 +1,15 @@
 //! In-memory views of the stream's latest results for the web UI: recent
 //! alerts (with open/resolved state), recent window results, the current
-//! windows of every series and the latest state of every room. Bounded;
-//! readers take a short read lock and copy what they show.
+//! windows of every series, the latest state of every room and the recent
+//! dead letters. Bounded; readers take a short read lock and copy what they
+//! show.
 
-use super::{Alert, AlertChange, AlertEvent, AlertState, Measure, WindowName, WindowResult};
+use super::{
+    Alert, AlertChange, AlertEvent, AlertState, DeadLetter, Measure, WindowName, WindowResult,
+};
 use crate::schema::{DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
 use crate::stream::config::KeyKind;
+use crate::transport::TopicKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -181,6 +185,29 @@ struct Inner {
     /// current windows sees from it whether a trigger emitted since.
     window_updates: u64,
     rooms: BTreeMap<(HomeId, RoomId), RoomState>,
+    /// Newest last; at most `window_capacity`.
+    dead_letters: VecDeque<DeadLetterNote>,
+    /// Dead letters recorded since start (the next note's `seq` is this + 1).
+    dead_letters_seen: u64,
+}
+
+/// A refused record as the live view keeps it: why, and where the original
+/// is. The payload itself stays in the dead-letter files and topic, so a
+/// burst of large malformed records cannot grow the view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadLetterNote {
+    /// Running number since the daemon started (1, 2, …): the note's identity.
+    pub seq: u64,
+    /// When the sinks saw it, ms since the epoch (wall clock: a refused
+    /// record often has no usable event time).
+    pub seen_ms: i64,
+    pub reason: String,
+    pub detail: String,
+    pub topic: TopicKind,
+    pub partition: i32,
+    pub offset: i64,
+    pub payload_bytes: u64,
+    pub payload_sha256: String,
 }
 
 /// The web-facing views, shared by the stream (writer) and the web (reader).
@@ -228,6 +255,44 @@ impl LiveViews {
         for e in events {
             inner.alerts.apply(e);
         }
+    }
+
+    /// Notes dead letters (without their payloads), dropping the oldest
+    /// beyond the capacity.
+    pub fn record_dead_letters(&self, dead: &[DeadLetter]) {
+        if dead.is_empty() {
+            return;
+        }
+        let seen_ms = chrono::Utc::now().timestamp_millis();
+        let mut inner = self.write();
+        let capacity = inner.window_capacity;
+        for d in dead {
+            inner.dead_letters_seen += 1;
+            let note = DeadLetterNote {
+                seq: inner.dead_letters_seen,
+                seen_ms,
+                reason: d.reason.clone(),
+                detail: d.detail.clone(),
+                topic: d.topic,
+                partition: d.partition,
+                offset: d.offset,
+                payload_bytes: d.payload_bytes,
+                payload_sha256: d.payload_sha256.clone(),
+            };
+            if inner.dead_letters.len() >= capacity {
+                inner.dead_letters.pop_front();
+            }
+            inner.dead_letters.push_back(note);
+        }
+    }
+
+    /// Recent dead letters, newest first, and how many were recorded in all.
+    pub fn recent_dead_letters(&self) -> (Vec<DeadLetterNote>, u64) {
+        let inner = self.read();
+        (
+            inner.dead_letters.iter().rev().cloned().collect(),
+            inner.dead_letters_seen,
+        )
     }
 
     /// Puts open alerts back after a restart (from the checkpoint).
@@ -433,5 +498,35 @@ mod tests {
         assert!(room.apply(RoomSensorKind::Light, 1.0, EventTime(10)));
         assert!(!room.apply(RoomSensorKind::Light, 0.0, EventTime(5)));
         assert_eq!(room.light, Some(true));
+    }
+
+    #[test]
+    fn dead_letters_are_noted_without_payload_newest_first_and_bounded() {
+        let views = LiveViews::new(2);
+        let origin = |offset| crate::transport::Origin {
+            topic: TopicKind::Readings,
+            partition: 0,
+            offset,
+        };
+        let dead: Vec<DeadLetter> = (0..3)
+            .map(|i| {
+                DeadLetter::new(
+                    "malformed_json",
+                    format!("cut at byte {i}"),
+                    origin(i),
+                    &vec![b'{'; 10_000],
+                    crate::stream::sinks::records::PayloadLimit::default(),
+                )
+            })
+            .collect();
+        views.record_dead_letters(&dead[..1]);
+        views.record_dead_letters(&dead[1..]);
+        let (notes, seen) = views.recent_dead_letters();
+        assert_eq!(seen, 3);
+        let kept: Vec<(u64, i64)> = notes.iter().map(|n| (n.seq, n.offset)).collect();
+        assert_eq!(kept, [(3, 2), (2, 1)], "newest first, the oldest dropped");
+        assert_eq!(notes[0].payload_bytes, 10_000);
+        assert_eq!(notes[0].payload_sha256, dead[2].payload_sha256);
+        assert_eq!(notes[0].reason, "malformed_json");
     }
 }

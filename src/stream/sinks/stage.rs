@@ -202,6 +202,7 @@ impl SinkStage {
         }
         self.live.record_alerts(&batch.alerts);
         self.live.record_windows(&batch.window_results);
+        self.live.record_dead_letters(&batch.dead_letters);
         if let Some(tap) = &self.alert_tap {
             let now = Instant::now();
             for a in &batch.alerts {
