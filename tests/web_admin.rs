@@ -216,6 +216,36 @@ async fn check_alerts_and_windows(daemon: &Daemon, client: &reqwest::Client, bas
     for a in open["alerts"].as_array().unwrap() {
         assert_eq!(a["state"], "open");
     }
+    // The per-rule summary, whatever the filter: every open alert's rule
+    // with at least its open count, and opened counts that cover them.
+    let rules = open["rules"].as_array().unwrap();
+    for a in open["alerts"].as_array().unwrap() {
+        let line = rules
+            .iter()
+            .find(|r| r["rule"] == a["rule"])
+            .unwrap_or_else(|| panic!("{} in the summary {rules:?}", a["rule"]));
+        let n = |k: &str| line[k].as_u64().unwrap();
+        let shown = open["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["rule"] == a["rule"])
+            .count() as u64;
+        assert!(n("open") >= shown, "{line}");
+        assert!(n("opened_since_start") >= n("opened_today"), "{line}");
+    }
+    let page = client
+        .get(format!("{base}/alerts"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("<td>{rule}</td>")),
+        "the Alerts page's By rule table names {rule}"
+    );
     let (status, bad) = get_json(client, format!("{base}/api/alerts?severity=extreme")).await;
     assert_eq!(status, 400);
     assert_eq!(bad["field"], "query.severity");

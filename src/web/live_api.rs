@@ -10,7 +10,7 @@
 use super::App;
 use super::errors::ApiError;
 use crate::stream::sinks::{
-    Alert, AlertKind, AlertState, DeadLetterNote, Measure, WindowName, WindowResult,
+    Alert, AlertKind, AlertState, DeadLetterNote, Measure, RuleSummary, WindowName, WindowResult,
 };
 use crate::stream::{KeyKind, Severity};
 use crate::transport::TopicKind;
@@ -135,6 +135,9 @@ struct AlertsOut {
     open_total: usize,
     /// How many alerts the live view keeps (`sinks.ring_capacity`).
     kept_at_most: usize,
+    /// Per rule, whatever the filter: open now, opened today (UTC) and
+    /// since the daemon started.
+    rules: Vec<RuleSummary>,
     alerts: Vec<Alert>,
 }
 
@@ -154,6 +157,7 @@ pub fn alerts(query: Query, app: App) -> Response {
         matched: matched.len(),
         open_total,
         kept_at_most: app.deps.sections.ring_capacity,
+        rules: app.deps.live.alert_summary(),
         alerts: matched
             .into_iter()
             .take(filter.limit.unwrap_or(DEFAULT_LIMIT))

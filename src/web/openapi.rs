@@ -677,6 +677,10 @@ fn schema_objects() -> Value {
             "properties": {
                 "matched": {"type": "integer"}, "open_total": {"type": "integer"},
                 "kept_at_most": {"type": "integer"},
+                "rules": {"type": "array", "description": "Per rule, whatever the filter", "items": {"type": "object", "properties": {
+                    "rule": {"type": "string"}, "open": {"type": "integer"},
+                    "opened_today": {"type": "integer", "description": "UTC day, while the daemon ran"},
+                    "opened_since_start": {"type": "integer"}}}},
                 "alerts": {"type": "array", "items": {"type": "object", "properties": {
                     "id": {"type": "string"}, "home": {"type": "string"}, "room": {"type": "string"},
                     "device": {"type": "string", "nullable": true}, "rule": {"type": "string"},

@@ -168,6 +168,7 @@ fn render_html(app: &App, page: Page, model_view: Option<&ModelView>) -> Result<
                 .count();
             ctx.insert("alerts_open", &open);
             ctx.insert("alerts_total", &alerts.len());
+            ctx.insert("alert_rules", &app.deps.live.alert_summary());
         }
         Page::Health => {
             ctx.insert("health", &app.deps.health.report());

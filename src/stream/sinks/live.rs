@@ -92,9 +92,75 @@ pub struct AlertBoard {
     /// Alert ids, newest change first.
     order: VecDeque<Uuid>,
     alerts: BTreeMap<Uuid, Alert>,
+    /// Alerts opened per rule since the daemon started, and on the current
+    /// UTC day: counted as they open, so the ring's evictions do not lose
+    /// them.
+    opened: BTreeMap<String, OpenedCounts>,
+}
+
+/// How many alerts one rule opened.
+#[derive(Debug, Clone, Default, Serialize)]
+struct OpenedCounts {
+    since_start: u64,
+    /// UTC day (days since the epoch, wall clock) `today` counts.
+    day: i64,
+    today: u64,
+}
+
+/// One rule's line of the alert summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleSummary {
+    pub rule: String,
+    /// Alerts of the rule open now.
+    pub open: u64,
+    /// Alerts the rule opened today (UTC, wall clock) while the daemon ran.
+    pub opened_today: u64,
+    /// Alerts the rule opened since the daemon started.
+    pub opened_since_start: u64,
+}
+
+/// Days since the epoch of a wall-clock time in ms.
+fn utc_day(ms: i64) -> i64 {
+    ms.div_euclid(86_400_000)
 }
 
 impl AlertBoard {
+    fn count_opened(&mut self, rule: &str, now_ms: i64) {
+        let day = utc_day(now_ms);
+        let counts = self.opened.entry(rule.to_string()).or_default();
+        if counts.day != day {
+            counts.day = day;
+            counts.today = 0;
+        }
+        counts.since_start += 1;
+        counts.today += 1;
+    }
+
+    /// Per rule: open now, opened today and since start; rules in name order.
+    fn summary(&self, now_ms: i64) -> Vec<RuleSummary> {
+        let mut open: BTreeMap<&str, u64> = BTreeMap::new();
+        for a in self.alerts.values().filter(|a| a.state == AlertState::Open) {
+            *open.entry(a.rule.as_str()).or_default() += 1;
+        }
+        let mut rules: Vec<&str> = open.keys().copied().collect();
+        rules.extend(self.opened.keys().map(String::as_str));
+        rules.sort_unstable();
+        rules.dedup();
+        let day = utc_day(now_ms);
+        rules
+            .into_iter()
+            .map(|rule| {
+                let counts = self.opened.get(rule);
+                RuleSummary {
+                    rule: rule.to_string(),
+                    open: open.get(rule).copied().unwrap_or(0),
+                    opened_today: counts.filter(|c| c.day == day).map_or(0, |c| c.today),
+                    opened_since_start: counts.map_or(0, |c| c.since_start),
+                }
+            })
+            .collect()
+    }
+
     fn apply(&mut self, event: &AlertEvent) {
         let id = event.alert.id;
         if self.alerts.insert(id, event.alert.clone()).is_some() {
@@ -251,10 +317,23 @@ impl LiveViews {
         if events.is_empty() {
             return;
         }
+        let now_ms = chrono::Utc::now().timestamp_millis();
         let mut inner = self.write();
         for e in events {
+            if e.change == AlertChange::Opened {
+                inner.alerts.count_opened(&e.alert.rule, now_ms);
+            }
             inner.alerts.apply(e);
         }
+    }
+
+    /// Per rule: alerts open now, opened today (UTC) and since the daemon
+    /// started. Alerts restored open from a checkpoint count as open, not
+    /// as opened.
+    pub fn alert_summary(&self) -> Vec<RuleSummary> {
+        self.read()
+            .alerts
+            .summary(chrono::Utc::now().timestamp_millis())
     }
 
     /// Notes dead letters (without their payloads), dropping the oldest
@@ -528,5 +607,46 @@ mod tests {
         assert_eq!(notes[0].payload_bytes, 10_000);
         assert_eq!(notes[0].payload_sha256, dead[2].payload_sha256);
         assert_eq!(notes[0].reason, "malformed_json");
+    }
+
+    #[test]
+    fn summary_counts_open_and_opened_per_rule_but_not_restored_alerts() {
+        let views = LiveViews::new(10);
+        let mut restored = event(1, AlertChange::Opened, AlertState::Open).alert;
+        restored.rule = "ml:fire".into();
+        views.restore_open_alerts([&restored]);
+        let mut opened = event(2, AlertChange::Opened, AlertState::Open);
+        opened.alert.rule = "ml:fire".into();
+        let mut light = event(3, AlertChange::Opened, AlertState::Open);
+        light.alert.rule = "light_on_empty_room".into();
+        views.record_alerts(&[opened, light]);
+        let mut resolved = event(3, AlertChange::Resolved, AlertState::Resolved);
+        resolved.alert.rule = "light_on_empty_room".into();
+        views.record_alerts(&[resolved]);
+        let summary: Vec<(String, u64, u64, u64)> = views
+            .alert_summary()
+            .into_iter()
+            .map(|r| (r.rule, r.open, r.opened_today, r.opened_since_start))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("light_on_empty_room".to_string(), 0, 1, 1),
+                ("ml:fire".to_string(), 2, 1, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn opened_today_starts_again_on_a_new_utc_day() {
+        let mut board = AlertBoard::default();
+        let day = 86_400_000;
+        board.count_opened("x", 3 * day + 5);
+        board.count_opened("x", 3 * day + 6);
+        assert_eq!(board.summary(3 * day + 7)[0].opened_today, 2);
+        assert_eq!(board.summary(4 * day)[0].opened_today, 0, "yesterday's");
+        board.count_opened("x", 4 * day + 1);
+        let line = &board.summary(4 * day + 2)[0];
+        assert_eq!((line.opened_today, line.opened_since_start), (1, 3));
     }
 }

@@ -13,7 +13,7 @@ pub mod store_sink;
 pub mod writer;
 
 pub use config::{DeadLetterConfig, SinksConfig};
-pub use live::{DeadLetterNote, LiveViews, RoomState};
+pub use live::{DeadLetterNote, LiveViews, RoomState, RuleSummary};
 pub use records::{
     Alert, AlertChange, AlertEvent, AlertKind, AlertState, DeadLetter, MIN_DEAD_LETTER_BYTES,
     Measure, PayloadLimit, WindowName, WindowResult, derived_id,
