@@ -10,7 +10,8 @@ mod common;
 mod ingest_support;
 
 use ingest_support::{
-    check_room_outputs, get, reading, settled_room_outputs, smart_home_body, t0_ms, url, v1_body,
+    check_room_outputs, get, new_device_body, reading, settled_room_outputs, smart_home_body,
+    t0_ms, url, v1_body,
 };
 use serde_json::{Value, json};
 use smokewatch::app::config::Config;
@@ -107,22 +108,7 @@ async fn a_new_device_is_registered_windowed_and_kept_across_a_restart() {
     );
 
     // Without the token, and with a wrong one.
-    let body = || {
-        let now = chrono::Utc::now().timestamp_millis();
-        (1..=3)
-            .map(|s| {
-                reading(
-                    "h777-attic-smoke",
-                    "h777",
-                    "attic",
-                    s,
-                    now - 3000 + s as i64 * 1000,
-                )
-                .to_string()
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let body = new_device_body;
     let (status, answer) = post(&daemon, "/api/ingest/readings", None, body()).await;
     assert_eq!(status, 401, "{answer}");
     let (status, answer) = post(&daemon, "/api/ingest/readings", Some(ADMIN), body()).await;

@@ -11,7 +11,7 @@ mod ingest_support;
 mod ml_common;
 mod web_support;
 
-use ingest_support::{get, reading, url};
+use ingest_support::{get, new_device_body, url};
 use smokewatch::app::config::Config;
 use smokewatch::app::daemon::Daemon;
 use std::path::Path;
@@ -61,23 +61,10 @@ async fn a_new_device_is_registered_windowed_scored_and_on_the_dashboard_within_
         .unwrap();
     assert_eq!(read_events(&mut dashboard, 1).await[0].event, "history");
 
-    let now = chrono::Utc::now().timestamp_millis();
-    let body: Vec<String> = (1..=3)
-        .map(|s| {
-            reading(
-                "h777-attic-smoke",
-                "h777",
-                "attic",
-                s,
-                now - 3000 + s as i64 * 1000,
-            )
-        })
-        .map(|r| r.to_string())
-        .collect();
     let answer: serde_json::Value = client
         .post(url(&daemon, "/api/ingest/readings"))
         .bearer_auth(INGEST)
-        .body(body.join("\n"))
+        .body(new_device_body())
         .send()
         .await
         .unwrap()

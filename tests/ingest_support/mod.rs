@@ -183,3 +183,23 @@ pub fn reading(device: &str, home: &str, room: &str, seq: u64, t_ms: i64) -> Val
            "raw_ethanol": 20100.0, "pressure_hpa": 938.0, "pm1_0": 1.0, "pm2_5": 1.5,
            "nc0_5": 9.0, "nc1_0": 1.5, "nc2_5": 0.04})
 }
+
+/// NDJSON of three readings, one second apart and ending now, from
+/// `h777-attic-smoke`: a detector no fleet knows, whose id reads
+/// home-room-kind.
+pub fn new_device_body() -> String {
+    let now = chrono::Utc::now().timestamp_millis();
+    (1..=3)
+        .map(|s| {
+            reading(
+                "h777-attic-smoke",
+                "h777",
+                "attic",
+                s,
+                now - 3000 + s as i64 * 1000,
+            )
+            .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
