@@ -100,15 +100,54 @@ impl Checkpoint {
 
 /// A stage's state captured at a barrier: a copy that the checkpoint
 /// writer encodes off the pipeline, while the stage goes on.
+///
+/// The writer streams each part into the checkpoint file instead of
+/// encoding it into a buffer first: a large fleet's window state encodes
+/// to hundreds of megabytes, and a buffer (grown by doubling) would cost
+/// up to twice that again at every checkpoint. Streaming needs the part's
+/// length before its bytes (the format prefixes it), hence
+/// [`StateSnapshot::encoded_len`], a pass that counts without allocating.
 pub trait StateSnapshot: Send + 'static {
     /// The state in the checkpoint's part encoding.
     fn encode(&self, stage: &str) -> Result<Vec<u8>, CheckpointError>;
+    /// Length in bytes of [`StateSnapshot::encode`]'s output.
+    fn encoded_len(&self, stage: &str) -> Result<usize, CheckpointError>;
+    /// Writes exactly the bytes [`StateSnapshot::encode`] returns.
+    fn encode_to(&self, stage: &str, out: &mut dyn Write) -> Result<(), CheckpointError>;
 }
 
 impl<T: Serialize + Send + 'static> StateSnapshot for T {
     fn encode(&self, stage: &str) -> Result<Vec<u8>, CheckpointError> {
         encode_part(stage, self)
     }
+
+    fn encoded_len(&self, stage: &str) -> Result<usize, CheckpointError> {
+        postcard::serialize_with_flavor(self, postcard::ser_flavors::Size::default())
+            .map_err(|e| encode_error(stage, e))
+    }
+
+    fn encode_to(&self, stage: &str, out: &mut dyn Write) -> Result<(), CheckpointError> {
+        postcard::to_io(self, out)
+            .map(drop)
+            .map_err(|e| encode_error(stage, e))
+    }
+}
+
+fn encode_error(stage: &str, e: postcard::Error) -> CheckpointError {
+    CheckpointError::Encode {
+        stage: stage.to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// The fields of a [`Checkpoint`] before its parts, in its field order:
+/// postcard writes a struct as its fields one after the other, so this
+/// head followed by the parts map is byte for byte a [`Checkpoint`].
+#[derive(Serialize)]
+struct CheckpointHead<'a> {
+    id: CheckpointId,
+    created_ms: i64,
+    positions: &'a BTreeMap<TopicPartition, i64>,
 }
 
 /// Why a checkpoint could not be written or read.
@@ -136,10 +175,7 @@ pub fn encode_part<T: Serialize + ?Sized>(
     stage: &str,
     state: &T,
 ) -> Result<Vec<u8>, CheckpointError> {
-    postcard::to_stdvec(state).map_err(|e| CheckpointError::Encode {
-        stage: stage.to_string(),
-        detail: e.to_string(),
-    })
+    postcard::to_stdvec(state).map_err(|e| encode_error(stage, e))
 }
 
 /// The checkpoint file of one folder.
@@ -233,6 +269,118 @@ impl CheckpointStore {
         written.map_err(self.io(&path))?;
         Ok(std::fs::metadata(&path).map_err(self.io(&path))?.len())
     }
+
+    /// Writes a checkpoint of `parts` (stage name and state) atomically,
+    /// encoding each state straight into the file; the file is the one
+    /// [`CheckpointStore::write`] writes for the encoded parts. Returns
+    /// its size and the size of each part.
+    pub fn write_snapshots(
+        &self,
+        id: CheckpointId,
+        created_ms: i64,
+        positions: &BTreeMap<TopicPartition, i64>,
+        parts: &[(&str, &dyn StateSnapshot)],
+    ) -> Result<CheckpointSize, CheckpointError> {
+        // The parts map is ordered by stage name, as the BTreeMap of
+        // `Checkpoint::parts` is when it is read back.
+        let mut sorted: Vec<_> = parts.to_vec();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(CheckpointError::Encode {
+                stage: w[0].0.to_string(),
+                detail: "two parts of one checkpoint have this stage name".into(),
+            });
+        }
+        let mut lens = Vec::with_capacity(sorted.len());
+        for (stage, state) in &sorted {
+            lens.push(state.encoded_len(stage)?);
+        }
+        let head = CheckpointHead {
+            id,
+            created_ms,
+            positions,
+        };
+        let path = self.dir.join(FILE_NAME);
+        let mut failed = None;
+        let written = durable::write_with(&path, |file| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            let result = (|| {
+                out.write_all(MAGIC).map_err(|e| self.io(&path)(e))?;
+                out.write_all(&FORMAT_VERSION.to_le_bytes())
+                    .map_err(|e| self.io(&path)(e))?;
+                let head_error = |e| encode_error("checkpoint", e);
+                postcard::to_io(&head, &mut out).map_err(head_error)?;
+                postcard::to_io(&sorted.len(), &mut out).map_err(head_error)?;
+                for ((stage, state), len) in sorted.iter().zip(&lens) {
+                    postcard::to_io(stage, &mut out).map_err(head_error)?;
+                    postcard::to_io(len, &mut out).map_err(head_error)?;
+                    let mut counted = CountingWriter::new(&mut out);
+                    state.encode_to(stage, &mut counted)?;
+                    if counted.written != *len as u64 {
+                        return Err(CheckpointError::Encode {
+                            stage: stage.to_string(),
+                            detail: format!(
+                                "the state encoded to {} bytes after measuring {len}",
+                                counted.written
+                            ),
+                        });
+                    }
+                }
+                out.flush().map_err(|e| self.io(&path)(e))
+            })();
+            result.map_err(|e| {
+                let io = std::io::Error::other(e.to_string());
+                failed = Some(e);
+                io
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        written.map_err(self.io(&path))?;
+        Ok(CheckpointSize {
+            bytes: std::fs::metadata(&path).map_err(self.io(&path))?.len(),
+            parts: sorted
+                .iter()
+                .zip(lens)
+                .map(|((stage, _), len)| (stage.to_string(), len as u64))
+                .collect(),
+        })
+    }
+}
+
+/// What a written checkpoint costs on disk: the state of each stage,
+/// which is also what the stage keeps in memory, in compact form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckpointSize {
+    /// The whole file.
+    pub bytes: u64,
+    /// Encoded bytes of each stage's state, by stage name.
+    pub parts: BTreeMap<String, u64>,
+}
+
+/// Counts the bytes passed through to `inner`.
+struct CountingWriter<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> CountingWriter<W> {
+    fn new(inner: W) -> Self {
+        Self { inner, written: 0 }
+    }
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]
@@ -315,6 +463,61 @@ mod tests {
         .decode::<BTreeMap<String, Vec<f64>>>();
         assert!(
             matches!(err, Err(CheckpointError::Decode { ref stage, .. }) if stage == "features")
+        );
+    }
+
+    #[test]
+    fn streamed_snapshots_write_the_same_file_as_encoded_parts() {
+        let windows = BTreeMap::from([("dev-1".to_string(), vec![1.5f64, -2.0])]);
+        let validate = BTreeMap::from([("dev-1".to_string(), 42u64), ("dev-2".to_string(), 7)]);
+        let encoded = Checkpoint {
+            parts: BTreeMap::from([
+                (
+                    "windows".to_string(),
+                    serde_bytes::ByteBuf::from(encode_part("windows", &windows).unwrap()),
+                ),
+                (
+                    "validate".to_string(),
+                    serde_bytes::ByteBuf::from(encode_part("validate", &validate).unwrap()),
+                ),
+            ]),
+            ..sample(9)
+        };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        CheckpointStore::new(a.path()).write(&encoded).unwrap();
+        // Out of name order on purpose: the file orders parts by stage.
+        let written = CheckpointStore::new(b.path())
+            .write_snapshots(
+                encoded.id,
+                encoded.created_ms,
+                &encoded.positions,
+                &[("windows", &windows), ("validate", &validate)],
+            )
+            .unwrap();
+        let streamed = std::fs::read(b.path().join("checkpoint")).unwrap();
+        assert_eq!(streamed, std::fs::read(a.path().join("checkpoint")).unwrap());
+        assert_eq!(written.bytes, streamed.len() as u64);
+        assert_eq!(
+            written.parts,
+            BTreeMap::from([
+                ("validate".to_string(), encoded.parts["validate"].len() as u64),
+                ("windows".to_string(), encoded.parts["windows"].len() as u64),
+            ])
+        );
+        let loaded = CheckpointStore::new(b.path()).load().unwrap().unwrap();
+        let back: BTreeMap<String, Vec<f64>> = loaded.part("windows").unwrap().decode().unwrap();
+        assert_eq!(back, windows);
+        let twice = CheckpointStore::new(b.path()).write_snapshots(
+            CheckpointId(10),
+            1,
+            &encoded.positions,
+            &[("windows", &windows), ("windows", &windows)],
+        );
+        assert!(matches!(twice, Err(CheckpointError::Encode { ref stage, .. }) if stage == "windows"));
+        assert_eq!(
+            CheckpointStore::new(b.path()).load().unwrap().unwrap().id,
+            CheckpointId(9),
+            "a refused checkpoint leaves the previous one"
         );
     }
 

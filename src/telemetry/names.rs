@@ -181,6 +181,9 @@ metric_names! {
     Histogram CHECKPOINT_DURATION = "smokewatch_checkpoint_duration_seconds";
     /// Gauge of the size of the latest checkpoint.
     Gauge CHECKPOINT_SIZE = "smokewatch_checkpoint_size_bytes";
+    /// Gauge of each stage's state in the latest checkpoint, encoded
+    /// (label: stage): what grows with the fleet, stage by stage.
+    Gauge CHECKPOINT_STATE_SIZE = "smokewatch_checkpoint_state_bytes";
     /// Counter of part files published by the file sinks (label: sink).
     Counter SINK_FILES = "smokewatch_sink_files_total";
 

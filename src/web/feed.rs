@@ -160,7 +160,8 @@ pub struct Snapshot {
     pub web: WebFigures,
     /// Stream throughput, latency, lag and open alerts; `None` figures while it is off.
     pub pipeline: PipelineFigures,
-    /// Latest state of every room; `None` while the stream is off.
+    /// Latest state of every room; `None` while the stream is off, and in
+    /// every snapshot of the history but the newest (see [`Feed::publish`]).
     pub rooms: Option<Vec<RoomRow>>,
     /// Closed room windows not sent in an earlier snapshot, oldest first.
     pub windows: Vec<WindowPoint>,
@@ -217,6 +218,18 @@ impl Feed {
             let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
             if history.len() == HISTORY_LEN {
                 history.pop_front();
+            }
+            // Only the newest snapshot keeps the rooms table: pages draw
+            // it from the newest and their charts from the others, and
+            // 300 copies of every room's row were most of the daemon's
+            // memory at 10 000 rooms.
+            if let Some(previous) = history.back_mut()
+                && previous.rooms.is_some()
+            {
+                *previous = Arc::new(Snapshot {
+                    rooms: None,
+                    ..Snapshot::clone(previous)
+                });
             }
             history.push_back(snapshot.clone());
         }
@@ -433,5 +446,61 @@ impl Sampler {
         }
         fresh.sort_by_key(|p| p.end_ms);
         fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(seq: u64) -> Snapshot {
+        Snapshot {
+            seq,
+            at_ms: 0,
+            uptime_seconds: 0.0,
+            status: Overall::Ok,
+            reasons: Vec::new(),
+            task_states: BTreeMap::new(),
+            tasks: Vec::new(),
+            off: Vec::new(),
+            queues: Vec::new(),
+            model_version: None,
+            web: WebFigures {
+                counts: WebCounts::default(),
+                requests_per_second: 0.0,
+                predictions_per_second: 0.0,
+            },
+            pipeline: PipelineFigures::default(),
+            rooms: Some(vec![RoomRow {
+                home: "h1".into(),
+                room: "kitchen".into(),
+                smoke_pm2_5: Some(seq as f64),
+                light: None,
+                presence: None,
+                temperature: None,
+                fire_probability: None,
+                updated_ms: None,
+            }]),
+            windows: Vec::new(),
+            window_updates: Some(seq),
+        }
+    }
+
+    #[test]
+    fn only_the_newest_snapshot_of_the_history_keeps_the_rooms_table() {
+        let feed = Feed::default();
+        for seq in 1..=HISTORY_LEN as u64 + 5 {
+            feed.publish(snapshot(seq));
+        }
+        let history = feed.history_after(None);
+        assert_eq!(history.len(), HISTORY_LEN);
+        let (newest, older) = history.split_last().unwrap();
+        assert_eq!(newest.seq, HISTORY_LEN as u64 + 5);
+        assert_eq!(newest.rooms.as_ref().unwrap()[0].smoke_pm2_5, Some(newest.seq as f64));
+        assert!(older.iter().all(|s| s.rooms.is_none()));
+        // The chart figures of older snapshots are kept.
+        assert!(older.iter().all(|s| s.window_updates == Some(s.seq)));
+        let latest = feed.subscribe().borrow().clone().unwrap();
+        assert!(Arc::ptr_eq(&latest, newest));
     }
 }

@@ -17,6 +17,7 @@ use crate::ml::ModelHandle;
 use crate::schema::json::encode_reading;
 use crate::schema::registry::DeviceRegistry;
 use crate::schema::{Channel, ChannelValues, EventTime, SmokeReading};
+use crate::stream::checkpoint::CheckpointSize;
 use crate::stream::sinks::{AlertChange, AlertEvent, LiveViews};
 use crate::stream::{Hooks, OutputMode, spawn_with};
 use crate::supervisor::{Health, Supervisor};
@@ -93,6 +94,7 @@ pub fn bench(config: &Config, command: BenchCommand) -> ExitCode {
         "p99 ms",
         "max ms"
     );
+    let mut memory_rows = Vec::new();
     for (i, &devices) in args.devices.iter().enumerate() {
         let result = rt.block_on(async {
             let throughput = run(devices, args.readings, None, &args, i * 2).await?;
@@ -101,27 +103,107 @@ pub fn bench(config: &Config, command: BenchCommand) -> ExitCode {
             Ok::<_, CliError>((throughput, latency))
         });
         match result {
-            Ok((t, l)) => println!(
-                "{:>8} {:>10} {:>14.0} {:>12.1} | {:>9} {:>8} {:>6} {:>12.1} {:>10.2} {:>10.2} {:>10.2}",
-                devices,
-                args.readings,
-                t.readings_per_sec,
-                t.checkpoint_max_ms,
-                args.rate,
-                l.latencies.len(),
-                l.checkpoints,
-                l.checkpoint_max_ms,
-                l.percentile(0.50),
-                l.percentile(0.99),
-                l.percentile(1.0)
-            ),
+            Ok((t, l)) => {
+                println!(
+                    "{:>8} {:>10} {:>14.0} {:>12.1} | {:>9} {:>8} {:>6} {:>12.1} {:>10.2} {:>10.2} {:>10.2}",
+                    devices,
+                    args.readings,
+                    t.readings_per_sec,
+                    t.checkpoint_max_ms,
+                    args.rate,
+                    l.latencies.len(),
+                    l.checkpoints,
+                    l.checkpoint_max_ms,
+                    l.percentile(0.50),
+                    l.percentile(0.99),
+                    l.percentile(1.0)
+                );
+                memory_rows.push((devices, t));
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(EXIT_RUNTIME);
             }
         }
     }
+    print_memory(&memory_rows);
     ExitCode::SUCCESS
+}
+
+/// The memory table of the throughput runs: the state each stage keeps
+/// (its encoded size in the final checkpoint, per device) and the
+/// process's resident memory.
+fn print_memory(rows: &[(usize, Outcome)]) {
+    let stages: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|(_, o)| o.state.parts.keys().map(String::as_str))
+        .collect();
+    println!();
+    println!(
+        "memory of the throughput runs: state = each stage's encoded state in the final checkpoint, B per device; RSS in MB"
+    );
+    print!("{:>8} {:>10}", "devices", "state MB");
+    for stage in &stages {
+        print!(" {stage:>9}");
+    }
+    println!(" {:>9} {:>9} {:>9}", "total B", "RSS end", "RSS peak");
+    let mb = |b: Option<u64>| b.map_or("-".to_string(), |b| format!("{:.0}", b as f64 / 1e6));
+    for (devices, o) in rows {
+        let per_device = |b: u64| b as f64 / (*devices).max(1) as f64;
+        print!(
+            "{:>8} {:>10.1}",
+            devices,
+            o.state.parts.values().sum::<u64>() as f64 / 1e6
+        );
+        for stage in &stages {
+            let b = o.state.parts.get(*stage).copied().unwrap_or(0);
+            print!(" {:>9.0}", per_device(b));
+        }
+        println!(
+            " {:>9.0} {:>9} {:>9}",
+            per_device(o.state.parts.values().sum()),
+            mb(o.rss_end),
+            mb(o.rss_peak)
+        );
+    }
+}
+
+/// The process's resident memory, where the OS tells it (Linux).
+mod memory {
+    /// Starts a new peak: [`peak_rss_bytes`] then reports the peak since.
+    pub fn reset_peak() {
+        #[cfg(target_os = "linux")]
+        if let Ok(me) = procfs::process::Process::myself() {
+            // Linux 4.0 and later; an older kernel keeps the process's peak.
+            let _ = me.clear_refs(procfs::process::ClearRefs::PeakRSS);
+        }
+    }
+
+    pub fn rss_bytes() -> Option<u64> {
+        status().and_then(|s| s.vmrss).map(|kb| kb * 1024)
+    }
+
+    pub fn peak_rss_bytes() -> Option<u64> {
+        status().and_then(|s| s.vmhwm).map(|kb| kb * 1024)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn status() -> Option<procfs::process::Status> {
+        procfs::process::Process::myself()
+            .and_then(|me| me.status())
+            .ok()
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn status() -> Option<Status> {
+        None
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub struct Status {
+        pub vmrss: Option<u64>,
+        pub vmhwm: Option<u64>,
+    }
 }
 
 struct Outcome {
@@ -133,6 +215,12 @@ struct Outcome {
     checkpoint_max_ms: f64,
     /// Reading→alert latencies in ms.
     latencies: Vec<f64>,
+    /// The final checkpoint: every stage's state after the run.
+    state: CheckpointSize,
+    /// Resident memory when the last reading had gone through, and the
+    /// peak of the run (`None` where the OS does not tell).
+    rss_end: Option<u64>,
+    rss_peak: Option<u64>,
 }
 
 impl Outcome {
@@ -185,7 +273,12 @@ fn fires(device: usize, seq: u64, alert_every: u64) -> bool {
     (seq + device as u64).is_multiple_of(alert_every)
 }
 
-/// A pre-encoded record: device, sequence number, key and value.
+/// How far (in readings) the throughput run's producer may run ahead of
+/// the stream: a few batches of every stage, so the stream never waits
+/// for input, and not the whole run in memory.
+const AHEAD: u64 = 100_000;
+
+/// An encoded record: device, sequence number, key and value.
 type Payload = (usize, u64, Bytes, Bytes);
 
 /// The `n`-th reading of the fleet: devices in turn, one second apart per device.
@@ -227,9 +320,7 @@ async fn run(
         std::env::temp_dir().join(format!("smokewatch-bench-{}-{run_no}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let config = Arc::new(bench_config(&dir, args));
-    let payloads: Vec<Payload> = (0..readings)
-        .map(|n| reading(devices, n, args.alert_every))
-        .collect();
+    memory::reset_peak();
     let health = Health::new();
     let mut supervisor = Supervisor::new(health, config.daemon.restart.clone());
     let transport = Transport::embedded(&config.kafka);
@@ -251,7 +342,18 @@ async fn run(
     let started = Instant::now();
     let mut sent_at: HashMap<(usize, u64), Instant> = HashMap::new();
     let burst = rate.map(|r| (r / 1000).max(1) as usize);
-    for (i, (device, seq, key, payload)) in payloads.into_iter().enumerate() {
+    // Readings are made as they are sent, not all before: the input of a
+    // long run would otherwise be most of the memory the bench reports.
+    // The producer stays at most `AHEAD` readings in front of the stream,
+    // as a Kafka consumer's fetches would, so the transport holds the
+    // backlog of a source, not the whole run.
+    for i in 0..readings {
+        if rate.is_none() && i % 1024 == 0 {
+            while i as u64 > progress.readings.load(Ordering::Relaxed) + AHEAD {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        }
+        let (device, seq, key, payload) = reading(devices, i, args.alert_every);
         if let (Some(rate), Some(burst)) = (rate, burst)
             && i % burst == 0
         {
@@ -291,9 +393,15 @@ async fn run(
         }
     }
     latencies.sort_by(f64::total_cmp);
+    let rss_end = memory::rss_bytes();
     let summary = supervisor.shutdown(Duration::from_secs(60)).await;
     // After shutdown: includes the final checkpoint of the whole state.
     let checkpoint_max_ms = progress.checkpoint_max_us.load(Ordering::Relaxed) as f64 / 1000.0;
+    let state = progress
+        .checkpoint_size
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let _ = std::fs::remove_dir_all(&dir);
     if !summary.is_clean() {
         return Err(CliError::ShutdownAborted(summary.aborted));
@@ -303,5 +411,8 @@ async fn run(
         checkpoints,
         checkpoint_max_ms,
         latencies,
+        state,
+        rss_end,
+        rss_peak: memory::peak_rss_bytes(),
     })
 }

@@ -14,7 +14,7 @@ use super::files::PartFiles;
 use super::store_sink::StoreSink;
 use super::writer::{CheckpointJob, Job, Rows, Writer, WriterContext};
 use super::{AlertEvent, LiveViews, SinksConfig};
-use crate::stream::checkpoint::{CheckpointId, CheckpointStore};
+use crate::stream::checkpoint::{CheckpointId, CheckpointSize, CheckpointStore};
 use crate::stream::in_flight::InFlight;
 use crate::stream::message::{Barrier, Batch, Item, Msg};
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
@@ -49,6 +49,8 @@ pub struct Progress {
     /// Longest time (µs) from a barrier reaching the sinks stage to its
     /// checkpoint being durable (the benchmark prints it).
     pub checkpoint_max_us: AtomicU64,
+    /// Size of the latest checkpoint and of each stage's state in it.
+    pub checkpoint_size: std::sync::Mutex<CheckpointSize>,
     /// End-to-end latency of every batch (received → sinks), the same
     /// observations as `smokewatch_end_to_end_latency_seconds`, readable
     /// in-process for the dashboard.

@@ -15,7 +15,7 @@ use super::stage::{Completed, Progress};
 use super::store_sink::StoreSink;
 use super::{AlertEvent, DeadLetter, WindowResult, encode};
 use crate::schema::{EventTime, SmokeReading};
-use crate::stream::checkpoint::{Checkpoint, CheckpointId, CheckpointStore};
+use crate::stream::checkpoint::{CheckpointId, CheckpointSize, CheckpointStore, StateSnapshot};
 use crate::stream::message::StatePart;
 use crate::supervisor::TaskError;
 use crate::telemetry::names;
@@ -256,7 +256,10 @@ fn complete_checkpoint(ctx: &WriterContext, job: CheckpointJob) -> Result<(), Ta
         .fetch_add(published as u64, Ordering::Relaxed);
     metrics::counter!(names::SINK_FILES, "sink" => "all").increment(published as u64);
     metrics::counter!(names::CHECKPOINTS, "outcome" => "written").increment(1);
-    metrics::gauge!(names::CHECKPOINT_SIZE).set(size as f64);
+    metrics::gauge!(names::CHECKPOINT_SIZE).set(size.bytes as f64);
+    for (stage, bytes) in &size.parts {
+        metrics::gauge!(names::CHECKPOINT_STATE_SIZE, "stage" => stage.clone()).set(*bytes as f64);
+    }
     let took = job.started.elapsed();
     metrics::histogram!(names::CHECKPOINT_DURATION).record(took.as_secs_f64());
     let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
@@ -264,7 +267,12 @@ fn complete_checkpoint(ctx: &WriterContext, job: CheckpointJob) -> Result<(), Ta
         .checkpoint_max_us
         .fetch_max(took_us, Ordering::Relaxed);
     ctx.progress.checkpoint.store(job.id.0, Ordering::Relaxed);
-    tracing::debug!(checkpoint = %job.id, bytes = size, files = published, "checkpoint written");
+    tracing::debug!(checkpoint = %job.id, bytes = size.bytes, files = published, "checkpoint written");
+    *ctx
+        .progress
+        .checkpoint_size
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = size;
     ctx.completed.send_replace(Some(Completed {
         id: job.id,
         positions: job.positions,
@@ -273,23 +281,24 @@ fn complete_checkpoint(ctx: &WriterContext, job: CheckpointJob) -> Result<(), Ta
     Ok(())
 }
 
-fn write_checkpoint(ctx: &WriterContext, job: &CheckpointJob) -> Result<(u64, usize), TaskError> {
-    let mut parts = BTreeMap::new();
-    for (stage, state) in &job.parts {
-        let bytes = state.encode(stage)?;
-        parts.insert(stage.to_string(), serde_bytes::ByteBuf::from(bytes));
-    }
-    let checkpoint = Checkpoint {
-        id: job.id,
-        created_ms: chrono::Utc::now().timestamp_millis(),
-        positions: job.positions.clone(),
-        parts,
-        codec: Default::default(),
-    };
+fn write_checkpoint(
+    ctx: &WriterContext,
+    job: &CheckpointJob,
+) -> Result<(CheckpointSize, usize), TaskError> {
     if let Some(files) = &ctx.files {
         files.sync_staged()?;
     }
-    let size = ctx.store.write(&checkpoint)?;
+    let parts: Vec<(&str, &dyn StateSnapshot)> = job
+        .parts
+        .iter()
+        .map(|(stage, state)| (*stage, state.as_ref()))
+        .collect();
+    let size = ctx.store.write_snapshots(
+        job.id,
+        chrono::Utc::now().timestamp_millis(),
+        &job.positions,
+        &parts,
+    )?;
     let mut published = match &ctx.files {
         Some(f) => f.publish_upto(job.id)?,
         None => 0,
