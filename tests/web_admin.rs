@@ -87,6 +87,32 @@ async fn check_model(client: &reqwest::Client, base: &str, trained: &web_pipelin
         "data-version=\"{rejected}\" data-outcome=\"rejected\""
     )));
     assert!(html.contains("1 rejected challengers"), "history summary");
+
+    // The calibration table: every held-out row in one of ten bins, the
+    // page showing each bin's counts as evaluated.
+    let bins = metrics["calibration"].as_array().unwrap();
+    assert_eq!(bins.len(), 10);
+    let binned: u64 = bins.iter().map(|b| b["rows"].as_u64().unwrap()).sum();
+    assert_eq!(binned, trained.champion.metrics.rows);
+    assert!(html.contains("id=\"calibration\""));
+    for bin in &trained.champion.metrics.calibration {
+        let observed = bin
+            .observed_fire_share
+            .map_or("—".to_string(), |x| format!("{:.1} %", x * 100.0));
+        let row = format!(
+            "<td class=\"mono\">{:.1}–{:.1}</td><td class=\"num\">{}</td>",
+            bin.lower, bin.upper, bin.rows
+        );
+        assert!(html.contains(&row), "{row}");
+        assert!(html.contains(&format!(
+            "{row}<td class=\"num\">{}",
+            match bin.mean_predicted {
+                Some(p) => format!("{:.1} %", p * 100.0),
+                None => "—".into(),
+            }
+        )));
+        assert!(html.contains(&format!("<td class=\"num\">{observed}</td></tr>")));
+    }
 }
 
 /// POST /api/model/reload serves the registry's newer current model.

@@ -46,6 +46,56 @@ pub struct Metrics {
     pub support_fire: u64,
     /// Rows that were not fire.
     pub support_no_fire: u64,
+    /// Reliability of the probabilities: per tenth of the probability
+    /// range, the mean predicted probability beside the share of rows that
+    /// were fire. A calibrated model's two columns agree, so "0.9" means
+    /// nine fires in ten. Empty for models evaluated before it existed.
+    #[serde(default)]
+    pub calibration: Vec<CalibrationBin>,
+}
+
+/// One tenth of the probability range in a [`Metrics::calibration`] table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    /// Lower edge (inclusive) of the predicted probabilities of the bin.
+    pub lower: f64,
+    /// Upper edge (exclusive, but 1.0 is in the last bin).
+    pub upper: f64,
+    /// Rows whose predicted probability fell in the bin.
+    pub rows: u64,
+    /// Mean predicted fire probability of those rows; `None` when none.
+    pub mean_predicted: Option<f64>,
+    /// Share of those rows that were fire; `None` when none.
+    pub observed_fire_share: Option<f64>,
+}
+
+/// Bins of the calibration table.
+const CALIBRATION_BINS: usize = 10;
+
+/// The calibration (reliability) table of `probabilities` against `labels`.
+pub fn calibration(probabilities: &[f64], labels: &[bool]) -> Vec<CalibrationBin> {
+    let mut sums = [(0u64, 0.0f64, 0u64); CALIBRATION_BINS];
+    for (p, fire) in probabilities.iter().zip(labels) {
+        if !p.is_finite() {
+            continue;
+        }
+        let bin =
+            ((p.clamp(0.0, 1.0) * CALIBRATION_BINS as f64) as usize).min(CALIBRATION_BINS - 1);
+        let (rows, sum, fires) = &mut sums[bin];
+        *rows += 1;
+        *sum += p;
+        *fires += u64::from(*fire);
+    }
+    sums.iter()
+        .enumerate()
+        .map(|(i, (rows, sum, fires))| CalibrationBin {
+            lower: i as f64 / CALIBRATION_BINS as f64,
+            upper: (i + 1) as f64 / CALIBRATION_BINS as f64,
+            rows: *rows,
+            mean_predicted: (*rows > 0).then(|| sum / *rows as f64),
+            observed_fire_share: (*rows > 0).then(|| *fires as f64 / *rows as f64),
+        })
+        .collect()
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -77,6 +127,7 @@ impl Metrics {
             confusion: c,
             support_fire: c.true_positive + c.false_negative,
             support_no_fire: c.true_negative + c.false_positive,
+            calibration: calibration(probabilities, labels),
         }
     }
 
@@ -179,6 +230,38 @@ mod tests {
         // negatives, 0.3 beats 0.1 and 0.2: 8 of 9.
         assert!((m.roc_auc.unwrap() - 8.0 / 9.0).abs() < 1e-12);
         assert_eq!((m.support_fire, m.support_no_fire), (3, 3));
+    }
+
+    #[test]
+    fn calibration_compares_predicted_and_observed_fire_per_tenth() {
+        // Three rows at 0.05 (none fire), four at 0.95 and 1.0 (three fire).
+        let p = [0.05, 0.05, 0.05, 0.95, 0.95, 1.0, 1.0, f64::NAN];
+        let y = [false, false, false, true, true, true, false, true];
+        let table = calibration(&p, &y);
+        assert_eq!(table.len(), 10);
+        assert_eq!(
+            (table[0].lower, table[0].upper, table[0].rows),
+            (0.0, 0.1, 3)
+        );
+        assert_eq!(table[0].observed_fire_share, Some(0.0));
+        assert_eq!(table[9].rows, 4, "1.0 falls in the last bin; NaN in none");
+        assert!((table[9].mean_predicted.unwrap() - 0.975).abs() < 1e-12);
+        assert_eq!(table[9].observed_fire_share, Some(0.75));
+        assert!(
+            table[1..9]
+                .iter()
+                .all(|b| b.rows == 0 && b.mean_predicted.is_none())
+        );
+        assert_eq!(Metrics::compute(&p, &y, 0.5).calibration, table);
+    }
+
+    #[test]
+    fn metrics_saved_before_the_calibration_table_still_load() {
+        let mut json =
+            serde_json::to_value(Metrics::compute(&[0.2, 0.8], &[false, true], 0.5)).unwrap();
+        json.as_object_mut().unwrap().remove("calibration");
+        let old: Metrics = serde_json::from_value(json).unwrap();
+        assert!(old.calibration.is_empty());
     }
 
     #[test]

@@ -495,12 +495,18 @@ mod tests {
             )
             .unwrap();
         let streamed = std::fs::read(b.path().join("checkpoint")).unwrap();
-        assert_eq!(streamed, std::fs::read(a.path().join("checkpoint")).unwrap());
+        assert_eq!(
+            streamed,
+            std::fs::read(a.path().join("checkpoint")).unwrap()
+        );
         assert_eq!(written.bytes, streamed.len() as u64);
         assert_eq!(
             written.parts,
             BTreeMap::from([
-                ("validate".to_string(), encoded.parts["validate"].len() as u64),
+                (
+                    "validate".to_string(),
+                    encoded.parts["validate"].len() as u64
+                ),
                 ("windows".to_string(), encoded.parts["windows"].len() as u64),
             ])
         );
@@ -513,7 +519,9 @@ mod tests {
             &encoded.positions,
             &[("windows", &windows), ("windows", &windows)],
         );
-        assert!(matches!(twice, Err(CheckpointError::Encode { ref stage, .. }) if stage == "windows"));
+        assert!(
+            matches!(twice, Err(CheckpointError::Encode { ref stage, .. }) if stage == "windows")
+        );
         assert_eq!(
             CheckpointStore::new(b.path()).load().unwrap().unwrap().id,
             CheckpointId(9),

@@ -496,7 +496,10 @@ mod tests {
         assert_eq!(history.len(), HISTORY_LEN);
         let (newest, older) = history.split_last().unwrap();
         assert_eq!(newest.seq, HISTORY_LEN as u64 + 5);
-        assert_eq!(newest.rooms.as_ref().unwrap()[0].smoke_pm2_5, Some(newest.seq as f64));
+        assert_eq!(
+            newest.rooms.as_ref().unwrap()[0].smoke_pm2_5,
+            Some(newest.seq as f64)
+        );
         assert!(older.iter().all(|s| s.rooms.is_none()));
         // The chart figures of older snapshots are kept.
         assert!(older.iter().all(|s| s.window_updates == Some(s.seq)));

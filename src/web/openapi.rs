@@ -663,7 +663,7 @@ fn schema_objects() -> Value {
                 "version": {"type": "string", "nullable": true},
                 "features": {"type": "array", "items": {"type": "string"}},
                 "current": {"type": "object", "nullable": true,
-                    "description": "meta.json of the served model: metrics (accuracy, precision, recall, f1, roc_auc, confusion), feature_importances"},
+                    "description": "meta.json of the served model: metrics (accuracy, precision, recall, f1, roc_auc, confusion, calibration: per tenth of the probability range lower, upper, rows, mean_predicted, observed_fire_share), feature_importances"},
                 "history": {"type": "array", "items": {"type": "object", "properties": {
                     "version": {"type": "string"}, "current": {"type": "boolean"},
                     "meta": {"type": "object", "nullable": true},

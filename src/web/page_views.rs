@@ -25,6 +25,18 @@ pub struct Figure {
     pub value: String,
 }
 
+/// One tenth of the probability range in the Model page's calibration table.
+#[derive(Serialize)]
+pub struct CalibrationRow {
+    /// The range, e.g. "0.9–1.0".
+    pub range: String,
+    pub rows: u64,
+    /// Mean predicted fire probability, as a percentage; "—" without rows.
+    pub predicted: String,
+    /// Share of the rows that were fire, as a percentage; "—" without rows.
+    pub observed: String,
+}
+
 #[derive(Serialize)]
 pub struct Importance {
     /// Feature name, as in the served model's feature spec.
@@ -70,6 +82,9 @@ pub struct ModelPage {
     pub metrics: Vec<Figure>,
     /// tp, fp, tn, fn.
     pub confusion: Option<[u64; 4]>,
+    /// Held-out calibration: predicted against observed fire share per
+    /// tenth of the probability range; empty when not evaluated with it.
+    pub calibration: Vec<CalibrationRow>,
     /// The 15 most important features, largest first; empty when not in the registry.
     pub importances: Vec<Importance>,
     /// Every registry entry, newest first (the version history table).
@@ -182,6 +197,20 @@ impl From<&ModelView> for ModelPage {
                     c.false_negative,
                 ]
             }),
+            calibration: meta
+                .map(|m| {
+                    m.metrics
+                        .calibration
+                        .iter()
+                        .map(|b| CalibrationRow {
+                            range: format!("{:.1}–{:.1}", b.lower, b.upper),
+                            rows: b.rows,
+                            predicted: b.mean_predicted.map_or("—".into(), pct),
+                            observed: b.observed_fire_share.map_or("—".into(), pct),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             importances,
             rejected: history.iter().filter(|h| h.outcome == "rejected").count(),
             history,

@@ -268,8 +268,7 @@ fn complete_checkpoint(ctx: &WriterContext, job: CheckpointJob) -> Result<(), Ta
         .fetch_max(took_us, Ordering::Relaxed);
     ctx.progress.checkpoint.store(job.id.0, Ordering::Relaxed);
     tracing::debug!(checkpoint = %job.id, bytes = size.bytes, files = published, "checkpoint written");
-    *ctx
-        .progress
+    *ctx.progress
         .checkpoint_size
         .lock()
         .unwrap_or_else(|p| p.into_inner()) = size;
