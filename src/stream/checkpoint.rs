@@ -108,19 +108,14 @@ impl Checkpoint {
 /// length before its bytes (the format prefixes it), hence
 /// [`StateSnapshot::encoded_len`], a pass that counts without allocating.
 pub trait StateSnapshot: Send + 'static {
-    /// The state in the checkpoint's part encoding.
-    fn encode(&self, stage: &str) -> Result<Vec<u8>, CheckpointError>;
-    /// Length in bytes of [`StateSnapshot::encode`]'s output.
+    /// Length in bytes of the state in the checkpoint's part encoding.
     fn encoded_len(&self, stage: &str) -> Result<usize, CheckpointError>;
-    /// Writes exactly the bytes [`StateSnapshot::encode`] returns.
+    /// Writes the state in the checkpoint's part encoding: exactly
+    /// [`StateSnapshot::encoded_len`] bytes.
     fn encode_to(&self, stage: &str, out: &mut dyn Write) -> Result<(), CheckpointError>;
 }
 
 impl<T: Serialize + Send + 'static> StateSnapshot for T {
-    fn encode(&self, stage: &str) -> Result<Vec<u8>, CheckpointError> {
-        encode_part(stage, self)
-    }
-
     fn encoded_len(&self, stage: &str) -> Result<usize, CheckpointError> {
         postcard::serialize_with_flavor(self, postcard::ser_flavors::Size::default())
             .map_err(|e| encode_error(stage, e))
@@ -170,7 +165,9 @@ pub enum CheckpointError {
     Decode { stage: String, detail: String },
 }
 
-/// Encodes one stage's state for a checkpoint part.
+/// Encodes one stage's state for a checkpoint part (tests build
+/// checkpoints of encoded parts with it).
+#[cfg(test)]
 pub fn encode_part<T: Serialize + ?Sized>(
     stage: &str,
     state: &T,
@@ -243,8 +240,11 @@ impl CheckpointStore {
         Ok(Some(checkpoint))
     }
 
-    /// Writes `checkpoint` atomically ([`durable::write_with`]); returns
-    /// its size in bytes.
+    /// Writes `checkpoint`, its parts already encoded, atomically
+    /// ([`durable::write_with`]); returns its size in bytes. The stream
+    /// writes with [`CheckpointStore::write_snapshots`]; tests compare the
+    /// two.
+    #[cfg(test)]
     pub fn write(&self, checkpoint: &Checkpoint) -> Result<u64, CheckpointError> {
         let path = self.dir.join(FILE_NAME);
         let mut encode_error = None;
@@ -447,7 +447,10 @@ mod tests {
     fn snapshots_encode_to_parts_that_decode_back() {
         let state = BTreeMap::from([("dev-1".to_string(), vec![1.5f64, f64::NAN])]);
         let snapshot: Box<dyn StateSnapshot> = Box::new(state.clone());
-        let bytes = snapshot.encode("features").unwrap();
+        let mut bytes = Vec::new();
+        snapshot.encode_to("features", &mut bytes).unwrap();
+        assert_eq!(bytes, encode_part("features", &state).unwrap());
+        assert_eq!(snapshot.encoded_len("features").unwrap(), bytes.len());
         let part = StoredPart {
             stage: "features",
             bytes: &bytes,
