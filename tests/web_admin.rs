@@ -260,16 +260,9 @@ async fn check_alerts_and_windows(daemon: &Daemon, client: &reqwest::Client, bas
         assert!(n("open") >= shown, "{line}");
         assert!(n("opened_since_start") >= n("opened_today"), "{line}");
     }
-    let page = client
-        .get(format!("{base}/alerts"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page(client, format!("{base}/alerts")).await;
     assert!(
-        page.contains(&format!("<td>{rule}</td>")),
+        html.contains(&format!("<td>{rule}</td>")),
         "the Alerts page's By rule table names {rule}"
     );
     let (status, bad) = get_json(client, format!("{base}/api/alerts?severity=extreme")).await;
