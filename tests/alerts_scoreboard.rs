@@ -45,15 +45,22 @@ fn kind(board: &Scoreboard, k: IncidentKind) -> Option<&scoreboard::score::KindS
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_detectors_meet_the_alert_targets_they_reach() {
     let (board, table) = default_scoreboard().await;
-    let mut fires = 0;
+    let (mut fires, mut critical) = (0, 0);
     for k in [IncidentKind::Smouldering, IncidentKind::Flaming] {
         let Some(s) = kind(&board, k) else { continue };
         fires += s.incidents;
+        critical += s.critical;
         assert_eq!(s.recall, 1.0, "every {k:?} fire raises an alert\n{table}");
     }
     assert!(
         fires >= 5,
         "the day must hold fires to score ({fires})\n{table}"
+    );
+    // Every fire critical is the target (the ignored test below); the ML
+    // alert and the fire gas signature agree on 24 of 25 here today.
+    assert!(
+        critical * 10 >= fires * 9,
+        "{critical} of {fires} fires reached critical\n{table}"
     );
     let nuisance = kind(&board, IncidentKind::Nuisance).expect("nuisance happens daily");
     assert_eq!(
@@ -85,9 +92,9 @@ async fn default_detectors_meet_the_alert_targets_they_reach() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "not reached yet: fires reach `high` (no independent detector corroborates the ML \
-            alert in the calibrated fleet), the first alert comes minutes after a smouldering \
-            fire's onset, the ML alert raises ~0.65 false alerts per detector-day, one \
+#[ignore = "not reached yet: one fire in 25 stays `high`, the critical alert comes minutes \
+            after a smouldering fire's onset (the model and the gas signature need the fire's \
+            TVOC plateau), the ML alert raises ~0.65 false alerts per detector-day, one \
             forgotten light in 20 is missed; see README, Alerts"]
 async fn fires_are_critical_within_60_s_and_false_alarms_stay_under_half_a_day() {
     let (board, table) = default_scoreboard().await;

@@ -370,6 +370,7 @@ fn device_rule_fires_on_smoke_with_rising_temperature_only() {
         name: "smoke_and_heat_rising".into(),
         when: "pm2_5 > 35 && temperature rising".into(),
         severity: Severity::High,
+        evidence_only: false,
     });
     let mut h = Harness::with(config, false);
     normal_home(&mut h);
@@ -456,6 +457,53 @@ fn ml_alert_needs_a_sustained_probability_and_is_critical_only_when_corroborated
         "{:#?}",
         h.alerts
     );
+}
+
+#[test]
+fn an_evidence_only_rule_raises_nothing_itself_and_makes_the_ml_alert_critical() {
+    let mut config = alone_config();
+    config.rules.push(RuleConfig {
+        name: "gas_plateau".into(),
+        when: "tvoc_ppb >= 700 for >= 20s".into(),
+        severity: Severity::Low,
+        evidence_only: true,
+    });
+    // The signature alone, with a low probability: no alert at all.
+    let mut h = Harness::with(config.clone(), true);
+    normal_home(&mut h);
+    hold(&mut h, Channel::Tvoc, &[1000.0; 40]);
+    assert!(h.alerts.is_empty(), "{:#?}", h.alerts);
+
+    // A sustained probability and the signature holding: critical, and
+    // still no alert of the evidence rule's own.
+    let mut h = Harness::with(config, true);
+    normal_home(&mut h);
+    for s in 0..40 {
+        let t = T0 + 600_000 + s * 1000;
+        let item = h.reading(
+            "d-hall",
+            "hall",
+            t,
+            &[(Channel::Pm2_5, 95.0), (Channel::Tvoc, 1000.0)],
+        );
+        h.run(vec![item]);
+    }
+    let severities: Vec<Severity> = rule_events(&h, "ml:fire")
+        .iter()
+        .map(|e| e.alert.severity)
+        .collect();
+    assert_eq!(
+        severities.last(),
+        Some(&Severity::Critical),
+        "{:#?}",
+        h.alerts
+    );
+    assert!(rule_events(&h, "gas_plateau").is_empty(), "{:#?}", h.alerts);
+    // The alert says what corroborated it.
+    let last = rule_events(&h, "ml:fire")
+        .last()
+        .map(|e| e.alert.values.clone());
+    assert_eq!(last.and_then(|v| v.get("tvoc_ppb").copied()), Some(1000.0));
 }
 
 /// Only the ML detector watches the device.

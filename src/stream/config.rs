@@ -9,6 +9,7 @@
 use crate::base::config::{Capacity, ConfigIssue, Duration, Validate};
 use crate::schema::Channel;
 use crate::schema::registry::UnknownDevices;
+use crate::stream::detect::rules::Scope;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -328,8 +329,20 @@ pub struct RuleConfig {
     pub name: String,
     /// The condition, e.g. `light == on && presence == 0 for >= 60s`.
     pub when: String,
-    /// Severity of its alert.
+    /// Severity of its alert (ignored by an evidence-only rule).
+    #[serde(default = "low_severity")]
     pub severity: Severity,
+    /// Raise no alert of its own: the condition is independent evidence
+    /// that, while it holds, makes the device's ML fire alert critical.
+    /// A signature that alone would cry wolf (normal air sometimes reads
+    /// like a fire on one or two channels) can still confirm what the
+    /// model sees. Device rules only: room state says nothing of a fire.
+    #[serde(default)]
+    pub evidence_only: bool,
+}
+
+fn low_severity() -> Severity {
+    Severity::Low
 }
 
 /// ML fire-probability detector (active when `ml.enabled`).
@@ -525,6 +538,17 @@ impl Default for SpikeConfig {
     }
 }
 
+/// Name of the default evidence-only rule that confirms the ML fire alert.
+pub const FIRE_GAS_SIGNATURE: &str = "fire_gas_signature";
+/// The fire class's gas signature in the Smoke Detection Dataset (profile
+/// `tests/fixtures/smoke_profile.yaml`): TVOC on its plateau (fire p25-p99
+/// 332-1,417 ppb, where normal air sits between its p75 of 182 and p90 of
+/// 9,000) with clean air's particle counts (fire PM2.5 p99 4.9; cooking and
+/// steam reach thousands), held 20 s. A rule, not a model: it cannot learn
+/// the model's mistakes, so when both agree the alert is critical.
+pub const FIRE_GAS_SIGNATURE_WHEN: &str =
+    "tvoc_ppb >= 700 && tvoc_ppb <= 2500 && pm2_5 <= 10 for >= 20s";
+
 impl Default for DetectConfig {
     fn default() -> Self {
         let low = |low| ThresholdLevels {
@@ -544,11 +568,20 @@ impl Default for DetectConfig {
             // fixed-temperature heat detectors trip (57-60 °C).
             thresholds: BTreeMap::from([(Channel::Temperature, low(60.0))]),
             spike: SpikeConfig::default(),
-            rules: vec![RuleConfig {
-                name: "light_on_empty_room".into(),
-                when: "light == on && presence == 0 for >= 60s".into(),
-                severity: Severity::Low,
-            }],
+            rules: vec![
+                RuleConfig {
+                    name: "light_on_empty_room".into(),
+                    when: "light == on && presence == 0 for >= 60s".into(),
+                    severity: Severity::Low,
+                    evidence_only: false,
+                },
+                RuleConfig {
+                    name: FIRE_GAS_SIGNATURE.into(),
+                    when: FIRE_GAS_SIGNATURE_WHEN.into(),
+                    severity: Severity::Low,
+                    evidence_only: true,
+                },
+            ],
             ml: MlDetectConfig::default(),
             fault: FaultDetectConfig::default(),
         }
@@ -744,8 +777,17 @@ impl Validate for StreamConfig {
                     format!("rule name {:?} is used twice", rule.name),
                 );
             }
-            if let Err(e) = super::detect::rules::Rule::parse(&rule.name, &rule.when) {
-                issue(&format!("detect.rules[{i}].when"), e.to_string());
+            match super::detect::rules::Rule::parse(&rule.name, &rule.when) {
+                Err(e) => issue(&format!("detect.rules[{i}].when"), e.to_string()),
+                Ok(parsed) if rule.evidence_only && parsed.scope == Scope::Room => issue(
+                    &format!("detect.rules[{i}].evidence_only"),
+                    format!(
+                        "rule {:?} reads only room state; evidence for a device's fire alert \
+                         must read the device's reading",
+                        rule.name
+                    ),
+                ),
+                Ok(_) => {}
             }
         }
         for (channel, limit) in &self.clean.drift_limits {

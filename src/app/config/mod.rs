@@ -280,6 +280,21 @@ mod tests {
     }
 
     #[test]
+    fn an_evidence_only_rule_over_room_state_alone_is_refused() {
+        let issue = only_issue(
+            "stream:\n  detect:\n    rules:\n      - name: dark\n        when: light == off\n        evidence_only: true\n",
+        );
+        assert_eq!(issue.key, "stream.detect.rules[0].evidence_only");
+        assert!(issue.reason.contains("\"dark\""), "{issue}");
+        // Over a reading's channel it is accepted, with no severity needed.
+        let config = parse(
+            "stream:\n  detect:\n    rules:\n      - name: warm\n        when: temperature_c > 30\n        evidence_only: true\n",
+        )
+        .unwrap();
+        assert!(config.stream.detect.rules[0].evidence_only);
+    }
+
+    #[test]
     fn env_override_changes_the_effective_config() {
         let vars = vec![
             ("SMOKEWATCH__WEB__PORT".to_string(), "9191".to_string()),

@@ -10,7 +10,9 @@
 //!   only with a minimum absolute change, and only when they hold;
 //! - the ML alert needs `min_votes` of the last `window` readings above
 //!   the threshold, and is critical only when an independent detector of
-//!   the device agrees (severity from evidence);
+//!   the device agrees (severity from evidence): another detector's alert,
+//!   or an evidence-only rule (by default the data set's fire gas
+//!   signature) that raises nothing by itself;
 //! - a channel with impossible, stuck or drifting values is left out of
 //!   the thresholds and spikes; impossible values that persist raise
 //!   `fault:device`.
@@ -53,6 +55,8 @@ struct RuleSlot {
     severity: Severity,
     operands: Vec<Operand>,
     slot: usize,
+    /// Raises nothing itself; only corroborates the ML fire alert.
+    evidence_only: bool,
 }
 
 /// Per-device memory of the detectors that look back over readings.
@@ -91,6 +95,8 @@ pub struct Detector {
     device_rules: Vec<RuleSlot>,
     room_rules: Vec<RuleSlot>,
     ml: Option<crate::stream::config::MlDetectConfig>,
+    /// The ML alert's slot among the device slots.
+    ml_slot: Option<usize>,
     fault: Option<crate::stream::config::FaultDetectConfig>,
     /// Features the rules read, in the order of `ReadingRecord::rule_features`.
     rule_features: Vec<crate::features::Feature>,
@@ -158,6 +164,7 @@ impl Detector {
                 severity: rc.severity,
                 operands,
                 slot: index,
+                evidence_only: rc.evidence_only,
             });
         }
         if rule_features.len() > MAX_RULE_FEATURES {
@@ -166,9 +173,9 @@ impl Detector {
             });
         }
         let ml = ml_enabled.then(|| config.ml.clone());
-        if ml.is_some() {
-            slot(&mut device_slots, "ml:fire".into(), AlertKind::Ml);
-        }
+        let ml_slot = ml
+            .is_some()
+            .then(|| slot(&mut device_slots, "ml:fire".into(), AlertKind::Ml));
         let fault = config.fault.enabled.then(|| config.fault.clone());
         if fault.is_some() {
             slot(&mut device_slots, "fault:device".into(), AlertKind::Fault);
@@ -184,6 +191,7 @@ impl Detector {
             device_rules,
             room_rules,
             ml,
+            ml_slot,
             fault,
             rule_features,
             state: DetectState {
@@ -334,13 +342,21 @@ impl Detector {
             room,
             rule_features: &self.rule_features,
         };
+        let mut evidence = false;
         for rs in &self.device_rules {
             let verdict = rs.rule.expr.eval(&lookup);
-            outcomes.push(held(&mut self.state.holds, &subject, rs, verdict, t));
+            let outcome = held(&mut self.state.holds, &subject, rs, verdict, t);
+            if rs.evidence_only {
+                evidence |= matches!(outcome, Outcome::Active(_));
+                outcomes.push(Outcome::Clear);
+            } else {
+                outcomes.push(outcome);
+            }
         }
         if let Some(ml) = &self.ml {
-            // Independent evidence: any other device detector active now.
-            let corroborated = outcomes.iter().any(|o| matches!(o, Outcome::Active(_)));
+            // Independent evidence: an evidence-only rule holding, or any
+            // other device detector active now.
+            let corroborated = evidence || outcomes.iter().any(|o| matches!(o, Outcome::Active(_)));
             outcomes.push(match r.fire_probability {
                 None => Outcome::Unknown,
                 Some(p) => {
@@ -383,7 +399,8 @@ impl Detector {
             });
         }
         let (thresholds, spikes, rules) = (&self.thresholds, &self.spikes, &self.device_rules);
-        let values = |i: usize| device_values(thresholds, spikes, rules, i, &lookup);
+        let ml_slot = self.ml_slot;
+        let values = |i: usize| device_values(thresholds, spikes, rules, ml_slot, i, &lookup);
         let at = Observed {
             subject: &subject,
             home: &reading.home,
@@ -482,6 +499,7 @@ fn device_values(
     thresholds: &[(Channel, ThresholdLevels)],
     spikes: &[(Channel, SpikeChannel)],
     device_rules: &[RuleSlot],
+    ml_slot: Option<usize>,
     slot: usize,
     lookup: &RecordLookup<'_>,
 ) -> BTreeMap<String, f64> {
@@ -507,6 +525,14 @@ fn device_values(
         operand_values(&rs.operands, lookup, &mut values);
     } else if let Some(p) = r.fire_probability {
         values.insert("fire_probability".into(), p);
+        if ml_slot == Some(slot) {
+            // What corroborates it: the values of the evidence rules that hold.
+            for rs in device_rules.iter().filter(|rs| rs.evidence_only) {
+                if rs.rule.expr.eval(lookup) == Some(true) {
+                    operand_values(&rs.operands, lookup, &mut values);
+                }
+            }
+        }
     }
     if r.quality.invalid != 0 {
         values.insert("invalid_channels".into(), f64::from(r.quality.invalid));
