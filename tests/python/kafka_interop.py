@@ -18,11 +18,18 @@ Modes (each prints one JSON object on stdout; diagnostics go to stderr):
 
   bench    --bootstrap B --topic T --partitions P --expect N
       Consumes N records from the beginning as fast as it can and prints
-      {"records", "bytes", "seconds"}: the reference rate for the benchmark.
+      {"records", "bytes", "seconds", "max_rss_bytes"}: the reference rate
+      (and memory) for the benchmark.
+
+  bench-produce  --bootstrap B --topic T --count N [--compression C]
+      Encodes N readings first, then produces them (acks=all, linger 5 ms,
+      1 MB batches, codec C) and flushes, and prints {"records", "bytes",
+      "seconds"}: the reference produce rate for the benchmark.
 """
 
 import argparse
 import json
+import resource
 import sys
 import time
 
@@ -196,21 +203,64 @@ def bench(args):
             size += len(msg.value() or b"") + len(msg.key() or b"")
     seconds = time.perf_counter() - started if started else 0.0
     consumer.close()
-    print(json.dumps({"records": records, "bytes": size, "seconds": seconds}))
+    # ru_maxrss is in KiB on Linux.
+    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"records": records, "bytes": size, "seconds": seconds, "max_rss_bytes": max_rss}))
+
+
+def bench_produce(args):
+    producer = Producer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "partitioner": "murmur2_random",
+            "linger.ms": 5,
+            "batch.size": 1048576,
+            "compression.codec": args.compression,
+            "acks": "all",
+        }
+    )
+    devices = 1000
+    records = []
+    for n in range(args.count):
+        value = reading(args.device_prefix, n % devices, n // devices)
+        records.append((value["device_id"].encode(), json.dumps(value).encode(), value["event_time_ms"]))
+    size = sum(len(k) + len(v) for k, v, _ in records)
+    failures = []
+
+    def delivered(err, _msg):
+        if err is not None:
+            failures.append(str(err))
+
+    started = time.perf_counter()
+    for key, value, timestamp in records:
+        while True:
+            try:
+                producer.produce(args.topic, key=key, value=value, timestamp=timestamp, on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    left = producer.flush(120)
+    seconds = time.perf_counter() - started
+    if left or failures:
+        print("undelivered: %d, failures: %s" % (left, failures[:5]), file=sys.stderr)
+        sys.exit(1)
+    print(json.dumps({"records": args.count, "bytes": size, "seconds": seconds}))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["produce", "consume", "bench"])
+    parser.add_argument("mode", choices=["produce", "consume", "bench", "bench-produce"])
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--expect", type=int, default=0)
     parser.add_argument("--partitions", type=int, default=1)
     parser.add_argument("--device-prefix", default="py")
+    parser.add_argument("--compression", default="none")
     args = parser.parse_args()
     try:
-        {"produce": produce, "consume": consume, "bench": bench}[args.mode](args)
+        modes = {"produce": produce, "consume": consume, "bench": bench, "bench-produce": bench_produce}
+        modes[args.mode](args)
     except KafkaException as e:
         print("kafka error: %s" % e, file=sys.stderr)
         sys.exit(1)
