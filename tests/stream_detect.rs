@@ -437,26 +437,30 @@ fn ml_alert_needs_a_sustained_probability_and_is_critical_only_when_corroborated
     // With the default heat threshold agreeing (65 °C): critical.
     let mut h = Harness::new(true);
     normal_home(&mut h);
-    for s in 0..30 {
-        let t = T0 + 600_000 + s * 1000;
-        let item = h.reading(
-            "d-hall",
-            "hall",
-            t,
-            &[(Channel::Pm2_5, 95.0), (Channel::Temperature, 65.0)],
-        );
-        h.run(vec![item]);
-    }
-    let severities: Vec<Severity> = rule_events(&h, "ml:fire")
-        .iter()
-        .map(|e| e.alert.severity)
-        .collect();
+    hold_all(
+        &mut h,
+        &[(Channel::Pm2_5, 95.0), (Channel::Temperature, 65.0)],
+        30,
+    );
     assert_eq!(
-        severities.last(),
-        Some(&Severity::Critical),
+        last_ml_severity(&h),
+        Some(Severity::Critical),
         "{:#?}",
         h.alerts
     );
+}
+
+/// `readings` readings of d-hall, one a second, with `set` on each.
+fn hold_all(h: &mut Harness, set: &[(Channel, f64)], readings: i64) {
+    for s in 0..readings {
+        let item = h.reading("d-hall", "hall", T0 + 600_000 + s * 1000, set);
+        h.run(vec![item]);
+    }
+}
+
+/// The severity of the ML alert's latest change.
+fn last_ml_severity(h: &Harness) -> Option<Severity> {
+    rule_events(h, "ml:fire").last().map(|e| e.alert.severity)
 }
 
 #[test]
@@ -478,23 +482,14 @@ fn an_evidence_only_rule_raises_nothing_itself_and_makes_the_ml_alert_critical()
     // still no alert of the evidence rule's own.
     let mut h = Harness::with(config, true);
     normal_home(&mut h);
-    for s in 0..40 {
-        let t = T0 + 600_000 + s * 1000;
-        let item = h.reading(
-            "d-hall",
-            "hall",
-            t,
-            &[(Channel::Pm2_5, 95.0), (Channel::Tvoc, 1000.0)],
-        );
-        h.run(vec![item]);
-    }
-    let severities: Vec<Severity> = rule_events(&h, "ml:fire")
-        .iter()
-        .map(|e| e.alert.severity)
-        .collect();
+    hold_all(
+        &mut h,
+        &[(Channel::Pm2_5, 95.0), (Channel::Tvoc, 1000.0)],
+        40,
+    );
     assert_eq!(
-        severities.last(),
-        Some(&Severity::Critical),
+        last_ml_severity(&h),
+        Some(Severity::Critical),
         "{:#?}",
         h.alerts
     );
