@@ -97,6 +97,9 @@ pub struct Detector {
     ml: Option<crate::stream::config::MlDetectConfig>,
     /// The ML alert's slot among the device slots.
     ml_slot: Option<usize>,
+    /// Indices (in `device_rules`) of the evidence-only rules that hold for
+    /// the reading being observed; reused across readings.
+    evidence: Vec<usize>,
     fault: Option<crate::stream::config::FaultDetectConfig>,
     /// Features the rules read, in the order of `ReadingRecord::rule_features`.
     rule_features: Vec<crate::features::Feature>,
@@ -192,6 +195,7 @@ impl Detector {
             room_rules,
             ml,
             ml_slot,
+            evidence: Vec::new(),
             fault,
             rule_features,
             state: DetectState {
@@ -342,12 +346,14 @@ impl Detector {
             room,
             rule_features: &self.rule_features,
         };
-        let mut evidence = false;
-        for rs in &self.device_rules {
+        self.evidence.clear();
+        for (i, rs) in self.device_rules.iter().enumerate() {
             let verdict = rs.rule.expr.eval(&lookup);
             let outcome = held(&mut self.state.holds, &subject, rs, verdict, t);
             if rs.evidence_only {
-                evidence |= matches!(outcome, Outcome::Active(_));
+                if matches!(outcome, Outcome::Active(_)) {
+                    self.evidence.push(i);
+                }
                 outcomes.push(Outcome::Clear);
             } else {
                 outcomes.push(outcome);
@@ -356,7 +362,8 @@ impl Detector {
         if let Some(ml) = &self.ml {
             // Independent evidence: an evidence-only rule holding, or any
             // other device detector active now.
-            let corroborated = evidence || outcomes.iter().any(|o| matches!(o, Outcome::Active(_)));
+            let corroborated = !self.evidence.is_empty()
+                || outcomes.iter().any(|o| matches!(o, Outcome::Active(_)));
             outcomes.push(match r.fire_probability {
                 None => Outcome::Unknown,
                 Some(p) => {
@@ -399,8 +406,12 @@ impl Detector {
             });
         }
         let (thresholds, spikes, rules) = (&self.thresholds, &self.spikes, &self.device_rules);
-        let ml_slot = self.ml_slot;
-        let values = |i: usize| device_values(thresholds, spikes, rules, ml_slot, i, &lookup);
+        // The ML alert's values also name what corroborated it.
+        let evidence = DeviceEvidence {
+            ml_slot: self.ml_slot,
+            rules: &self.evidence,
+        };
+        let values = |i: usize| device_values(thresholds, spikes, rules, &evidence, i, &lookup);
         let at = Observed {
             subject: &subject,
             home: &reading.home,
@@ -494,12 +505,19 @@ impl Detector {
     }
 }
 
+/// What corroborated a device's ML alert at the reading being observed.
+struct DeviceEvidence<'a> {
+    ml_slot: Option<usize>,
+    /// Indices in `device_rules` of the evidence-only rules that hold.
+    rules: &'a [usize],
+}
+
 /// The triggering values of device slot `slot`.
 fn device_values(
     thresholds: &[(Channel, ThresholdLevels)],
     spikes: &[(Channel, SpikeChannel)],
     device_rules: &[RuleSlot],
-    ml_slot: Option<usize>,
+    evidence: &DeviceEvidence<'_>,
     slot: usize,
     lookup: &RecordLookup<'_>,
 ) -> BTreeMap<String, f64> {
@@ -525,12 +543,9 @@ fn device_values(
         operand_values(&rs.operands, lookup, &mut values);
     } else if let Some(p) = r.fire_probability {
         values.insert("fire_probability".into(), p);
-        if ml_slot == Some(slot) {
-            // What corroborates it: the values of the evidence rules that hold.
-            for rs in device_rules.iter().filter(|rs| rs.evidence_only) {
-                if rs.rule.expr.eval(lookup) == Some(true) {
-                    operand_values(&rs.operands, lookup, &mut values);
-                }
+        if evidence.ml_slot == Some(slot) {
+            for &i in evidence.rules {
+                operand_values(&device_rules[i].operands, lookup, &mut values);
             }
         }
     }
