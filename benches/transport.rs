@@ -37,6 +37,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Fetch wait of every consumer in the bench, in milliseconds.
+const FETCH_WAIT_MS: u64 = 100;
+
 struct Rate {
     records: u64,
     bytes: u64,
@@ -153,7 +156,8 @@ fn full_stream(
     let t = &config.topics;
     let yaml = format!(
         "daemon:\n  data_dir: {data}\nkafka:\n  enabled: true\n  bootstrap_servers: [\"{addr}\"]\n  \
-         partitions: {partitions}\n  producer:\n    compression: {codec_name}\n  topics:\n    \
+         partitions: {partitions}\n  producer:\n    compression: {codec_name}\n  consumer:\n    \
+         max_wait: {FETCH_WAIT_MS}ms\n  topics:\n    \
          readings: {r}\n    room_events: {e}\n    alerts: {a}\n    window_results: {w}\n    \
          dead_letters: {d}\nsimulator:\n  enabled: false\nml:\n  enabled: false\nbatch:\n  \
          enabled: false\n",
@@ -230,7 +234,11 @@ async fn client_rates(broker: &Broker, codec_name: &str, n: u64) -> Measured {
     {
         config.producer.batch_size = bytes;
     }
-    config.consumer.max_wait = smokewatch::base::config::Duration::from_millis(500);
+    // The same fetch wait as the confluent-kafka consumer (`fetch.wait.max.ms`
+    // in tests/python/kafka_interop.py): tansu 0.6 sleeps up to the wait on
+    // every fetch, even one that found records (tansu-storage
+    // src/service/fetch.rs), so unequal waits would measure that sleep.
+    config.consumer.max_wait = smokewatch::base::config::Duration::from_millis(FETCH_WAIT_MS);
     if let Some(bytes) = std::env::var("SMOKEWATCH_BENCH_FETCH_BYTES")
         .ok()
         .and_then(|v| v.parse().ok())
