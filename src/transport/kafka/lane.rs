@@ -15,12 +15,11 @@ use crate::transport::config::CompressionCodec;
 use rskafka::chrono::{TimeZone, Utc};
 use rskafka::client::error::Error as ClientError;
 use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
-use rskafka::client::producer::aggregator::{Aggregator, RecordAggregator, TryPush};
 use rskafka::record::Record;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 fn compression(codec: CompressionCodec) -> Compression {
     match codec {
@@ -50,52 +49,62 @@ fn to_kafka(record: &OutgoingRecord) -> Record {
     }
 }
 
-/// A batch being filled: rskafka's aggregator decides when it is full; we
-/// keep our own records for retries and for the failure log.
+/// A batch being filled, up to `batch_size` bytes counted the way
+/// rskafka's `RecordAggregator` counts them (key + value + header names and
+/// values). Records stay ours until a send attempt converts them, so a
+/// retry or the failure log needs no second copy, and the batch holds its
+/// records' queue permits as one, released once when the batch is done.
 struct Batch {
-    aggregator: RecordAggregator,
-    held: Vec<Queued>,
-    /// Holds one record too large for the aggregator; nothing joins it.
-    oversized: bool,
+    held: Vec<OutgoingRecord>,
+    permit: OwnedSemaphorePermit,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+/// What a record counts against `batch_size`.
+fn batch_bytes(record: &OutgoingRecord) -> usize {
+    record.key.len()
+        + record.value.len()
+        + record
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum::<usize>()
 }
 
 impl Batch {
-    fn new(max_bytes: usize) -> Self {
+    /// A batch of `first` alone, whatever its size.
+    fn starting_with(first: Queued, max_bytes: usize) -> Self {
         Self {
-            aggregator: RecordAggregator::new(max_bytes),
-            held: Vec::new(),
-            oversized: false,
+            bytes: batch_bytes(&first.record),
+            held: vec![first.record],
+            permit: first.permit,
+            max_bytes,
         }
     }
 
-    /// Adds `q`, or gives it back when the batch is full. A record larger
-    /// than a whole batch goes alone (the broker decides whether it fits).
+    /// Adds `q`, or gives it back when it would overfill the batch. A
+    /// record larger than a whole batch thus goes alone (the broker decides
+    /// whether it fits).
     fn push(&mut self, q: Queued) -> Result<(), Queued> {
-        if self.oversized {
+        let size = batch_bytes(&q.record);
+        if self.bytes.saturating_add(size) > self.max_bytes {
             return Err(q);
         }
-        let accepted = matches!(
-            self.aggregator.try_push(to_kafka(&q.record)),
-            Ok(TryPush::Aggregated(_))
-        );
-        if accepted {
-            self.held.push(q);
-            Ok(())
-        } else if self.held.is_empty() {
-            self.oversized = true;
-            self.held.push(q);
-            Ok(())
-        } else {
-            Err(q)
-        }
+        self.bytes += size;
+        self.held.push(q.record);
+        self.permit.merge(q.permit);
+        Ok(())
     }
 
-    /// The records to send on the first attempt.
-    fn take_records(&mut self) -> Vec<Record> {
-        match self.aggregator.flush() {
-            Ok((records, _)) if !self.oversized && records.len() == self.held.len() => records,
-            _ => self.held.iter().map(|q| to_kafka(&q.record)).collect(),
-        }
+    /// Whether nothing may join the batch any more.
+    fn is_full(&self) -> bool {
+        self.bytes >= self.max_bytes
+    }
+
+    /// The records of one send attempt, as rskafka takes them.
+    fn records(&self) -> Vec<Record> {
+        self.held.iter().map(to_kafka).collect()
     }
 }
 
@@ -128,13 +137,12 @@ impl LaneTask {
                     None => return,
                 },
             };
-            let mut batch = Batch::new(max_bytes);
-            let _ = batch.push(first);
+            let mut batch = Batch::starting_with(first, max_bytes);
             let deadline = tokio::time::Instant::now() + linger;
             loop {
                 // Under a steady flow `try_recv` always has a record; the
                 // linger still bounds how long the first one waits.
-                if tokio::time::Instant::now() >= deadline {
+                if batch.is_full() || tokio::time::Instant::now() >= deadline {
                     break;
                 }
                 let next = match rx.try_recv() {
@@ -158,7 +166,7 @@ impl LaneTask {
     }
 
     /// Sends one batch, retrying retriable failures; counts the outcome.
-    async fn send(&mut self, mut batch: Batch) {
+    async fn send(&mut self, batch: Batch) {
         let shared = self.shared.clone();
         let config = &shared.config.producer;
         let codec = compression(config.compression);
@@ -166,15 +174,12 @@ impl LaneTask {
         let bytes: u64 = batch
             .held
             .iter()
-            .map(|q| record_bytes(q.record.key.len(), q.record.value.len()))
+            .map(|record| record_bytes(record.key.len(), record.value.len()))
             .sum();
-        let mut records = Some(batch.take_records());
         let mut backoff = retry_backoff(config.retry_backoff.get(), config.retry_backoff_max.get());
         let mut attempt: u32 = 0;
         loop {
-            let records = records
-                .take()
-                .unwrap_or_else(|| batch.held.iter().map(|q| to_kafka(&q.record)).collect());
+            let records = batch.records();
             let started = Instant::now();
             match self.produce(records, codec).await {
                 Ok(()) => {
@@ -260,7 +265,7 @@ impl LaneTask {
         let keys: Vec<String> = batch
             .held
             .iter()
-            .map(|q| String::from_utf8_lossy(&q.record.key).into_owned())
+            .map(|record| String::from_utf8_lossy(&record.key).into_owned())
             .collect();
         tracing::error!(
             topic = %self.topic_name,
@@ -288,15 +293,15 @@ mod tests {
     fn queued(permits: &Arc<Semaphore>, value_len: usize) -> Queued {
         Queued {
             record: OutgoingRecord::json("dev", vec![b'x'; value_len], 0),
-            _permit: permits.clone().try_acquire_owned().unwrap(),
+            permit: permits.clone().try_acquire_owned().unwrap(),
         }
     }
 
     #[test]
     fn a_batch_fills_up_to_its_size_and_hands_back_the_rest() {
         let permits = Arc::new(Semaphore::new(100));
-        let mut batch = Batch::new(1024);
-        let mut accepted = 0;
+        let mut batch = Batch::starting_with(queued(&permits, 200), 1024);
+        let mut accepted = 1;
         let rejected = loop {
             match batch.push(queued(&permits, 200)) {
                 Ok(()) => accepted += 1,
@@ -305,7 +310,7 @@ mod tests {
         };
         assert_eq!(accepted, 4, "4 × ~250 bytes fit in 1 KiB, 5 do not");
         assert_eq!(rejected.record.value.len(), 200);
-        let records = batch.take_records();
+        let records = batch.records();
         assert_eq!(records.len(), 4);
         assert_eq!(records[0].headers["content_type"], b"application/json");
         assert_eq!(
@@ -313,17 +318,30 @@ mod tests {
             100 - 5,
             "held records keep their permits"
         );
+        drop(batch);
+        assert_eq!(
+            permits.available_permits(),
+            100 - 1,
+            "a finished batch gives back every permit it held"
+        );
+    }
+
+    #[test]
+    fn a_batch_counts_bytes_like_rskafka() {
+        let permits = Arc::new(Semaphore::new(1));
+        let record = queued(&permits, 321).record;
+        assert_eq!(batch_bytes(&record), to_kafka(&record).approximate_size());
     }
 
     #[test]
     fn a_record_larger_than_a_batch_goes_alone() {
         let permits = Arc::new(Semaphore::new(10));
-        let mut batch = Batch::new(1024);
-        assert!(batch.push(queued(&permits, 5000)).is_ok());
+        let mut batch = Batch::starting_with(queued(&permits, 5000), 1024);
+        assert!(batch.is_full());
         assert!(
             batch.push(queued(&permits, 10)).is_err(),
             "nothing joins it"
         );
-        assert_eq!(batch.take_records().len(), 1);
+        assert_eq!(batch.records().len(), 1);
     }
 }

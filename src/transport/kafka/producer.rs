@@ -3,9 +3,8 @@
 //! `send` picks the partition with Kafka's murmur2 partitioner (the Java
 //! client's and librdkafka's `murmur2_random`), so a device's readings land
 //! where any client would put them, and hands the record to that
-//! XX
-//! (up to `batch_size` bytes, or whatever arrived within `linger`),
-//! compresses, and sends one batch at a time, retrying retriable errors
+//! partition's lane. The lane's task fills a batch (up to `batch_size`
+//! bytes, or whatever arrived within `linger`), compresses, and sends one batch at a time, retrying retriable errors
 //! with backoff. One batch in flight per partition is what keeps a
 //! partition in order across retries (rskafka's `BatchProducer` lets
 //! several batches fly and retries them independently, which can reorder
@@ -49,7 +48,7 @@ struct Inner {
 /// A record waiting in a lane, holding its share of the queue capacity.
 pub(super) struct Queued {
     pub(super) record: OutgoingRecord,
-    pub(super) _permit: OwnedSemaphorePermit,
+    pub(super) permit: OwnedSemaphorePermit,
 }
 
 /// The sending side of one partition's lane.
@@ -109,15 +108,10 @@ impl KafkaProducer {
             .and_then(|p| topic_lanes.get(p))
             .ok_or(TransportError::UnknownPartition { topic, partition })?;
         lane.progress.enqueued.fetch_add(1, Ordering::AcqRel);
-        lane.tx
-            .send(Queued {
-                record,
-                _permit: permit,
-            })
-            .map_err(|_| {
-                lane.progress.enqueued.fetch_sub(1, Ordering::AcqRel);
-                TransportError::Closed
-            })
+        lane.tx.send(Queued { record, permit }).map_err(|_| {
+            lane.progress.enqueued.fetch_sub(1, Ordering::AcqRel);
+            TransportError::Closed
+        })
     }
 
     /// Waits until every record queued before the call is acknowledged or
