@@ -157,12 +157,13 @@ fn full_stream(
     let yaml = format!(
         "daemon:\n  data_dir: {data}\nkafka:\n  enabled: true\n  bootstrap_servers: [\"{addr}\"]\n  \
          partitions: {partitions}\n  producer:\n    compression: {codec_name}\n  consumer:\n    \
-         max_wait: {FETCH_WAIT_MS}ms\n  topics:\n    \
+         max_wait: {FETCH_WAIT_MS}ms\n    max_bytes: {max_bytes}\n  topics:\n    \
          readings: {r}\n    room_events: {e}\n    alerts: {a}\n    window_results: {w}\n    \
          dead_letters: {d}\nsimulator:\n  enabled: false\nml:\n  enabled: false\nbatch:\n  \
          enabled: false\n",
         data = dir.path().join("data").display(),
         partitions = config.partitions,
+        max_bytes = config.consumer.max_bytes,
         r = t.readings,
         e = t.room_events,
         a = t.alerts,

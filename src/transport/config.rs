@@ -160,13 +160,13 @@ impl Default for ConsumerConfig {
     fn default() -> Self {
         Self {
             min_bytes: 1,
-            max_bytes: 1024 * 1024,
+            max_bytes: 2 * 1024 * 1024,
             max_wait: Duration::from_millis(500),
             start: StartFrom::Earliest,
             instance: 0,
             instances: 1,
             partitions: None,
-            queue_capacity: Capacity::new(16),
+            queue_capacity: Capacity::new(4),
         }
     }
 }
@@ -422,7 +422,7 @@ mod tests {
         let mut c = KafkaConfig::default();
         c.producer.batch_size = 10;
         c.producer.retry_backoff = Duration::from_secs(10);
-        c.consumer.min_bytes = 2_000_000;
+        c.consumer.min_bytes = c.consumer.max_bytes + 1;
         c.consumer.max_wait = Duration::from_millis(0);
         c.consumer.instance = 2;
         c.consumer.instances = 2;

@@ -1,7 +1,9 @@
 //! The fetch loops behind a [`super::KafkaConsumer`]: one per assigned
 //! partition, each starting at its position (or earliest/latest), fetching
 //! with `kafka.consumer` min/max bytes and max wait, and sending what it
-//! read, in offset order, into the consumer's bounded queue.
+//! read, in offset order, into the consumer's bounded queue while the next
+//! fetch is already in flight (so at most two fetches' records per
+//! partition are outside the queue).
 //!
 //! A loop never gives up: broker errors are retried with backoff (and show
 //! in /health through [`FailureStreak`]), and an offset the broker no
@@ -111,6 +113,29 @@ pub(super) async fn run_fetch_loops(
     while loops.join_next().await.is_some() {}
 }
 
+/// One fetch as `kafka.consumer` configures it.
+struct FetchRequest {
+    bytes: std::ops::Range<i32>,
+    max_wait_ms: i32,
+    /// The broker may hold the fetch for `max_wait`; the request timeout
+    /// counts after that.
+    timeout: std::time::Duration,
+}
+
+impl FetchRequest {
+    /// Records from `position` on, with the partition's high watermark.
+    async fn send(
+        &self,
+        client: &PartitionClient,
+        position: i64,
+    ) -> Result<(Vec<RecordAndOffset>, i64), ClientError> {
+        let fetch = client.fetch_records(position, self.bytes.clone(), self.max_wait_ms);
+        tokio::time::timeout(self.timeout, fetch)
+            .await
+            .unwrap_or(Err(ClientError::Timeout))
+    }
+}
+
 /// Fetches one partition forever.
 struct FetchLoop {
     tp: TopicPartition,
@@ -151,34 +176,51 @@ impl FetchLoop {
             return;
         }
         let config = &self.shared.config;
-        let bytes =
-            config.consumer.min_bytes as i32..(config.consumer.max_bytes as i32).saturating_add(1);
-        let max_wait = config.consumer.max_wait.get();
-        let max_wait_ms = i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX);
-        let timeout = max_wait + config.request_timeout.get();
+        let request = FetchRequest {
+            bytes: config.consumer.min_bytes as i32
+                ..(config.consumer.max_bytes as i32).saturating_add(1),
+            max_wait_ms: i32::try_from(config.consumer.max_wait.get().as_millis())
+                .unwrap_or(i32::MAX),
+            timeout: config.consumer.max_wait.get() + config.request_timeout.get(),
+        };
+        let idle = config
+            .consumer
+            .max_wait
+            .get()
+            .min(std::time::Duration::from_millis(100));
+        let mut result = request.send(&client, position).await;
         loop {
-            let fetch = client.fetch_records(position, bytes.clone(), max_wait_ms);
-            let result = tokio::time::timeout(timeout, fetch)
-                .await
-                .unwrap_or(Err(ClientError::Timeout));
             match result {
                 Ok((records, high_watermark)) => {
                     self.recovered();
                     self.watermark.store(high_watermark, Ordering::Release);
-                    let records = self.convert(records, position);
-                    match records.last() {
-                        Some(last) => {
-                            position = last.offset + 1;
-                            if self.tx.send(Fetched::Records(records)).await.is_err() {
+                    let next = records
+                        .iter()
+                        .map(|r| r.offset + 1)
+                        .max()
+                        .filter(|next| *next > position);
+                    match next {
+                        // Fetch what follows while these records are
+                        // converted and wait for room in the queue, as
+                        // Kafka's own consumer pipelines its fetches: the
+                        // round trip no longer adds to the stream's time.
+                        Some(next) => {
+                            let deliver = async {
+                                let records = self.convert(records, position);
+                                self.tx.send(Fetched::Records(records)).await
+                            };
+                            let (fetched, delivered) =
+                                tokio::join!(request.send(&client, next), deliver);
+                            if delivered.is_err() {
                                 return;
                             }
+                            position = next;
+                            result = fetched;
+                            continue;
                         }
                         // Behind the watermark yet nothing readable (only
                         // control records): do not spin.
-                        None if position < high_watermark => {
-                            tokio::time::sleep(max_wait.min(std::time::Duration::from_millis(100)))
-                                .await;
-                        }
+                        None if position < high_watermark => tokio::time::sleep(idle).await,
                         None => {}
                     }
                 }
@@ -215,6 +257,7 @@ impl FetchLoop {
                     }
                 }
             }
+            result = request.send(&client, position).await;
         }
     }
 
