@@ -37,6 +37,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The daemon's allocator (src/main.rs), so the producer and consumer
+/// measured here allocate as they do in `smokewatch run`.
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Fetch wait of every consumer in the bench, in milliseconds.
 const FETCH_WAIT_MS: u64 = 100;
 
