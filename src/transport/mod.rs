@@ -22,6 +22,7 @@ mod record;
 
 pub use config::{CompressionCodec, ConsumerConfig, KafkaConfig, ProducerConfig, TopicNames};
 pub use metrics::ConsumerLag;
+pub(crate) use record::headers_from;
 pub use record::{
     CONTENT_TYPE_JSON, ConsumedRecord, HEADER_CONTENT_TYPE, HEADER_SCHEMA_VERSION, Headers, Origin,
     OutgoingRecord, PartitionProgress, StartFrom, Subscription, TopicKind, TopicPartition,

@@ -38,6 +38,25 @@ pub fn json_headers() -> Headers {
         .clone()
 }
 
+/// Headers as read from Kafka. The JSON headers every smokewatch producer
+/// writes come back as the one shared copy of [`json_headers`] instead of
+/// a fresh allocation per record: a consumed reading then carries no
+/// header memory of its own while it is in flight.
+pub fn headers_from(read: BTreeMap<String, Vec<u8>>) -> Headers {
+    let standard = json_headers();
+    let is_standard = read.len() == standard.len()
+        && standard
+            .iter()
+            .all(|(name, value)| read.get(name).is_some_and(|v| v[..] == value[..]));
+    if is_standard {
+        return standard;
+    }
+    read.into_iter()
+        .map(|(name, value)| (name, Bytes::from(value)))
+        .collect::<Vec<_>>()
+        .into()
+}
+
 /// The logical streams smokewatch moves; names come from `kafka.topics`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -224,6 +243,51 @@ impl Subscription {
         Self {
             default_start: config.consumer.start,
             ..Self::from_earliest(topics)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &[u8])]) -> BTreeMap<String, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn smokewatchs_json_headers_come_back_as_the_shared_copy() {
+        let version = crate::schema::SCHEMA_VERSION.to_string();
+        let headers = headers_from(read(&[
+            (HEADER_CONTENT_TYPE, CONTENT_TYPE_JSON.as_bytes()),
+            (HEADER_SCHEMA_VERSION, version.as_bytes()),
+        ]));
+        assert!(Arc::ptr_eq(&headers, &json_headers()));
+    }
+
+    #[test]
+    fn other_headers_are_kept_as_read() {
+        for pairs in [
+            vec![(HEADER_CONTENT_TYPE, CONTENT_TYPE_JSON.as_bytes())],
+            vec![
+                (HEADER_CONTENT_TYPE, CONTENT_TYPE_JSON.as_bytes()),
+                (HEADER_SCHEMA_VERSION, b"0".as_slice()),
+            ],
+            vec![("trace_id", b"abc".as_slice())],
+        ] {
+            let headers = headers_from(read(&pairs));
+            assert!(!Arc::ptr_eq(&headers, &json_headers()), "{pairs:?}");
+            let mut kept: Vec<(&str, &[u8])> = headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), &value[..]))
+                .collect();
+            kept.sort();
+            let mut expected = pairs.clone();
+            expected.sort();
+            assert_eq!(kept, expected);
         }
     }
 }

@@ -13,7 +13,7 @@
 
 use super::super::assignment::assigned_partitions;
 use super::super::metrics::count_offset_reset;
-use super::super::{ConsumedRecord, Headers, StartFrom, Subscription, TopicPartition};
+use super::super::{ConsumedRecord, StartFrom, Subscription, TopicPartition, headers_from};
 use super::retry::retry_backoff;
 use super::status::FailureStreak;
 use super::{Cluster, KafkaContext};
@@ -267,13 +267,7 @@ impl FetchLoop {
             .into_iter()
             .filter(|r| r.offset >= position)
             .map(|r| {
-                let headers: Headers = r
-                    .record
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k, Bytes::from(v)))
-                    .collect::<Vec<_>>()
-                    .into();
+                let headers = headers_from(r.record.headers);
                 ConsumedRecord {
                     topic: self.tp.topic,
                     partition: self.tp.partition,
