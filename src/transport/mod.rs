@@ -47,6 +47,8 @@ pub enum TransportError {
          smokewatch_transport_send_failures_total and logged with their keys)"
     )]
     SendFailed { records: u64 },
+    #[error("embedded transport: {0}")]
+    Embedded(String),
 }
 
 /// The transport chosen by the config. Cheap to clone.

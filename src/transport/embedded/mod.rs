@@ -7,7 +7,10 @@
 //! a partition holds at most `capacity` records that no checkpoint has yet
 //! made durable, and producers wait (backpressure) while it is full. A topic
 //! nobody consumes therefore fills up and stops its producer instead of
-//! dropping data. Nothing survives the process.
+//! dropping data. Records a consumer has read wait for that checkpoint
+//! compressed ([`frozen`]). Nothing survives the process.
+
+mod frozen;
 
 use super::metrics::{ConsumerLag, FlowCounters, LagGauge, count_offset_reset, record_bytes};
 use super::partitioner::partition_for;
@@ -16,6 +19,7 @@ use super::{
     TopicPartition, TransportError,
 };
 use bytes::Bytes;
+use frozen::{BLOCK_RECORDS, FrozenBlock};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -27,16 +31,106 @@ struct Stored {
     timestamp_ms: i64,
 }
 
-/// One partition's log: `records[i]` has offset `base + i`.
+/// One partition's log: offsets from `base` (the first retained) to
+/// `end()`. Records a consumer has read (below `read_mark`) are packed
+/// into `frozen` blocks, contiguous up to `hot_base`; `records[i]` has
+/// offset `hot_base + i`.
 #[derive(Default)]
 struct PartitionLog {
     base: i64,
+    frozen: VecDeque<FrozenBlock>,
+    hot_base: i64,
     records: VecDeque<Stored>,
+    /// The furthest position any consumer has read to.
+    read_mark: i64,
 }
 
 impl PartitionLog {
     fn end(&self) -> i64 {
-        self.base + self.records.len() as i64
+        self.hot_base + self.records.len() as i64
+    }
+
+    /// Records retained: what a checkpoint has not yet released.
+    fn len(&self) -> usize {
+        usize::try_from(self.end() - self.base).unwrap_or(0)
+    }
+
+    /// Packs whole blocks of read records. Read records are needed again
+    /// only by a consumer restarted from a checkpoint.
+    fn freeze_read(&mut self) {
+        while self.read_mark - self.hot_base >= BLOCK_RECORDS as i64 {
+            let block = FrozenBlock::freeze(self.hot_base, self.records.drain(..BLOCK_RECORDS));
+            self.hot_base = block.end();
+            self.frozen.push_back(block);
+        }
+    }
+
+    /// Forgets records before `offset`.
+    fn release(&mut self, offset: i64) {
+        let offset = offset.min(self.end());
+        if offset <= self.base {
+            return;
+        }
+        self.base = offset;
+        while self.frozen.front().is_some_and(|b| b.end() <= offset) {
+            self.frozen.pop_front();
+        }
+        if offset > self.hot_base {
+            let n = usize::try_from(offset - self.hot_base).unwrap_or(0);
+            self.records.drain(..n.min(self.records.len()));
+            self.hot_base = offset;
+        }
+    }
+
+    /// Appends to `out` at most `max` records from `position` on (at least
+    /// `base`); returns how many.
+    fn read_into(
+        &self,
+        tp: TopicPartition,
+        mut position: i64,
+        max: usize,
+        out: &mut Vec<ConsumedRecord>,
+    ) -> Result<usize, TransportError> {
+        let mut taken = 0;
+        while taken < max && position < self.hot_base {
+            let i = self.frozen.partition_point(|b| b.end() <= position);
+            let Some(block) = self.frozen.get(i).filter(|b| b.first() <= position) else {
+                break;
+            };
+            let n = block.thaw_into(tp, position, max - taken, out)?;
+            taken += n;
+            position += n as i64;
+        }
+        let start = usize::try_from(position - self.hot_base).unwrap_or(usize::MAX);
+        if taken < max && start < self.records.len() {
+            for (i, r) in self.records.range(start..).take(max - taken).enumerate() {
+                out.push(ConsumedRecord {
+                    topic: tp.topic,
+                    partition: tp.partition,
+                    offset: position + i as i64,
+                    key: Some(r.key.clone()),
+                    value: r.value.clone(),
+                    headers: r.headers.clone(),
+                    timestamp_ms: r.timestamp_ms,
+                });
+                taken += 1;
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Heap bytes of the records retained (shared headers not counted).
+    fn retained_bytes(&self) -> usize {
+        let hot: usize = self
+            .records
+            .iter()
+            .map(|r| r.key.len() + r.value.len() + size_of::<Stored>())
+            .sum();
+        hot + self
+            .frozen
+            .iter()
+            .map(FrozenBlock::heap_bytes)
+            .sum::<usize>()
     }
 }
 
@@ -110,7 +204,7 @@ impl EmbeddedBroker {
             space.as_mut().enable();
             {
                 let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-                if log.records.len() < self.capacity {
+                if log.len() < self.capacity {
                     let Some(r) = record.take() else {
                         return Err(TransportError::Closed);
                     };
@@ -130,6 +224,19 @@ impl EmbeddedBroker {
         }
     }
 
+    /// Heap bytes of the records every partition of `topic` retains.
+    pub fn retained_bytes(&self, topic: TopicKind) -> usize {
+        self.topics.get(&topic).map_or(0, |logs| {
+            logs.iter()
+                .map(|log| {
+                    log.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .retained_bytes()
+                })
+                .sum()
+        })
+    }
+
     /// First and next-to-be-written offsets of a partition.
     pub fn offsets(&self, tp: TopicPartition) -> Result<(i64, i64), TransportError> {
         let log = self.log(tp)?.lock().unwrap_or_else(|p| p.into_inner());
@@ -139,12 +246,9 @@ impl EmbeddedBroker {
     /// Forgets records before `offset` (they are durable elsewhere).
     fn release(&self, tp: TopicPartition, offset: i64) {
         let Ok(log) = self.log(tp) else { return };
-        let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-        while log.base < offset && !log.records.is_empty() {
-            log.records.pop_front();
-            log.base += 1;
-        }
-        drop(log);
+        log.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .release(offset);
         self.space_ready.notify_waiters();
     }
 
@@ -157,7 +261,7 @@ impl EmbeddedBroker {
         max: usize,
         out: &mut Vec<ConsumedRecord>,
     ) -> Result<(), TransportError> {
-        let log = self.log(tp)?.lock().unwrap_or_else(|p| p.into_inner());
+        let mut log = self.log(tp)?.lock().unwrap_or_else(|p| p.into_inner());
         if *position < log.base {
             tracing::warn!(
                 topic = %tp.topic,
@@ -169,19 +273,12 @@ impl EmbeddedBroker {
             count_offset_reset(tp);
             *position = log.base;
         }
-        let start = usize::try_from(*position - log.base).unwrap_or(usize::MAX);
-        for (i, r) in log.records.iter().skip(start).take(max).enumerate() {
-            out.push(ConsumedRecord {
-                topic: tp.topic,
-                partition: tp.partition,
-                offset: *position + i as i64,
-                key: Some(r.key.clone()),
-                value: r.value.clone(),
-                headers: r.headers.clone(),
-                timestamp_ms: r.timestamp_ms,
-            });
+        let taken = log.read_into(tp, *position, max, out)?;
+        *position += taken as i64;
+        if *position > log.read_mark {
+            log.read_mark = *position;
+            log.freeze_read();
         }
-        *position = (*position + max as i64).min(log.end());
         Ok(())
     }
 }
@@ -462,6 +559,86 @@ mod tests {
             Some(4),
             "released offsets reset to earliest"
         );
+    }
+
+    #[tokio::test]
+    async fn read_records_wait_compressed_and_a_restart_reads_them_again() {
+        let broker = Arc::new(EmbeddedBroker::new(1, 100_000));
+        for n in 0..5_000u32 {
+            let value = format!(
+                "{{\"device_id\":\"dev-{}\",\"seq\":{n},\"temperature_c\":{}.{}}}",
+                n % 40,
+                20 + n % 3,
+                n % 10
+            );
+            let record = OutgoingRecord::json(format!("dev-{}", n % 40), value, i64::from(n));
+            broker.append(TopicKind::Readings, record).await.unwrap();
+        }
+        let unread = broker.retained_bytes(TopicKind::Readings);
+        let mut first = EmbeddedConsumer::new(
+            broker.clone(),
+            Subscription::from_earliest(&[TopicKind::Readings]),
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 5_000 {
+            seen.extend(first.recv().await.unwrap());
+        }
+        let read = broker.retained_bytes(TopicKind::Readings);
+        assert!(
+            read * 3 < unread,
+            "{read} bytes retained once read, {unread} before"
+        );
+        let tp = TopicPartition {
+            topic: TopicKind::Readings,
+            partition: 0,
+        };
+        // A checkpoint covers part of a block.
+        first.commit(&BTreeMap::from([(tp, 1_500)]));
+        assert_eq!(broker.offsets(tp).unwrap(), (1_500, 5_000));
+        let mut sub = Subscription::from_earliest(&[TopicKind::Readings]);
+        sub.positions.insert(tp, 1_500);
+        let mut restarted = EmbeddedConsumer::new(broker.clone(), sub).unwrap();
+        let mut again = Vec::new();
+        while again.len() < 3_500 {
+            again.extend(restarted.recv().await.unwrap());
+        }
+        let fields = |r: &ConsumedRecord| {
+            (
+                r.offset,
+                r.key.clone(),
+                r.value.clone(),
+                r.headers.clone(),
+                r.timestamp_ms,
+            )
+        };
+        assert_eq!(
+            again.iter().map(fields).collect::<Vec<_>>(),
+            seen[1_500..].iter().map(fields).collect::<Vec<_>>()
+        );
+        // Frozen records still count against the capacity until released.
+        let small = Arc::new(EmbeddedBroker::new(1, 2_000));
+        for n in 0..2_000 {
+            small
+                .append(TopicKind::Readings, record("k", n))
+                .await
+                .unwrap();
+        }
+        let mut consumer = EmbeddedConsumer::new(
+            small.clone(),
+            Subscription::from_earliest(&[TopicKind::Readings]),
+        )
+        .unwrap();
+        let mut n = 0;
+        while n < 2_000 {
+            n += consumer.recv().await.unwrap().len();
+        }
+        let blocked = tokio::time::timeout(
+            Duration::from_millis(50),
+            small.append(TopicKind::Readings, record("k", 2_000)),
+        )
+        .await;
+        assert!(blocked.is_err(), "a full partition holds its producer");
     }
 
     #[tokio::test]
