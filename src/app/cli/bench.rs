@@ -140,13 +140,17 @@ fn print_memory(rows: &[(usize, Outcome)]) {
         .collect();
     println!();
     println!(
-        "memory of the throughput runs: state = each stage's encoded state in the final checkpoint, B per device; RSS in MB"
+        "memory of the throughput runs: state = each stage's encoded state in the final checkpoint, B per device; \
+         log = records the embedded transport retains for a restart, at the end; RSS in MB"
     );
     print!("{:>8} {:>10}", "devices", "state MB");
     for stage in &stages {
         print!(" {stage:>9}");
     }
-    println!(" {:>9} {:>9} {:>9}", "total B", "RSS end", "RSS peak");
+    println!(
+        " {:>9} {:>9} {:>9} {:>9}",
+        "total B", "log MB", "RSS end", "RSS peak"
+    );
     let mb = |b: Option<u64>| b.map_or("-".to_string(), |b| format!("{:.0}", b as f64 / 1e6));
     for (devices, o) in rows {
         let per_device = |b: u64| b as f64 / (*devices).max(1) as f64;
@@ -160,8 +164,9 @@ fn print_memory(rows: &[(usize, Outcome)]) {
             print!(" {:>9.0}", per_device(b));
         }
         println!(
-            " {:>9.0} {:>9} {:>9}",
+            " {:>9.0} {:>9} {:>9} {:>9}",
             per_device(o.state.parts.values().sum()),
+            mb(Some(o.log_end as u64)),
             mb(o.rss_end),
             mb(o.rss_peak)
         );
@@ -221,6 +226,9 @@ struct Outcome {
     /// peak of the run (`None` where the OS does not tell).
     rss_end: Option<u64>,
     rss_peak: Option<u64>,
+    /// Heap bytes of the records the embedded transport retained (not
+    /// yet covered by a checkpoint) when the last reading had gone through.
+    log_end: usize,
 }
 
 impl Outcome {
@@ -394,6 +402,13 @@ async fn run(
     }
     latencies.sort_by(f64::total_cmp);
     let rss_end = memory::rss_bytes();
+    let log_end = match &transport {
+        Transport::Embedded(broker) => TopicKind::ALL
+            .into_iter()
+            .map(|topic| broker.retained_bytes(topic))
+            .sum(),
+        Transport::Kafka(_) => 0,
+    };
     let summary = supervisor.shutdown(Duration::from_secs(60)).await;
     // After shutdown: includes the final checkpoint of the whole state.
     let checkpoint_max_ms = progress.checkpoint_max_us.load(Ordering::Relaxed) as f64 / 1000.0;
@@ -414,5 +429,6 @@ async fn run(
         state,
         rss_end,
         rss_peak: memory::peak_rss_bytes(),
+        log_end,
     })
 }
