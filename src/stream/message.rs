@@ -147,6 +147,10 @@ impl std::fmt::Debug for Vectors {
     }
 }
 
+/// Most window results one message carries; a window boundary of a large
+/// fleet emits millions, sent on in messages of this size.
+pub const MAX_RESULTS_PER_MESSAGE: usize = 8192;
+
 /// Records and results travelling together down the pipeline.
 #[derive(Debug)]
 pub struct Batch {
@@ -158,6 +162,10 @@ pub struct Batch {
     pub dead_letters: Vec<DeadLetter>,
     /// Window results emitted while processing this batch.
     pub window_results: Vec<WindowResult>,
+    /// Full chunks of [`MAX_RESULTS_PER_MESSAGE`] results emitted before
+    /// `window_results`, each sent on as a message of its own ahead of the
+    /// batch (see [`ChunkedResults`]).
+    pub results_ahead: Vec<Vec<WindowResult>>,
     /// Alert events raised while processing this batch.
     pub alerts: Vec<AlertEvent>,
     pub vectors: Vectors,
@@ -175,11 +183,36 @@ impl Batch {
             items: Vec::new(),
             dead_letters: Vec::new(),
             window_results: Vec::new(),
+            results_ahead: Vec::new(),
             alerts: Vec::new(),
             vectors: Vectors::default(),
             received,
             source_records: 0,
         }
+    }
+}
+
+/// Writes window results into a batch in chunks of
+/// [`MAX_RESULTS_PER_MESSAGE`]: full chunks move to
+/// [`Batch::results_ahead`], the last one stays in
+/// [`Batch::window_results`].
+///
+/// Why: a window boundary of a 100 000-device fleet emits over a million
+/// results at once. Pushed into one vector, they cost the vector's doubling
+/// slack and then a second copy when split into messages (about a gigabyte
+/// at the boundary); in chunks they are allocated once, at their size.
+pub struct ChunkedResults<'a> {
+    pub ahead: &'a mut Vec<Vec<WindowResult>>,
+    pub current: &'a mut Vec<WindowResult>,
+}
+
+impl ChunkedResults<'_> {
+    pub fn push(&mut self, result: WindowResult) {
+        if self.current.len() >= MAX_RESULTS_PER_MESSAGE {
+            let full = std::mem::replace(self.current, Vec::with_capacity(MAX_RESULTS_PER_MESSAGE));
+            self.ahead.push(full);
+        }
+        self.current.push(result);
     }
 }
 

@@ -5,7 +5,7 @@
 //! A stage's operator lives behind an `Arc<Mutex>` captured by the task
 //! factory, so a restarted stage task continues with its state.
 
-use super::message::{Batch, Msg};
+use super::message::{Batch, MAX_RESULTS_PER_MESSAGE, Msg};
 use super::stage::Stage;
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
 use crate::telemetry::names;
@@ -92,28 +92,29 @@ pub async fn run_stage<S: Stage>(
     )))
 }
 
-/// Most window results one message carries; a window boundary of a large
-/// fleet emits millions, sent on in messages of this size.
-const MAX_RESULTS_PER_MESSAGE: usize = 8192;
-
-/// Moves all but the last `MAX_RESULTS_PER_MESSAGE` window results of
-/// `batch` into result-only batches sent ahead of it (results keep their
-/// order; the records stay with `batch`).
+/// Sends the full chunks a stage emitted ([`Batch::results_ahead`]) as
+/// result-only batches ahead of `batch`, and splits what is left of its
+/// window results the same way, keeping the last `MAX_RESULTS_PER_MESSAGE`
+/// with it (results keep their order; the records stay with `batch`).
 fn split_results(batch: &mut Batch) -> Vec<Batch> {
+    let mut chunks = std::mem::take(&mut batch.results_ahead);
     let results = &mut batch.window_results;
-    if results.len() <= MAX_RESULTS_PER_MESSAGE {
-        return Vec::new();
+    if results.len() > MAX_RESULTS_PER_MESSAGE {
+        let keep = results.split_off(results.len() - MAX_RESULTS_PER_MESSAGE);
+        let ahead = std::mem::replace(results, keep);
+        let mut rest = ahead.into_iter().peekable();
+        while rest.peek().is_some() {
+            chunks.push(rest.by_ref().take(MAX_RESULTS_PER_MESSAGE).collect());
+        }
     }
-    let keep = results.split_off(results.len() - MAX_RESULTS_PER_MESSAGE);
-    let ahead = std::mem::replace(results, keep);
-    let mut out = Vec::new();
-    let mut rest = ahead.into_iter().peekable();
-    while rest.peek().is_some() {
-        let mut b = Batch::new(batch.received);
-        b.window_results = rest.by_ref().take(MAX_RESULTS_PER_MESSAGE).collect();
-        out.push(b);
-    }
-    out
+    chunks
+        .into_iter()
+        .map(|window_results| {
+            let mut b = Batch::new(batch.received);
+            b.window_results = window_results;
+            b
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -163,6 +164,40 @@ mod tests {
         assert!(split_results(&mut batch).is_empty());
     }
 
+    /// Results written in chunks go down in the order they were emitted,
+    /// each chunk allocated once at the message size.
+    #[test]
+    fn chunked_results_go_ahead_in_order_without_a_copy() {
+        use crate::stream::message::ChunkedResults;
+        let mut batch = Batch::new(Instant::now());
+        let mut out = ChunkedResults {
+            ahead: &mut batch.results_ahead,
+            current: &mut batch.window_results,
+        };
+        for n in 0..20_000 {
+            out.push(result(n));
+        }
+        assert_eq!(batch.results_ahead.len(), 2);
+        assert!(
+            batch
+                .results_ahead
+                .iter()
+                .all(|c| c.capacity() == MAX_RESULTS_PER_MESSAGE),
+            "full chunks are not grown past the message size"
+        );
+        let ahead = split_results(&mut batch);
+        assert!(batch.results_ahead.is_empty());
+        let sizes: Vec<usize> = ahead.iter().map(|b| b.window_results.len()).collect();
+        assert_eq!(sizes, vec![8192, 8192]);
+        assert_eq!(batch.window_results.len(), 20_000 - 2 * 8192);
+        let order: Vec<i64> = ahead
+            .iter()
+            .chain(std::iter::once(&batch))
+            .flat_map(|b| b.window_results.iter().map(|r| r.start.millis()))
+            .collect();
+        assert_eq!(order, (0..20_000).collect::<Vec<_>>());
+    }
+
     /// A reading of device `dev-<device>` as the transport hands it over.
     fn record(device: u32, seq: u64, offset: i64) -> crate::transport::ConsumedRecord {
         use crate::schema::{ChannelValues, SmokeReading};
@@ -206,9 +241,11 @@ mod tests {
         let mut b = batch(records);
         validate.process(&mut b);
         windows.process(&mut b);
-        let mut results = std::mem::take(&mut b.window_results);
-        if close && let Some(end) = windows.end_of_input() {
-            results.extend(end.window_results);
+        let mut results: Vec<WindowResult> = b.results_ahead.drain(..).flatten().collect();
+        results.append(&mut b.window_results);
+        if close && let Some(mut end) = windows.end_of_input() {
+            results.extend(end.results_ahead.drain(..).flatten());
+            results.append(&mut end.window_results);
         }
         let dead = b
             .dead_letters

@@ -18,7 +18,7 @@ pub use stage::WindowsStage;
 
 use crate::schema::{Channel, DeviceId, EventTime, HomeId, RoomId, RoomSensorKind};
 use crate::stream::config::{KeyKind, OutputMode, WindowConfig};
-use crate::stream::message::{Item, SourceProgress};
+use crate::stream::message::{ChunkedResults, Item, SourceProgress};
 use crate::stream::sinks::{Measure, WindowName, WindowResult};
 use crate::transport::TopicPartition;
 use operator::{Emitted, WindowOperator, WindowSpec};
@@ -278,7 +278,7 @@ impl Windows {
 
     /// Takes the source's progress (see [`Watermark::sync`]) and closes the
     /// windows the watermark has passed since.
-    pub fn sync(&mut self, progress: &SourceProgress, out: &mut Vec<WindowResult>) {
+    pub fn sync(&mut self, progress: &SourceProgress, out: &mut impl ResultSink) {
         self.watermark.sync(progress);
         self.advance(out);
     }
@@ -306,7 +306,7 @@ impl Windows {
     /// passed are closed (into `out`) before the record is added: a sliding
     /// window must not pick up, through a pane it shares with a later
     /// window, a record that arrived after its end.
-    pub fn add(&mut self, item: &Item, out: &mut Vec<WindowResult>) -> bool {
+    pub fn add(&mut self, item: &Item, out: &mut impl ResultSink) -> bool {
         let t = item.event_time();
         self.advance(out);
         let origin = item.origin();
@@ -380,20 +380,20 @@ impl Windows {
     }
 
     /// Closes the windows the watermark has passed (call after each batch).
-    pub fn advance(&mut self, out: &mut Vec<WindowResult>) {
+    pub fn advance(&mut self, out: &mut impl ResultSink) {
         let wm = self.watermark.get();
         self.each_op(out, |op, emitted| op.close(wm, emitted));
     }
 
     /// Update mode: emits changed open windows. Append mode: nothing.
-    pub fn trigger(&mut self, out: &mut Vec<WindowResult>) {
+    pub fn trigger(&mut self, out: &mut impl ResultSink) {
         if self.mode == OutputMode::Update {
             self.each_op(out, |op, emitted| op.trigger(emitted));
         }
     }
 
     /// End of input: closes every window.
-    pub fn finish(&mut self, out: &mut Vec<WindowResult>) {
+    pub fn finish(&mut self, out: &mut impl ResultSink) {
         self.trigger(out);
         self.watermark.finish();
         self.advance(out);
@@ -401,7 +401,7 @@ impl Windows {
 
     fn each_op(
         &mut self,
-        out: &mut Vec<WindowResult>,
+        out: &mut impl ResultSink,
         mut f: impl FnMut(&mut WindowOperator<WindowKey>, &mut Vec<Emitted<WindowKey>>),
     ) {
         let mut emitted = Vec::new();
@@ -418,12 +418,31 @@ impl Windows {
     }
 }
 
+/// Where [`Windows`] puts the results it emits: a vector, or a batch's
+/// [`ChunkedResults`] (which keeps a large boundary's results in
+/// message-sized chunks).
+pub trait ResultSink {
+    fn push(&mut self, result: WindowResult);
+}
+
+impl ResultSink for Vec<WindowResult> {
+    fn push(&mut self, result: WindowResult) {
+        Vec::push(self, result);
+    }
+}
+
+impl ResultSink for ChunkedResults<'_> {
+    fn push(&mut self, result: WindowResult) {
+        ChunkedResults::push(self, result);
+    }
+}
+
 fn to_results(
     name: WindowName,
     readings: bool,
     channels: &[Channel],
     e: Emitted<WindowKey>,
-    out: &mut Vec<WindowResult>,
+    out: &mut impl ResultSink,
 ) {
     let (key_kind, device, home, room, sensor) = match e.key {
         WindowKey::Device { device, home, room } => {

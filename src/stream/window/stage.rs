@@ -3,7 +3,7 @@
 
 use super::Windows;
 use crate::stream::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
-use crate::stream::message::{Batch, SourceProgress};
+use crate::stream::message::{Batch, ChunkedResults, SourceProgress};
 use crate::stream::sinks::{DeadLetter, PayloadLimit};
 use crate::stream::stage::Stage;
 use crate::telemetry::names;
@@ -31,6 +31,14 @@ impl WindowsStage {
     }
 }
 
+/// The batch's window results, written in message-sized chunks.
+fn chunked(batch: &mut Batch) -> ChunkedResults<'_> {
+    ChunkedResults {
+        ahead: &mut batch.results_ahead,
+        current: &mut batch.window_results,
+    }
+}
+
 impl Stage for WindowsStage {
     fn name(&self) -> &'static str {
         "windows"
@@ -39,10 +47,13 @@ impl Stage for WindowsStage {
         let limit = self.payload_limit;
         let windows = &mut self.windows;
         let dead = &mut batch.dead_letters;
-        let results = &mut batch.window_results;
+        let mut results = ChunkedResults {
+            ahead: &mut batch.results_ahead,
+            current: &mut batch.window_results,
+        };
         let before = windows.late;
         batch.items.retain(|item| {
-            if windows.add(item, results) {
+            if windows.add(item, &mut results) {
                 return true;
             }
             dead.push(DeadLetter::new(
@@ -62,23 +73,23 @@ impl Stage for WindowsStage {
         if late > 0 {
             metrics::counter!(names::LATE_EVENTS).increment(late);
         }
-        windows.advance(&mut batch.window_results);
+        windows.advance(&mut results);
         self.publish_watermark();
     }
     fn progress(&mut self, progress: &SourceProgress) -> Option<Batch> {
         let mut batch = Batch::new(Instant::now());
-        self.windows.sync(progress, &mut batch.window_results);
+        self.windows.sync(progress, &mut chunked(&mut batch));
         self.publish_watermark();
         (!batch.window_results.is_empty()).then_some(batch)
     }
     fn trigger(&mut self) -> Option<Batch> {
         let mut batch = Batch::new(Instant::now());
-        self.windows.trigger(&mut batch.window_results);
+        self.windows.trigger(&mut chunked(&mut batch));
         (!batch.window_results.is_empty()).then_some(batch)
     }
     fn end_of_input(&mut self) -> Option<Batch> {
         let mut batch = Batch::new(Instant::now());
-        self.windows.finish(&mut batch.window_results);
+        self.windows.finish(&mut chunked(&mut batch));
         (!batch.window_results.is_empty()).then_some(batch)
     }
     fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
