@@ -260,11 +260,42 @@ async fn check_alerts_and_windows(daemon: &Daemon, client: &reqwest::Client, bas
         assert!(n("open") >= shown, "{line}");
         assert!(n("opened_since_start") >= n("opened_today"), "{line}");
     }
+    // The simulator's ground truth judges resolved alerts: the summary
+    // gives each judged rule its false-positive rate.
+    wait_for(
+        "an alert judged against the ground truth",
+        Duration::from_secs(90),
+        || live.alert_summary().iter().any(|r| r.judged > 0),
+    )
+    .await;
+    let (_, all) = get_json(client, format!("{base}/api/alerts")).await;
+    let judged: Vec<&Value> = all["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["judged"].as_u64().unwrap() > 0)
+        .collect();
+    assert!(!judged.is_empty(), "{}", all["rules"]);
+    for line in &judged {
+        let (n, f) = (
+            line["judged"].as_u64().unwrap(),
+            line["false_alerts"].as_u64().unwrap(),
+        );
+        assert!(f <= n, "{line}");
+        let rate = line["false_positive_rate"].as_f64().unwrap();
+        assert!((rate - f as f64 / n as f64).abs() < 1e-12, "{line}");
+    }
     let html = page(client, format!("{base}/alerts")).await;
     assert!(
         html.contains(&format!("<td>{rule}</td>")),
         "the Alerts page's By rule table names {rule}"
     );
+    let judged_rule = judged[0]["rule"].as_str().unwrap();
+    let row = html
+        .split("<tr>")
+        .find(|row| row.starts_with(&format!("<td>{judged_rule}</td>")))
+        .unwrap_or_else(|| panic!("a By rule row for {judged_rule}"));
+    assert!(row.contains(" % ("), "the row shows the rate: {row}");
     let (status, bad) = get_json(client, format!("{base}/api/alerts?severity=extreme")).await;
     assert_eq!(status, 400);
     assert_eq!(bad["field"], "query.severity");

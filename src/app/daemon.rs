@@ -268,6 +268,7 @@ impl Daemon {
         // simulate → transport → stream → sinks, beside batch and ml; web
         // last so it can show all of them.
         if config.simulator.enabled {
+            let truth = crate::simulate::truth::TruthLog::default();
             crate::simulate::spawn(
                 &mut supervisor,
                 crate::simulate::Deps {
@@ -275,8 +276,20 @@ impl Daemon {
                     data_dir: config.daemon.data_dir.clone(),
                     devices: handles.devices.clone(),
                     producer: handles.transport.producer(),
+                    truth: truth.clone(),
                 },
             )?;
+            // The simulator knows what really happened: the stream's alerts
+            // are judged against it for the web's per-rule summary.
+            if config.stream.enabled {
+                crate::app::scoreboard::judge::spawn(
+                    &mut supervisor,
+                    crate::app::scoreboard::judge::Deps {
+                        truth,
+                        live: handles.live.clone(),
+                    },
+                );
+            }
         }
 
         if config.stream.enabled {

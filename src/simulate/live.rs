@@ -164,6 +164,21 @@ impl LiveFleet {
         ended
     }
 
+    /// Ongoing incidents as they stand, each ended at its latest reading so
+    /// far, without ending them (what a live judge of the alerts needs
+    /// beside the incidents that ended).
+    pub fn open_incidents(&self) -> Vec<Incident> {
+        self.rooms
+            .iter()
+            .flat_map(|room| {
+                room.open.iter().flatten().map(|o| {
+                    o.clone()
+                        .close(&room.slot.detector, &room.slot.home, &room.slot.room)
+                })
+            })
+            .collect()
+    }
+
     /// Event time of the next tick.
     pub fn next_event_time(&self) -> EventTime {
         EventTime(self.start_ms + self.tick as i64 * self.interval_ms)

@@ -13,6 +13,7 @@ use super::clock::StoredClock;
 use super::config::SimulatorConfig;
 use super::fleet;
 use super::live::{LiveFleet, Message};
+use super::truth::TruthLog;
 use crate::schema::registry::DeviceRegistry;
 use crate::supervisor::{Role, Supervisor, TaskContext, TaskReport, TaskResult};
 use crate::telemetry::names;
@@ -29,6 +30,10 @@ pub const SOURCE: &str = "simulator";
 const SLOW_SEND: Duration = Duration::from_secs(5);
 /// How far behind schedule the task may fall before it stops catching up.
 const MAX_LAG: Duration = Duration::from_secs(1);
+/// How often (wall time) the ongoing incidents are published to the
+/// ground truth: collecting them visits every room, and the alerts judged
+/// by them are judged every few seconds.
+const OPEN_INCIDENTS_EVERY: Duration = Duration::from_secs(1);
 
 /// The fleet and the messages of its current tick, kept across restarts.
 struct State {
@@ -47,6 +52,8 @@ pub struct Deps {
     pub devices: DeviceRegistry,
     /// Where the readings and room events go.
     pub producer: Producer,
+    /// Where the fleet's ground truth goes (the web judges alerts by it).
+    pub truth: TruthLog,
 }
 
 /// Starts the live fleet: registers every device, then runs the
@@ -57,6 +64,7 @@ pub fn spawn(supervisor: &mut Supervisor, deps: Deps) -> Result<(), SimulateErro
         data_dir,
         devices,
         producer,
+        truth,
     } = deps;
     let clock = StoredClock::in_data_dir(&data_dir);
     let start_ms = clock.start_ms(
@@ -80,7 +88,13 @@ pub fn spawn(supervisor: &mut Supervisor, deps: Deps) -> Result<(), SimulateErro
         clock,
     }));
     supervisor.spawn("simulate", "simulate/fleet", Role::Source, move |ctx| {
-        run(ctx, state.clone(), producer.clone(), tick_wall)
+        run(
+            ctx,
+            state.clone(),
+            producer.clone(),
+            truth.clone(),
+            tick_wall,
+        )
     });
     Ok(())
 }
@@ -100,11 +114,13 @@ async fn run(
     ctx: TaskContext,
     state: Arc<tokio::sync::Mutex<State>>,
     producer: Producer,
+    truth: TruthLog,
     tick_wall: Duration,
 ) -> TaskResult {
     let mut state = state.lock().await;
     ctx.health.running();
     let mut next_tick = Instant::now();
+    let mut open_published: Option<Instant> = None;
     let mut ticks = 0u64;
     loop {
         if !send_pending(&ctx, &mut state.pending, &producer).await? {
@@ -129,7 +145,13 @@ async fn run(
         for scenario in &tick.scenarios {
             metrics::counter!(names::SIMULATOR_SCENARIOS, "kind" => scenario.as_str()).increment(1);
         }
-        let event_time = state.fleet.next_event_time().millis();
+        let next_event_time = state.fleet.next_event_time();
+        truth.record_ended(tick.incidents);
+        if open_published.is_none_or(|at| at.elapsed() >= OPEN_INCIDENTS_EVERY) {
+            truth.publish_open(state.fleet.open_incidents(), next_event_time);
+            open_published = Some(Instant::now());
+        }
+        let event_time = next_event_time.millis();
         metrics::gauge!(names::SIMULATOR_EVENT_TIME).set(event_time as f64 / 1000.0);
         state.clock.save(event_time, false);
         state.pending.extend(tick.messages);

@@ -121,3 +121,126 @@ impl OpenIncident {
         }
     }
 }
+
+/// How long (event time) the live truth keeps an ended incident: an alert
+/// is judged against every incident it overlaps, and one can stay open
+/// for hours (a forgotten light in a room nobody enters).
+const KEEP_ENDED_MS: i64 = 24 * 3_600_000;
+/// Most ended incidents kept, whatever their age (a bound on memory for a
+/// large, fast fleet).
+const KEEP_ENDED_MAX: usize = 50_000;
+
+/// The live fleet's ground truth as the daemon's simulator publishes it:
+/// incidents ended recently, those still going, and the event time up to
+/// which that picture is complete. Cheap to clone; the web's per-rule
+/// false-alert rate is judged against it.
+#[derive(Clone, Default)]
+pub struct TruthLog {
+    inner: std::sync::Arc<std::sync::Mutex<TruthState>>,
+}
+
+#[derive(Default)]
+struct TruthState {
+    ended: std::collections::VecDeque<Incident>,
+    open: Vec<Incident>,
+    horizon: Option<EventTime>,
+}
+
+/// What the truth holds at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct TruthSnapshot {
+    /// Ended incidents, then the ongoing ones (ended at their latest
+    /// reading so far).
+    pub incidents: Vec<Incident>,
+    /// Every incident that started before this event time is in
+    /// `incidents`; `None` until the simulator has published once.
+    pub horizon: Option<EventTime>,
+}
+
+impl TruthLog {
+    fn state(&self) -> std::sync::MutexGuard<'_, TruthState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds incidents that ended.
+    pub fn record_ended(&self, ended: impl IntoIterator<Item = Incident>) {
+        let mut state = self.state();
+        state.ended.extend(ended);
+        let newest = state.ended.back().map(|i| i.end.millis());
+        while state.ended.len() > KEEP_ENDED_MAX
+            || state
+                .ended
+                .front()
+                .zip(newest)
+                .is_some_and(|(oldest, newest)| oldest.end.millis() < newest - KEEP_ENDED_MS)
+        {
+            state.ended.pop_front();
+        }
+    }
+
+    /// Replaces the ongoing incidents with those of the fleet at event
+    /// time `horizon` (every incident ended before it was recorded).
+    pub fn publish_open(&self, open: Vec<Incident>, horizon: EventTime) {
+        let mut state = self.state();
+        state.open = open;
+        state.horizon = Some(horizon);
+    }
+
+    pub fn snapshot(&self) -> TruthSnapshot {
+        let state = self.state();
+        TruthSnapshot {
+            incidents: state.ended.iter().chain(&state.open).cloned().collect(),
+            horizon: state.horizon,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incident(kind: IncidentKind, start_s: i64, end_s: i64) -> Incident {
+        Incident {
+            kind,
+            device: "d1".into(),
+            home: "h1".into(),
+            room: "r1".into(),
+            channel: None,
+            start: EventTime(start_s * 1000),
+            end: EventTime(end_s * 1000),
+        }
+    }
+
+    #[test]
+    fn the_log_keeps_a_day_of_ended_incidents_and_the_latest_open_ones() {
+        let log = TruthLog::default();
+        assert_eq!(log.snapshot().horizon, None);
+        log.record_ended([incident(IncidentKind::Nuisance, 0, 60)]);
+        log.publish_open(
+            vec![incident(IncidentKind::Flaming, 100, 130)],
+            EventTime(131_000),
+        );
+        let s = log.snapshot();
+        assert_eq!(s.incidents.len(), 2);
+        assert_eq!(s.horizon, Some(EventTime(131_000)));
+        log.publish_open(Vec::new(), EventTime(140_000));
+        log.record_ended([incident(IncidentKind::Flaming, 100, 135)]);
+        let kinds: Vec<(IncidentKind, i64)> = log
+            .snapshot()
+            .incidents
+            .iter()
+            .map(|i| (i.kind, i.end.millis()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (IncidentKind::Nuisance, 60_000),
+                (IncidentKind::Flaming, 135_000)
+            ]
+        );
+        // A day after the nuisance ended it is forgotten; the fire is not.
+        log.record_ended([incident(IncidentKind::Spike, 86_499, 86_500)]);
+        let kinds: Vec<IncidentKind> = log.snapshot().incidents.iter().map(|i| i.kind).collect();
+        assert_eq!(kinds, vec![IncidentKind::Flaming, IncidentKind::Spike]);
+    }
+}

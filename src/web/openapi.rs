@@ -680,7 +680,10 @@ fn schema_objects() -> Value {
                 "rules": {"type": "array", "description": "Per rule, whatever the filter", "items": {"type": "object", "properties": {
                     "rule": {"type": "string"}, "open": {"type": "integer"},
                     "opened_today": {"type": "integer", "description": "UTC day, while the daemon ran"},
-                    "opened_since_start": {"type": "integer"}}}},
+                    "opened_since_start": {"type": "integer"},
+                    "judged": {"type": "integer", "description": "Resolved alerts judged against the simulator's ground truth since the daemon started (0 without a simulator)"},
+                    "false_alerts": {"type": "integer", "description": "Judged alerts no incident explains"},
+                    "false_positive_rate": {"type": "number", "nullable": true, "description": "false_alerts / judged; null before the first verdict"}}}},
                 "alerts": {"type": "array", "items": {"type": "object", "properties": {
                     "id": {"type": "string"}, "home": {"type": "string"}, "room": {"type": "string"},
                     "device": {"type": "string", "nullable": true}, "rule": {"type": "string"},

@@ -5,8 +5,10 @@
 //! [`run`] drives the pipeline and collects alerts, [`score`] compares
 //! them with the simulator's incident log ([`crate::simulate::truth`]),
 //! [`report`] prints the table. `smokewatch bench alerts` and the CI test
-//! `tests/alerts_scoreboard.rs` use it.
+//! `tests/alerts_scoreboard.rs` use it; [`judge`] gives the daemon's
+//! dashboard the same verdict live.
 
+pub mod judge;
 pub mod report;
 pub mod run;
 pub mod score;

@@ -69,6 +69,12 @@ fn explains(incident: &Incident, alert: &AlertRecord) -> bool {
     }
 }
 
+/// Whether no incident explains `alert`: the scoreboard's false alert (the
+/// daemon's live judge asks the same question of every resolved alert).
+pub fn is_false_alert(alert: &AlertRecord, incidents: &[Incident]) -> bool {
+    !incidents.iter().any(|i| explains(i, alert))
+}
+
 /// How long after an incident's last reading an alert opening still counts
 /// as about it: smoke lingers after a fire or a nuisance; a sensor fault
 /// or a forgotten light ends when it ends (a few seconds for the pipeline).

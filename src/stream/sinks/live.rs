@@ -96,6 +96,16 @@ pub struct AlertBoard {
     /// UTC day: counted as they open, so the ring's evictions do not lose
     /// them.
     opened: BTreeMap<String, OpenedCounts>,
+    /// Alerts judged against ground truth per rule (where a judge runs:
+    /// the daemon's simulator knows what really happened).
+    verdicts: BTreeMap<String, Verdicts>,
+}
+
+/// How one rule's alerts fared against ground truth.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+struct Verdicts {
+    judged: u64,
+    false_alerts: u64,
 }
 
 /// How many alerts one rule opened.
@@ -117,6 +127,13 @@ pub struct RuleSummary {
     pub opened_today: u64,
     /// Alerts the rule opened since the daemon started.
     pub opened_since_start: u64,
+    /// Alerts of the rule judged against ground truth since the daemon
+    /// started (0 where none is known: no simulator).
+    pub judged: u64,
+    /// Of those, alerts no incident explains.
+    pub false_alerts: u64,
+    /// `false_alerts / judged`; `None` before the first verdict.
+    pub false_positive_rate: Option<f64>,
 }
 
 /// Days since the epoch of a wall-clock time in ms.
@@ -144,6 +161,7 @@ impl AlertBoard {
         }
         let mut rules: Vec<&str> = open.keys().copied().collect();
         rules.extend(self.opened.keys().map(String::as_str));
+        rules.extend(self.verdicts.keys().map(String::as_str));
         rules.sort_unstable();
         rules.dedup();
         let day = utc_day(now_ms);
@@ -151,11 +169,16 @@ impl AlertBoard {
             .into_iter()
             .map(|rule| {
                 let counts = self.opened.get(rule);
+                let verdicts = self.verdicts.get(rule).copied().unwrap_or_default();
                 RuleSummary {
                     rule: rule.to_string(),
                     open: open.get(rule).copied().unwrap_or(0),
                     opened_today: counts.filter(|c| c.day == day).map_or(0, |c| c.today),
                     opened_since_start: counts.map_or(0, |c| c.since_start),
+                    judged: verdicts.judged,
+                    false_alerts: verdicts.false_alerts,
+                    false_positive_rate: (verdicts.judged > 0)
+                        .then(|| verdicts.false_alerts as f64 / verdicts.judged as f64),
                 }
             })
             .collect()
@@ -327,9 +350,24 @@ impl LiveViews {
         }
     }
 
+    /// Notes verdicts on alerts judged against ground truth: (rule,
+    /// whether no incident explains the alert), one per alert.
+    pub fn record_verdicts(&self, verdicts: &[(String, bool)]) {
+        if verdicts.is_empty() {
+            return;
+        }
+        let mut inner = self.write();
+        for (rule, is_false) in verdicts {
+            let v = inner.alerts.verdicts.entry(rule.clone()).or_default();
+            v.judged += 1;
+            v.false_alerts += u64::from(*is_false);
+        }
+    }
+
     /// Per rule: alerts open now, opened today (UTC) and since the daemon
-    /// started. Alerts restored open from a checkpoint count as open, not
-    /// as opened.
+    /// started, and how many were judged false against ground truth.
+    /// Alerts restored open from a checkpoint count as open, not as
+    /// opened.
     pub fn alert_summary(&self) -> Vec<RuleSummary> {
         self.read()
             .alerts
@@ -633,6 +671,32 @@ mod tests {
             [
                 ("light_on_empty_room".to_string(), 0, 1, 1),
                 ("ml:fire".to_string(), 2, 1, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn summary_gives_the_false_positive_rate_of_judged_rules_only() {
+        let views = LiveViews::new(10);
+        let mut opened = event(2, AlertChange::Opened, AlertState::Open);
+        opened.alert.rule = "ml:fire".into();
+        views.record_alerts(&[opened]);
+        views.record_verdicts(&[
+            ("fault:device".to_string(), false),
+            ("fault:device".to_string(), true),
+            ("fault:device".to_string(), false),
+            ("fault:device".to_string(), false),
+        ]);
+        let summary: Vec<(String, u64, u64, Option<f64>)> = views
+            .alert_summary()
+            .into_iter()
+            .map(|r| (r.rule, r.judged, r.false_alerts, r.false_positive_rate))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("fault:device".to_string(), 4, 1, Some(0.25)),
+                ("ml:fire".to_string(), 0, 0, None),
             ]
         );
     }
