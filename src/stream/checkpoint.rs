@@ -19,7 +19,7 @@ use crate::base::durable;
 use crate::transport::TopicPartition;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// The format version this build writes (it reads this one and version 1).
@@ -101,26 +101,20 @@ impl Checkpoint {
 /// A stage's state captured at a barrier: a copy that the checkpoint
 /// writer encodes off the pipeline, while the stage goes on.
 ///
-/// The writer streams each part into the checkpoint file instead of
-/// encoding it into a buffer first: a large fleet's window state encodes
-/// to hundreds of megabytes, and a buffer (grown by doubling) would cost
-/// up to twice that again at every checkpoint. Streaming needs the part's
-/// length before its bytes (the format prefixes it), hence
-/// [`StateSnapshot::encoded_len`], a pass that counts without allocating.
+/// The writer encodes each part once, into an unlinked spill file beside
+/// the checkpoint, and copies it into the checkpoint after its length (the
+/// format puts the length first). Not into a memory buffer: a large
+/// fleet's window state encodes to hundreds of megabytes, and a buffer
+/// (grown by doubling) would cost up to twice that at every checkpoint.
+/// Not measured by a first encoding pass either, as it was: that cost as
+/// much CPU again, and every second the writer holds the snapshots the
+/// stages copy the state they change (copy on write).
 pub trait StateSnapshot: Send + 'static {
-    /// Length in bytes of the state in the checkpoint's part encoding.
-    fn encoded_len(&self, stage: &str) -> Result<usize, CheckpointError>;
-    /// Writes the state in the checkpoint's part encoding: exactly
-    /// [`StateSnapshot::encoded_len`] bytes.
+    /// Writes the state in the checkpoint's part encoding.
     fn encode_to(&self, stage: &str, out: &mut dyn Write) -> Result<(), CheckpointError>;
 }
 
 impl<T: Serialize + Send + 'static> StateSnapshot for T {
-    fn encoded_len(&self, stage: &str) -> Result<usize, CheckpointError> {
-        postcard::serialize_with_flavor(self, postcard::ser_flavors::Size::default())
-            .map_err(|e| encode_error(stage, e))
-    }
-
     fn encode_to(&self, stage: &str, out: &mut dyn Write) -> Result<(), CheckpointError> {
         postcard::to_io(self, out)
             .map(drop)
@@ -196,6 +190,25 @@ impl CheckpointStore {
             path: path.clone(),
             source,
         }
+    }
+
+    /// Encodes one part into an unlinked temporary file in the checkpoint
+    /// folder (gone when dropped, whatever happens to the process); returns
+    /// it rewound, with its length.
+    fn spill(
+        &self,
+        stage: &str,
+        state: &dyn StateSnapshot,
+    ) -> Result<(std::fs::File, u64), CheckpointError> {
+        let io = self.io(&self.dir);
+        std::fs::create_dir_all(&self.dir).map_err(&io)?;
+        let file = tempfile::tempfile_in(&self.dir).map_err(&io)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        state.encode_to(stage, &mut out)?;
+        let mut file = out.into_inner().map_err(|e| io(e.into_error()))?;
+        let len = file.stream_position().map_err(&io)?;
+        file.rewind().map_err(&io)?;
+        Ok((file, len))
     }
 
     /// The latest checkpoint, `None` when there is none yet.
@@ -291,9 +304,9 @@ impl CheckpointStore {
                 detail: "two parts of one checkpoint have this stage name".into(),
             });
         }
-        let mut lens = Vec::with_capacity(sorted.len());
+        let mut spills = Vec::with_capacity(sorted.len());
         for (stage, state) in &sorted {
-            lens.push(state.encoded_len(stage)?);
+            spills.push(self.spill(stage, *state)?);
         }
         let head = CheckpointHead {
             id,
@@ -311,18 +324,16 @@ impl CheckpointStore {
                 let head_error = |e| encode_error("checkpoint", e);
                 postcard::to_io(&head, &mut out).map_err(head_error)?;
                 postcard::to_io(&sorted.len(), &mut out).map_err(head_error)?;
-                for ((stage, state), len) in sorted.iter().zip(&lens) {
+                for ((stage, _), (spill, len)) in sorted.iter().zip(&mut spills) {
                     postcard::to_io(stage, &mut out).map_err(head_error)?;
-                    postcard::to_io(len, &mut out).map_err(head_error)?;
-                    let mut counted = CountingWriter::new(&mut out);
-                    state.encode_to(stage, &mut counted)?;
-                    if counted.written != *len as u64 {
+                    postcard::to_io(&usize::try_from(*len).unwrap_or(usize::MAX), &mut out)
+                        .map_err(head_error)?;
+                    // File to file: the kernel copies (copy_file_range).
+                    let copied = std::io::copy(spill, &mut out).map_err(|e| self.io(&path)(e))?;
+                    if copied != *len {
                         return Err(CheckpointError::Encode {
                             stage: stage.to_string(),
-                            detail: format!(
-                                "the state encoded to {} bytes after measuring {len}",
-                                counted.written
-                            ),
+                            detail: format!("{copied} bytes copied of the {len} encoded"),
                         });
                     }
                 }
@@ -342,8 +353,8 @@ impl CheckpointStore {
             bytes: std::fs::metadata(&path).map_err(self.io(&path))?.len(),
             parts: sorted
                 .iter()
-                .zip(lens)
-                .map(|((stage, _), len)| (stage.to_string(), len as u64))
+                .zip(spills)
+                .map(|((stage, _), (_, len))| (stage.to_string(), len))
                 .collect(),
         })
     }
@@ -357,30 +368,6 @@ pub struct CheckpointSize {
     pub bytes: u64,
     /// Encoded bytes of each stage's state, by stage name.
     pub parts: BTreeMap<String, u64>,
-}
-
-/// Counts the bytes passed through to `inner`.
-struct CountingWriter<W> {
-    inner: W,
-    written: u64,
-}
-
-impl<W: Write> CountingWriter<W> {
-    fn new(inner: W) -> Self {
-        Self { inner, written: 0 }
-    }
-}
-
-impl<W: Write> Write for CountingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 #[cfg(test)]
@@ -450,7 +437,6 @@ mod tests {
         let mut bytes = Vec::new();
         snapshot.encode_to("features", &mut bytes).unwrap();
         assert_eq!(bytes, encode_part("features", &state).unwrap());
-        assert_eq!(snapshot.encoded_len("features").unwrap(), bytes.len());
         let part = StoredPart {
             stage: "features",
             bytes: &bytes,
@@ -503,6 +489,11 @@ mod tests {
             std::fs::read(a.path().join("checkpoint")).unwrap()
         );
         assert_eq!(written.bytes, streamed.len() as u64);
+        let files: Vec<String> = std::fs::read_dir(b.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files, ["checkpoint"], "no spill file is left behind");
         assert_eq!(
             written.parts,
             BTreeMap::from([
