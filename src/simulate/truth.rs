@@ -195,21 +195,30 @@ impl TruthLog {
     }
 }
 
+/// Incidents for tests of the code that judges alerts by them.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
     use super::*;
 
-    fn incident(kind: IncidentKind, start_s: i64, end_s: i64) -> Incident {
+    /// An incident of detector `h1-kitchen-smoke` (home `h1`, room
+    /// `kitchen`), from `start_s` to `end_s` seconds of event time.
+    pub fn incident(kind: IncidentKind, start_s: i64, end_s: i64) -> Incident {
         Incident {
             kind,
-            device: "d1".into(),
+            device: "h1-kitchen-smoke".into(),
             home: "h1".into(),
-            room: "r1".into(),
+            room: "kitchen".into(),
             channel: None,
             start: EventTime(start_s * 1000),
             end: EventTime(end_s * 1000),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::incident;
+    use super::*;
 
     #[test]
     fn the_log_keeps_a_day_of_ended_incidents_and_the_latest_open_ones() {

@@ -147,6 +147,15 @@ mod tests {
         }
     }
 
+    /// The starts of the results sent ahead, then of those left in `batch`.
+    fn result_order(ahead: &[Batch], batch: &Batch) -> Vec<i64> {
+        ahead
+            .iter()
+            .chain(std::iter::once(batch))
+            .flat_map(|b| b.window_results.iter().map(|r| r.start.millis()))
+            .collect()
+    }
+
     #[test]
     fn large_result_sets_are_split_in_order_and_small_ones_are_not() {
         let mut batch = Batch::new(Instant::now());
@@ -155,12 +164,10 @@ mod tests {
         let sizes: Vec<usize> = ahead.iter().map(|b| b.window_results.len()).collect();
         assert_eq!(sizes, vec![8192, 3616]);
         assert_eq!(batch.window_results.len(), MAX_RESULTS_PER_MESSAGE);
-        let order: Vec<i64> = ahead
-            .iter()
-            .chain(std::iter::once(&batch))
-            .flat_map(|b| b.window_results.iter().map(|r| r.start.millis()))
-            .collect();
-        assert_eq!(order, (0..20_000).collect::<Vec<_>>());
+        assert_eq!(
+            result_order(&ahead, &batch),
+            (0..20_000).collect::<Vec<_>>()
+        );
         assert!(split_results(&mut batch).is_empty());
     }
 
@@ -190,12 +197,10 @@ mod tests {
         let sizes: Vec<usize> = ahead.iter().map(|b| b.window_results.len()).collect();
         assert_eq!(sizes, vec![8192, 8192]);
         assert_eq!(batch.window_results.len(), 20_000 - 2 * 8192);
-        let order: Vec<i64> = ahead
-            .iter()
-            .chain(std::iter::once(&batch))
-            .flat_map(|b| b.window_results.iter().map(|r| r.start.millis()))
-            .collect();
-        assert_eq!(order, (0..20_000).collect::<Vec<_>>());
+        assert_eq!(
+            result_order(&ahead, &batch),
+            (0..20_000).collect::<Vec<_>>()
+        );
     }
 
     /// A reading of device `dev-<device>` as the transport hands it over.

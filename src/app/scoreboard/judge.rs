@@ -104,7 +104,8 @@ pub fn judge(
 mod tests {
     use super::*;
     use crate::schema::EventTime;
-    use crate::simulate::truth::{Incident, IncidentKind};
+    use crate::simulate::truth::IncidentKind;
+    use crate::simulate::truth::test_support::incident;
     use crate::stream::Severity;
     use crate::stream::sinks::AlertKind;
     use std::collections::BTreeMap;
@@ -112,9 +113,9 @@ mod tests {
     fn alert(n: u128, rule: &str, severity: Severity, opened_s: i64, end_s: Option<i64>) -> Alert {
         Alert {
             id: Uuid::from_u128(n),
-            device: Some("d1".into()),
+            device: Some("h1-kitchen-smoke".into()),
             home: "h1".into(),
-            room: "r1".into(),
+            room: "kitchen".into(),
             rule: rule.to_string(),
             kind: AlertKind::Threshold,
             severity,
@@ -130,18 +131,6 @@ mod tests {
             detected_at_ms: 0,
             trigger_seq: 0,
             repeats: 0,
-        }
-    }
-
-    fn incident(kind: IncidentKind, start_s: i64, end_s: i64) -> Incident {
-        Incident {
-            kind,
-            device: "d1".into(),
-            home: "h1".into(),
-            room: "r1".into(),
-            channel: None,
-            start: EventTime(start_s * 1000),
-            end: EventTime(end_s * 1000),
         }
     }
 

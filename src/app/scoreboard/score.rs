@@ -396,18 +396,7 @@ fn ratio(a: usize, b: usize) -> f64 {
 mod tests {
     use super::*;
     use crate::schema::EventTime;
-
-    fn incident(kind: IncidentKind, start_s: i64, end_s: i64) -> Incident {
-        Incident {
-            kind,
-            device: "h1-kitchen-smoke".into(),
-            home: "h1".into(),
-            room: "kitchen".into(),
-            channel: None,
-            start: EventTime(start_s * 1000),
-            end: EventTime(end_s * 1000),
-        }
-    }
+    use crate::simulate::truth::test_support::incident;
 
     fn alert(rule: &str, severity: Severity, opened_s: i64, end_s: i64) -> AlertRecord {
         AlertRecord {

@@ -443,6 +443,15 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// A consumer of every readings partition from the earliest offset.
+    fn reader(broker: &Arc<EmbeddedBroker>) -> EmbeddedConsumer {
+        EmbeddedConsumer::new(
+            broker.clone(),
+            Subscription::from_earliest(&[TopicKind::Readings]),
+        )
+        .unwrap()
+    }
+
     fn record(key: &str, n: u32) -> OutgoingRecord {
         OutgoingRecord::json(key.to_string(), n.to_string(), i64::from(n))
     }
@@ -456,11 +465,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let mut consumer = EmbeddedConsumer::new(
-            broker.clone(),
-            Subscription::from_earliest(&[TopicKind::Readings]),
-        )
-        .unwrap();
+        let mut consumer = reader(&broker);
         let mut seen = Vec::new();
         while seen.len() < 300 {
             seen.extend(consumer.recv().await.unwrap());
@@ -508,11 +513,7 @@ mod tests {
             !third.is_finished(),
             "producer waits while the partition is full"
         );
-        let mut consumer = EmbeddedConsumer::new(
-            broker.clone(),
-            Subscription::from_earliest(&[TopicKind::Readings]),
-        )
-        .unwrap();
+        let mut consumer = reader(&broker);
         let batch = consumer.recv().await.unwrap();
         assert_eq!(batch.len(), 2);
         consumer.commit(&consumer.positions());
@@ -537,11 +538,7 @@ mod tests {
             topic: TopicKind::Readings,
             partition: 0,
         };
-        let mut first = EmbeddedConsumer::new(
-            broker.clone(),
-            Subscription::from_earliest(&[TopicKind::Readings]),
-        )
-        .unwrap();
+        let mut first = reader(&broker);
         first.recv().await.unwrap();
         first.commit(&BTreeMap::from([(tp, 4)]));
         let mut sub = Subscription::from_earliest(&[TopicKind::Readings]);
@@ -575,11 +572,7 @@ mod tests {
             broker.append(TopicKind::Readings, record).await.unwrap();
         }
         let unread = broker.retained_bytes(TopicKind::Readings);
-        let mut first = EmbeddedConsumer::new(
-            broker.clone(),
-            Subscription::from_earliest(&[TopicKind::Readings]),
-        )
-        .unwrap();
+        let mut first = reader(&broker);
         let mut seen = Vec::new();
         while seen.len() < 5_000 {
             seen.extend(first.recv().await.unwrap());
@@ -624,11 +617,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let mut consumer = EmbeddedConsumer::new(
-            small.clone(),
-            Subscription::from_earliest(&[TopicKind::Readings]),
-        )
-        .unwrap();
+        let mut consumer = reader(&small);
         let mut n = 0;
         while n < 2_000 {
             n += consumer.recv().await.unwrap().len();
