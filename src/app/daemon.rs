@@ -13,7 +13,7 @@ use crate::stream::sinks::stage::Progress;
 use crate::supervisor::{
     Health, Queues, Role, ShutdownSummary, Supervisor, TaskContext, TaskReport, TaskResult,
 };
-use crate::transport::{Subscription, TopicKind, Transport, TransportError};
+use crate::transport::{Transport, TransportError};
 use crate::{dataset, stream, telemetry, transport, web};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
@@ -79,63 +79,13 @@ impl Handles {
 
     /// What the stream is built from.
     pub fn stream_deps(&self) -> stream::Deps {
-        stream_deps(
+        crate::app::stream_wiring::stream_deps(
             &self.config,
             self.transport.clone(),
             self.model.clone(),
             self.devices.clone(),
             self.live.clone(),
         )
-    }
-}
-
-/// The stream's `Deps` from the whole config and the handles it reads
-/// (also for the benchmarks and the scoreboard, which run the stream
-/// without a daemon).
-pub fn stream_deps(
-    config: &Config,
-    transport: Transport,
-    model: ModelHandle,
-    devices: DeviceRegistry,
-    live: LiveViews,
-) -> stream::Deps {
-    stream::Deps {
-        config: config.stream.clone(),
-        sinks: config.sinks.clone(),
-        data_dir: config.daemon.data_dir.clone(),
-        subscription: Subscription::configured(
-            &[TopicKind::Readings, TopicKind::RoomEvents],
-            &config.kafka,
-        ),
-        transport,
-        // The store belongs to the batch layer: no batch layer, no appends.
-        history_store: (config.batch.enabled && config.batch.stream_append)
-            .then(|| config.batch.store_dir.clone()),
-        scoring: config.ml.enabled.then(|| stream::Scoring {
-            model,
-            next_spec: config.ml.features.spec(),
-        }),
-        devices,
-        live,
-        max_future_skew: future_skew(config),
-    }
-}
-
-/// `stream.max_future_skew`, unless the daemon's own simulator runs
-/// faster than real time: its event time then runs ahead of the clock by
-/// design, and measured against the clock every reading after the first
-/// minutes would be refused as `future_event_time`.
-fn future_skew(config: &Config) -> std::time::Duration {
-    let sim = &config.simulator;
-    if sim.enabled && sim.time_acceleration > 1.0 {
-        tracing::info!(
-            "stream.max_future_skew is not applied: the simulator runs at {}x real time \
-             (simulator.time_acceleration), so its event time runs ahead of the clock",
-            sim.time_acceleration
-        );
-        std::time::Duration::MAX
-    } else {
-        config.stream.max_future_skew.get()
     }
 }
 

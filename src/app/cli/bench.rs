@@ -11,7 +11,7 @@
 use super::error::CliError;
 use super::{EXIT_RUNTIME, runtime};
 use crate::app::config::Config;
-use crate::app::daemon::stream_deps;
+use crate::app::stream_wiring::stream_deps;
 use crate::base::config::{Capacity, Duration as ConfigDuration};
 use crate::ml::ModelHandle;
 use crate::schema::json::encode_reading;

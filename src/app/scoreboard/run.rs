@@ -5,7 +5,7 @@
 
 use super::{AlertLog, AlertRecord, ScoreboardError};
 use crate::app::config::Config;
-use crate::app::daemon::stream_deps;
+use crate::app::stream_wiring::stream_deps;
 use crate::base::config::Capacity;
 use crate::ml::ModelHandle;
 use crate::schema::json::encode_reading;
