@@ -44,9 +44,17 @@ async fn run(ctx: TaskContext, deps: Deps) -> TaskResult {
         tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
             _ = tick.tick() => {
-                let verdicts = judge(&deps.live.recent_alerts(), &deps.truth.snapshot(), &mut judged);
-                total += verdicts.len();
-                deps.live.record_verdicts(&verdicts);
+                let alerts = deps.live.recent_alerts();
+                // The truth is copied only when an alert waits for a verdict:
+                // it can hold tens of thousands of incidents.
+                let waiting = alerts
+                    .iter()
+                    .any(|a| a.state == AlertState::Resolved && !judged.contains(&a.id));
+                if waiting {
+                    let verdicts = judge(&alerts, &deps.truth.snapshot(), &mut judged);
+                    total += verdicts.len();
+                    deps.live.record_verdicts(&verdicts);
+                }
             }
         }
     }
