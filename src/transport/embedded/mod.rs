@@ -63,6 +63,20 @@ impl PartitionLog {
             self.hot_base = block.end();
             self.frozen.push_back(block);
         }
+        self.shrink_hot();
+    }
+
+    /// Gives back the slots of a drained backlog. A backlog (the stream
+    /// waiting for the first model, a restart reading from its checkpoint)
+    /// grows `records` to the partition's capacity, about 6 MB of slots at
+    /// the default 65 536, and a `VecDeque` keeps its largest size for
+    /// good: every partition of every topic would hold its worst moment
+    /// for the life of the process.
+    fn shrink_hot(&mut self) {
+        let needed = self.records.len().max(BLOCK_RECORDS);
+        if self.records.capacity() > 4 * needed {
+            self.records.shrink_to(2 * needed);
+        }
     }
 
     /// Forgets records before `offset`.
@@ -79,6 +93,7 @@ impl PartitionLog {
             let n = usize::try_from(offset - self.hot_base).unwrap_or(0);
             self.records.drain(..n.min(self.records.len()));
             self.hot_base = offset;
+            self.shrink_hot();
         }
     }
 
@@ -628,6 +643,49 @@ mod tests {
         )
         .await;
         assert!(blocked.is_err(), "a full partition holds its producer");
+    }
+
+    #[tokio::test]
+    async fn a_drained_backlog_gives_its_slots_back() {
+        let broker = Arc::new(EmbeddedBroker::new(1, 100_000));
+        let tp = TopicPartition {
+            topic: TopicKind::Readings,
+            partition: 0,
+        };
+        let slots =
+            |broker: &EmbeddedBroker| broker.log(tp).unwrap().lock().unwrap().records.capacity();
+        for n in 0..50_000u32 {
+            broker
+                .append(TopicKind::Readings, record("k", n))
+                .await
+                .unwrap();
+        }
+        assert!(slots(&broker) >= 50_000);
+        let mut consumer = reader(&broker);
+        let mut n = 0;
+        while n < 50_000 {
+            n += consumer.recv().await.unwrap().len();
+        }
+        // Read records are frozen into blocks: their slots go already.
+        assert!(
+            slots(&broker) <= 4 * BLOCK_RECORDS,
+            "{} slots once read",
+            slots(&broker)
+        );
+        consumer.commit(&BTreeMap::from([(tp, 50_000)]));
+        assert!(slots(&broker) <= 4 * BLOCK_RECORDS);
+        // The log takes a full backlog again afterwards.
+        for n in 0..50_000u32 {
+            broker
+                .append(TopicKind::Readings, record("k", n))
+                .await
+                .unwrap();
+        }
+        let mut again = 0;
+        while again < 50_000 {
+            again += consumer.recv().await.unwrap().len();
+        }
+        assert_eq!(broker.offsets(tp).unwrap(), (50_000, 100_000));
     }
 
     #[tokio::test]
