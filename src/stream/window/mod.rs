@@ -399,20 +399,20 @@ impl Windows {
         self.advance(out);
     }
 
+    /// Runs `f` on every operator, turning what it emits into results as
+    /// it goes: a boundary of 100 000 rooms never holds every room's
+    /// merged aggregates besides its results.
     fn each_op(
         &mut self,
         out: &mut impl ResultSink,
-        mut f: impl FnMut(&mut WindowOperator<WindowKey>, &mut Vec<Emitted<WindowKey>>),
+        mut f: impl FnMut(&mut WindowOperator<WindowKey>, &mut dyn FnMut(Emitted<WindowKey>)),
     ) {
-        let mut emitted = Vec::new();
+        let channels = &self.channels;
         for spec in &mut self.specs {
+            let name = spec.name;
             for (op, readings) in [(&mut spec.readings, true), (&mut spec.events, false)] {
                 let Some(op) = op else { continue };
-                emitted.clear();
-                f(op, &mut emitted);
-                for e in emitted.drain(..) {
-                    to_results(spec.name, readings, &self.channels, e, out);
-                }
+                f(op, &mut |e| to_results(name, readings, channels, e, out));
             }
         }
     }

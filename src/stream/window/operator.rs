@@ -153,8 +153,9 @@ impl<K: Eq + Hash + Clone + Ord> WindowOperator<K> {
     }
 
     /// Update mode: every open window that changed since the last trigger,
-    /// with its current aggregate (`is_final: false`).
-    pub fn trigger(&mut self, out: &mut Vec<Emitted<K>>) {
+    /// with its current aggregate (`is_final: false`), handed to `out` one
+    /// at a time (a trigger of 100 000 keys never holds them all at once).
+    pub fn trigger(&mut self, out: &mut dyn FnMut(Emitted<K>)) {
         let mut keys = std::mem::take(&mut self.dirty_keys);
         keys.sort();
         for key in keys {
@@ -172,15 +173,15 @@ impl<K: Eq + Hash + Clone + Ord> WindowOperator<K> {
             }
             for start in starts {
                 if let Some(e) = emit(&self.spec, &key, state, start, false) {
-                    out.push(e);
+                    out(e);
                 }
             }
         }
     }
 
-    /// Emits (final) every window whose end is at or before `watermark`,
-    /// and drops panes no open window needs.
-    pub fn close(&mut self, watermark: i64, out: &mut Vec<Emitted<K>>) {
+    /// Emits (final) every window whose end is at or before `watermark`
+    /// to `out`, key by key, and drops panes no open window needs.
+    pub fn close(&mut self, watermark: i64, out: &mut dyn FnMut(Emitted<K>)) {
         if watermark <= self.closed_upto {
             return;
         }
@@ -204,7 +205,7 @@ impl<K: Eq + Hash + Clone + Ord> WindowOperator<K> {
             }
             for start in starts {
                 if let Some(e) = emit(&spec, key, state, start, true) {
-                    out.push(e);
+                    out(e);
                 }
             }
             let pane_ms = spec.pane_ms();
@@ -330,9 +331,9 @@ mod tests {
         op.add(&1, 59, [(0, 3.0)]);
         op.add(&1, 61, [(0, 10.0)]);
         let mut out = Vec::new();
-        op.close(59, &mut out);
+        op.close(59, &mut |e| out.push(e));
         assert!(out.is_empty());
-        op.close(60, &mut out);
+        op.close(60, &mut |e| out.push(e));
         assert_eq!(out.len(), 1);
         assert_eq!(
             (out[0].start, out[0].end, out[0].aggs[0].1.count),
