@@ -294,20 +294,57 @@ impl CheckpointStore {
         positions: &BTreeMap<TopicPartition, i64>,
         parts: &[(&str, &dyn StateSnapshot)],
     ) -> Result<CheckpointSize, CheckpointError> {
+        let encoded = self.encode_each(parts.to_vec(), |state| *state)?;
+        self.write_encoded(id, created_ms, positions, encoded)
+    }
+
+    /// Encodes each snapshot into its spill file and drops it right after
+    /// (see [`CheckpointStore::write_encoded`]). A snapshot shares the
+    /// live state until dropped, and every value a stage changes meanwhile
+    /// is copied: releasing each one as soon as it is encoded, instead of
+    /// once the whole checkpoint is on disk, keeps fewer copies alive.
+    pub fn encode_snapshots(
+        &self,
+        parts: Vec<(&'static str, Box<dyn StateSnapshot>)>,
+    ) -> Result<EncodedParts, CheckpointError> {
+        self.encode_each(parts, |state| state.as_ref())
+    }
+
+    /// Spills every part in the order given, dropping each after it is
+    /// encoded, and orders them by stage name (the order the file keeps).
+    fn encode_each<P>(
+        &self,
+        parts: Vec<(&str, P)>,
+        state: impl Fn(&P) -> &dyn StateSnapshot,
+    ) -> Result<EncodedParts, CheckpointError> {
+        let mut spills = Vec::with_capacity(parts.len());
+        for (stage, part) in parts {
+            let (file, len) = self.spill(stage, state(&part))?;
+            drop(part);
+            spills.push((stage.to_string(), file, len));
+        }
         // The parts map is ordered by stage name, as the BTreeMap of
         // `Checkpoint::parts` is when it is read back.
-        let mut sorted: Vec<_> = parts.to_vec();
-        sorted.sort_by(|a, b| a.0.cmp(b.0));
-        if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
+        spills.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = spills.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(CheckpointError::Encode {
-                stage: w[0].0.to_string(),
+                stage: w[0].0.clone(),
                 detail: "two parts of one checkpoint have this stage name".into(),
             });
         }
-        let mut spills = Vec::with_capacity(sorted.len());
-        for (stage, state) in &sorted {
-            spills.push(self.spill(stage, *state)?);
-        }
+        Ok(EncodedParts { spills })
+    }
+
+    /// Writes a checkpoint of parts already encoded by
+    /// [`CheckpointStore::encode_snapshots`] atomically.
+    pub fn write_encoded(
+        &self,
+        id: CheckpointId,
+        created_ms: i64,
+        positions: &BTreeMap<TopicPartition, i64>,
+        encoded: EncodedParts,
+    ) -> Result<CheckpointSize, CheckpointError> {
+        let EncodedParts { mut spills } = encoded;
         let head = CheckpointHead {
             id,
             created_ms,
@@ -323,16 +360,16 @@ impl CheckpointStore {
                     .map_err(|e| self.io(&path)(e))?;
                 let head_error = |e| encode_error("checkpoint", e);
                 postcard::to_io(&head, &mut out).map_err(head_error)?;
-                postcard::to_io(&sorted.len(), &mut out).map_err(head_error)?;
-                for ((stage, _), (spill, len)) in sorted.iter().zip(&mut spills) {
-                    postcard::to_io(stage, &mut out).map_err(head_error)?;
+                postcard::to_io(&spills.len(), &mut out).map_err(head_error)?;
+                for (stage, spill, len) in &mut spills {
+                    postcard::to_io(stage.as_str(), &mut out).map_err(head_error)?;
                     postcard::to_io(&usize::try_from(*len).unwrap_or(usize::MAX), &mut out)
                         .map_err(head_error)?;
                     // File to file: the kernel copies (copy_file_range).
                     let copied = std::io::copy(spill, &mut out).map_err(|e| self.io(&path)(e))?;
                     if copied != *len {
                         return Err(CheckpointError::Encode {
-                            stage: stage.to_string(),
+                            stage: stage.clone(),
                             detail: format!("{copied} bytes copied of the {len} encoded"),
                         });
                     }
@@ -351,13 +388,18 @@ impl CheckpointStore {
         written.map_err(self.io(&path))?;
         Ok(CheckpointSize {
             bytes: std::fs::metadata(&path).map_err(self.io(&path))?.len(),
-            parts: sorted
-                .iter()
-                .zip(spills)
-                .map(|((stage, _), (_, len))| (stage.to_string(), len))
+            parts: spills
+                .into_iter()
+                .map(|(stage, _, len)| (stage, len))
                 .collect(),
         })
     }
+}
+
+/// Stage states encoded into spill files, ordered by stage name, waiting
+/// to be written as one checkpoint ([`CheckpointStore::write_encoded`]).
+pub struct EncodedParts {
+    spills: Vec<(String, std::fs::File, u64)>,
 }
 
 /// What a written checkpoint costs on disk: the state of each stage,

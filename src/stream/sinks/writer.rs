@@ -15,7 +15,7 @@ use super::stage::{Completed, Progress};
 use super::store_sink::StoreSink;
 use super::{AlertEvent, DeadLetter, WindowResult, encode};
 use crate::schema::{EventTime, SmokeReading};
-use crate::stream::checkpoint::{CheckpointId, CheckpointSize, CheckpointStore, StateSnapshot};
+use crate::stream::checkpoint::{CheckpointId, CheckpointSize, CheckpointStore};
 use crate::stream::message::StatePart;
 use crate::supervisor::TaskError;
 use crate::telemetry::names;
@@ -242,8 +242,8 @@ fn folder(t: EventTime, pattern: &str) -> String {
 
 /// Encodes the snapshots, writes the checkpoint, publishes the part files
 /// staged for it, and tells the source it may commit.
-fn complete_checkpoint(ctx: &WriterContext, job: CheckpointJob) -> Result<(), TaskError> {
-    let result = write_checkpoint(ctx, &job);
+fn complete_checkpoint(ctx: &WriterContext, mut job: CheckpointJob) -> Result<(), TaskError> {
+    let result = write_checkpoint(ctx, &mut job);
     let published = match result {
         Ok(v) => v,
         Err(e) => {
@@ -282,21 +282,20 @@ fn complete_checkpoint(ctx: &WriterContext, job: CheckpointJob) -> Result<(), Ta
 
 fn write_checkpoint(
     ctx: &WriterContext,
-    job: &CheckpointJob,
+    job: &mut CheckpointJob,
 ) -> Result<(CheckpointSize, usize), TaskError> {
+    // Encoded first, each snapshot released as soon as it is: the staged
+    // files' fsync below can take seconds, and a snapshot still held then
+    // makes the stages copy every value they change meanwhile.
+    let encoded = ctx.store.encode_snapshots(std::mem::take(&mut job.parts))?;
     if let Some(files) = &ctx.files {
         files.sync_staged()?;
     }
-    let parts: Vec<(&str, &dyn StateSnapshot)> = job
-        .parts
-        .iter()
-        .map(|(stage, state)| (*stage, state.as_ref()))
-        .collect();
-    let size = ctx.store.write_snapshots(
+    let size = ctx.store.write_encoded(
         job.id,
         chrono::Utc::now().timestamp_millis(),
         &job.positions,
-        &parts,
+        encoded,
     )?;
     let mut published = match &ctx.files {
         Some(f) => f.publish_upto(job.id)?,
