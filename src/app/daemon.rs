@@ -138,9 +138,9 @@ impl DaemonError {
     }
 }
 
-/// Service task: publishes queue depths and the gauges derived from the
-/// stream's live views (`live`, `None` while the stream is off) every
-/// second, and runs the exporter's upkeep (which drains histogram buffers).
+/// Service task: publishes queue depths, the process's memory and the
+/// gauges derived from the stream's live views (`live`, `None` while the
+/// stream is off) every second, and runs the exporter's upkeep (which drains histogram buffers).
 async fn metrics_upkeep(
     ctx: TaskContext,
     queues: Queues,
@@ -155,6 +155,7 @@ async fn metrics_upkeep(
             _ = ctx.shutdown.cancelled() => break,
             _ = tick.tick() => {
                 queues.publish_metrics();
+                crate::telemetry::memory::publish();
                 if let Some(views) = &live {
                     gauges.publish(views);
                 }

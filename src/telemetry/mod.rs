@@ -3,6 +3,7 @@
 
 mod config;
 pub mod histogram;
+pub mod memory;
 pub mod names;
 
 pub use config::{LogFormat, TelemetryConfig};

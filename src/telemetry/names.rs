@@ -68,6 +68,13 @@ metric_names! {
     Gauge QUEUE_CAPACITY = "smokewatch_queue_capacity";
     /// Info gauge, always 1 (label: version).
     Gauge BUILD_INFO = "smokewatch_build_info";
+    /// Gauge of the process's resident memory (the OS's VmRSS), bytes.
+    Gauge PROCESS_RESIDENT = "smokewatch_process_resident_bytes";
+    /// Gauge of the allocator's memory, bytes (label kind: allocated = held
+    /// by the program, active = in pages holding allocations, resident =
+    /// the allocator's pages in RAM, retained = returned to the OS but
+    /// kept mapped). Near 0 in a binary whose allocator is not jemalloc.
+    Gauge HEAP_BYTES = "smokewatch_heap_bytes";
     /// Counter of readings put on the readings topic (label: source), every
     /// message counted, faulty ones included.
     Counter READINGS_PRODUCED = "smokewatch_readings_produced_total";

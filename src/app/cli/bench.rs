@@ -21,6 +21,7 @@ use crate::stream::checkpoint::CheckpointSize;
 use crate::stream::sinks::{AlertChange, AlertEvent, LiveViews};
 use crate::stream::{Hooks, OutputMode, spawn_with};
 use crate::supervisor::{Health, Supervisor};
+use crate::telemetry::memory;
 use crate::transport::{OutgoingRecord, TopicKind, Transport};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -141,15 +142,16 @@ fn print_memory(rows: &[(usize, Outcome)]) {
     println!();
     println!(
         "memory of the throughput runs: state = each stage's encoded state in the final checkpoint, B per device; \
-         log = records the embedded transport retains for a restart, at the end; RSS in MB"
+         log = records the embedded transport retains for a restart, at the end; \
+         heap = bytes the program holds (jemalloc's allocated) at the end; RSS in MB"
     );
     print!("{:>8} {:>10}", "devices", "state MB");
     for stage in &stages {
         print!(" {stage:>9}");
     }
     println!(
-        " {:>9} {:>9} {:>9} {:>9}",
-        "total B", "log MB", "RSS end", "RSS peak"
+        " {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "total B", "log MB", "heap end", "RSS end", "RSS peak"
     );
     let mb = |b: Option<u64>| b.map_or("-".to_string(), |b| format!("{:.0}", b as f64 / 1e6));
     for (devices, o) in rows {
@@ -164,50 +166,13 @@ fn print_memory(rows: &[(usize, Outcome)]) {
             print!(" {:>9.0}", per_device(b));
         }
         println!(
-            " {:>9.0} {:>9} {:>9} {:>9}",
+            " {:>9.0} {:>9} {:>9} {:>9} {:>9}",
             per_device(o.state.parts.values().sum()),
             mb(Some(o.log_end as u64)),
+            mb(o.heap_end),
             mb(o.rss_end),
             mb(o.rss_peak)
         );
-    }
-}
-
-/// The process's resident memory, where the OS tells it (Linux).
-mod memory {
-    /// Starts a new peak: [`peak_rss_bytes`] then reports the peak since.
-    pub fn reset_peak() {
-        #[cfg(target_os = "linux")]
-        if let Ok(me) = procfs::process::Process::myself() {
-            // Linux 4.0 and later; an older kernel keeps the process's peak.
-            let _ = me.clear_refs(procfs::process::ClearRefs::PeakRSS);
-        }
-    }
-
-    pub fn rss_bytes() -> Option<u64> {
-        status().and_then(|s| s.vmrss).map(|kb| kb * 1024)
-    }
-
-    pub fn peak_rss_bytes() -> Option<u64> {
-        status().and_then(|s| s.vmhwm).map(|kb| kb * 1024)
-    }
-
-    #[cfg(target_os = "linux")]
-    fn status() -> Option<procfs::process::Status> {
-        procfs::process::Process::myself()
-            .and_then(|me| me.status())
-            .ok()
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn status() -> Option<Status> {
-        None
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    pub struct Status {
-        pub vmrss: Option<u64>,
-        pub vmhwm: Option<u64>,
     }
 }
 
@@ -226,6 +191,8 @@ struct Outcome {
     /// peak of the run (`None` where the OS does not tell).
     rss_end: Option<u64>,
     rss_peak: Option<u64>,
+    /// Bytes the program held (jemalloc's count) at the same moment.
+    heap_end: Option<u64>,
     /// Heap bytes of the records the embedded transport retained (not
     /// yet covered by a checkpoint) when the last reading had gone through.
     log_end: usize,
@@ -402,6 +369,7 @@ async fn run(
     }
     latencies.sort_by(f64::total_cmp);
     let rss_end = memory::rss_bytes();
+    let heap_end = memory::heap_stats().map(|h| h.allocated);
     let log_end = match &transport {
         Transport::Embedded(broker) => TopicKind::ALL
             .into_iter()
@@ -428,6 +396,7 @@ async fn run(
         latencies,
         state,
         rss_end,
+        heap_end,
         rss_peak: memory::peak_rss_bytes(),
         log_end,
     })
