@@ -129,3 +129,31 @@ fn usage_errors_exit_2_and_help_exits_0() {
         assert_eq!(out.status.code(), Some(0), "{command} --help");
     }
 }
+
+/// The binary's allocator returns freed pages after 1 s (src/main.rs's
+/// `malloc_conf`), and the environment can still override it. jemalloc
+/// prints its options at exit when asked to (`stats_print`).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_allocator_gives_pages_back_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = |env: &str| {
+        let out = smokewatch(dir.path())
+            .arg("--help")
+            .env("_RJEM_MALLOC_CONF", env)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let built_in = options("stats_print:true");
+    assert!(
+        built_in.contains("opt.dirty_decay_ms: 1000") && built_in.contains("opt.muzzy_decay_ms: 0"),
+        "{built_in}"
+    );
+    let overridden = options("stats_print:true,dirty_decay_ms:5000");
+    assert!(
+        overridden.contains("opt.dirty_decay_ms: 5000"),
+        "{overridden}"
+    );
+}
