@@ -498,6 +498,32 @@ mod tests {
     }
 
     #[test]
+    fn snapshots_are_released_once_encoded_before_the_checkpoint_is_written() {
+        // A snapshot shares the live state (as CowMap values do) until it
+        // is dropped; the writer must not hold it while the file is written.
+        let live = std::sync::Arc::new(vec![1.0f64, 2.0, 3.0]);
+        let snapshot = std::sync::Arc::clone(&live);
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::new(dir.path());
+        let encoded = store
+            .encode_snapshots(vec![("windows", Box::new(snapshot))])
+            .unwrap();
+        assert_eq!(
+            std::sync::Arc::strong_count(&live),
+            1,
+            "the snapshot is dropped as soon as it is encoded"
+        );
+        let positions = BTreeMap::new();
+        let size = store
+            .write_encoded(CheckpointId(3), 1, &positions, encoded)
+            .unwrap();
+        let loaded = store.load().unwrap().unwrap();
+        let back: Vec<f64> = loaded.part("windows").unwrap().decode().unwrap();
+        assert_eq!(back, *live);
+        assert_eq!(size.parts.keys().collect::<Vec<_>>(), ["windows"]);
+    }
+
+    #[test]
     fn streamed_snapshots_write_the_same_file_as_encoded_parts() {
         let windows = BTreeMap::from([("dev-1".to_string(), vec![1.5f64, -2.0])]);
         let validate = BTreeMap::from([("dev-1".to_string(), 42u64), ("dev-2".to_string(), 7)]);
