@@ -12,8 +12,15 @@
 # whole run, so the drain has to finish on a machine that has no CPU to
 # spare.
 #
+# With --sample SECS, the daemon's memory is read every SECS seconds
+# (VmRSS, and jemalloc's allocated bytes from /metrics) into
+# memory.tsv beside its log, and each run's line adds the median, minimum
+# and maximum resident set over the last two thirds of the run (issue 15,
+# acceptance 2: the last 20 of 30 minutes).
+#
 # Usage: scripts/shutdown-soak.sh [--runs N] [--duration SECS] [--load]
 #                                 [--homes N] [--bin PATH] [--keep]
+#                                 [--sample SECS]
 # Default: 5 runs of 600 s, no load, the release binary (built if missing).
 # Prints one line per run and exits non-zero when any run fails. A run
 # writes about 9 GB of output in 10 minutes; it is deleted after the run
@@ -26,6 +33,7 @@ load=false
 homes=2500
 keep=false
 bin=""
+sample=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --runs) runs="$2"; shift 2 ;;
@@ -34,6 +42,7 @@ while [[ $# -gt 0 ]]; do
         --homes) homes="$2"; shift 2 ;;
         --bin) bin="$2"; shift 2 ;;
         --keep) keep=true; shift ;;
+        --sample) sample="$2"; shift 2 ;;
         *) echo "unknown option: $1 (see the header of $0)" >&2; exit 2 ;;
     esac
 done
@@ -73,7 +82,20 @@ for run in $(seq 1 "$runs"); do
             "$bin" --config "$root/config.yaml" run
     ) 2>"$dir/daemon.log" &
     daemon=$!
-    sleep "$duration"
+    if [[ "$sample" -gt 0 ]]; then
+        started=$(date +%s)
+        printf 'seconds\trss_mb\theap_allocated_mb\n' > "$dir/memory.tsv"
+        while (( $(date +%s) - started < duration )); do
+            sleep "$sample"
+            port="$(grep -o 'on http://127.0.0.1:[0-9]*' "$dir/daemon.log" | head -1 | grep -o '[0-9]*$' || true)"
+            heap="$( [[ -n "$port" ]] && curl -s "http://127.0.0.1:$port/metrics" \
+                | awk '/^smokewatch_heap_bytes\{kind="allocated"\}/ {printf "%.0f", $2 / 1e6}' || true)"
+            rss="$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$daemon/status" 2>/dev/null || true)"
+            printf '%d\t%s\t%s\n' "$(( $(date +%s) - started ))" "${rss:--}" "${heap:--}" >> "$dir/memory.tsv"
+        done
+    else
+        sleep "$duration"
+    fi
     rss_kb="$(awk '/VmRSS/ {print $2}' "/proc/$daemon/status" 2>/dev/null || echo 0)"
     term_at=$(date +%s.%N)
     kill -TERM "$daemon" 2>/dev/null || echo "run $run: the daemon had already exited" >&2
@@ -93,9 +115,15 @@ for run in $(seq 1 "$runs"); do
         verdict=FAILED
         failures=$((failures + 1))
     fi
-    printf 'run %d: %s exit %s in %.1fs after SIGTERM; final checkpoint requested %s, written %s; %s checkpoint files; %s records read; RSS before SIGTERM %d MB; load %s; log %s\n' \
+    memory=""
+    if [[ "$sample" -gt 0 ]]; then
+        # Median, minimum and maximum over the last two thirds of the run.
+        memory="$(awk -v from="$((duration / 3))" -F'\t' 'NR > 1 && $1 >= from && $2 != "-" { print $2 }' "$dir/memory.tsv" \
+            | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "; RSS over the last 2/3: median %d MB, %d-%d MB (%d samples)", v[int((NR + 1) / 2)], v[1], v[NR], NR }')"
+    fi
+    printf 'run %d: %s exit %s in %.1fs after SIGTERM; final checkpoint requested %s, written %s; %s checkpoint files; %s records read; RSS before SIGTERM %d MB%s; load %s; log %s\n' \
         "$run" "$verdict" "$code" "$took" "${requested:-none}" "${written:-none}" "$on_disk" \
-        "${readings:-?}" "$((rss_kb / 1024))" "$load" "$dir/daemon.log"
+        "${readings:-?}" "$((rss_kb / 1024))" "$memory" "$load" "$dir/daemon.log"
     if [[ "$verdict" == FAILED ]]; then
         tail -30 "$dir/daemon.log" >&2
         # Keep the log and the checkpoint; the part files and the store
