@@ -140,7 +140,8 @@ impl DaemonError {
 
 /// Service task: publishes queue depths, the process's memory and the
 /// gauges derived from the stream's live views (`live`, `None` while the
-/// stream is off) every second, and runs the exporter's upkeep (which drains histogram buffers).
+/// stream is off) every second, and runs the exporter's upkeep (which
+/// drains histogram buffers).
 async fn metrics_upkeep(
     ctx: TaskContext,
     queues: Queues,
