@@ -4,7 +4,7 @@
 //! (`smokewatch bench alerts --detectors 200 --days 7`).
 //!
 //! `default_detectors_meet_the_alert_targets_they_reach` asserts what the
-//! defaults achieve today; `fires_are_critical_within_60_s_and_false_alarms_stay_under_half_a_day`
+//! defaults achieve today; `fires_are_critical_within_60_s_and_every_forgotten_light_is_seen`
 //! holds the targets not reached yet (ignored, with the reason), so the
 //! gap stays visible and is checked the day it closes.
 
@@ -86,17 +86,17 @@ async fn default_detectors_meet_the_alert_targets_they_reach() {
     assert!(faults.alerts > 0, "impossible values are flagged\n{table}");
     assert_eq!(faults.false_alerts, 0, "only real faults flagged\n{table}");
     assert!(board.false_critical_per_detector_day <= 0.05, "{table}");
-    // Not the 0.5 target yet (the ignored test below), but a guard: the
-    // first model trained on 30 000 rows raised 2.6 here, on 200 000 0.65.
-    assert!(board.false_per_detector_day <= 1.0, "{table}");
+    // The target. The first model trained on 30 000 session rows raised 2.6
+    // here, on 200 000 session rows 0.65, on the fleet's own readings 0.05.
+    assert!(board.false_per_detector_day <= 0.5, "{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "not reached yet: one fire in 25 stays `high`, the critical alert comes minutes \
-            after a smouldering fire's onset (the model and the gas signature need the fire's \
-            TVOC plateau), the ML alert raises ~0.65 false alerts per detector-day, one \
-            forgotten light in 20 is missed; see README, Alerts"]
-async fn fires_are_critical_within_60_s_and_false_alarms_stay_under_half_a_day() {
+            after a smouldering fire's onset (the simulated smouldering fire starts at normal \
+            air's levels and climbs for minutes; the model and the gas signature need the \
+            fire's TVOC plateau), one forgotten light in 20 is missed; see README, Alerts"]
+async fn fires_are_critical_within_60_s_and_every_forgotten_light_is_seen() {
     let (board, table) = default_scoreboard().await;
     let light = kind(&board, IncidentKind::LightLeftOn).expect("forgotten lights happen daily");
     assert_eq!(light.recall, 1.0, "{table}");
@@ -118,5 +118,4 @@ async fn fires_are_critical_within_60_s_and_false_alarms_stay_under_half_a_day()
             assert_eq!(s.fire_alerts, 0, "{k:?} overlapped fire alerts\n{table}");
         }
     }
-    assert!(board.false_per_detector_day <= 0.5, "{table}");
 }

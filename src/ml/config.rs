@@ -305,6 +305,13 @@ impl Validate for MlConfig {
         if self.initial_training.devices == 0 {
             issue("initial_training.devices", "must be at least 1");
         }
+        let per_day = self.initial_training.scenarios_per_day;
+        if !(per_day.is_finite() && (0.0..=10_000.0).contains(&per_day)) {
+            issue(
+                "initial_training.scenarios_per_day",
+                "must be a number from 0 to 10000",
+            );
+        }
     }
 }
 

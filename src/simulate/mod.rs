@@ -25,6 +25,7 @@ pub mod dynamics;
 pub mod export;
 pub mod faults;
 pub mod fleet;
+pub mod fleet_history;
 pub mod history;
 pub mod live;
 pub mod marginal;

@@ -591,7 +591,7 @@ impl Default for DetectConfig {
 impl Default for MlDetectConfig {
     fn default() -> Self {
         Self {
-            threshold: 0.9,
+            threshold: 0.8,
             window: 30,
             min_votes: 24,
             severity: Severity::High,
