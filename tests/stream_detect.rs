@@ -596,3 +596,40 @@ fn smart_home_rule_stays_silent_at_59_seconds_and_resolves_when_someone_enters()
         Some(EventTime(T0 + 61_000))
     );
 }
+
+/// A room's records can come seconds or minutes apart in event time (one
+/// event per change; another partition's readings running ahead and
+/// skipped): the 60 s mark of a held room rule may pass between two of
+/// them. The room's state held until the next event changed it, so the
+/// alert opens at the mark, not never (the scoreboard found forgotten
+/// lights of 61-80 s missed this way).
+#[test]
+fn a_held_room_rule_opens_at_its_mark_even_when_the_next_event_ends_it() {
+    let mut h = Harness::new(false);
+    let on = h.room_event("study", RoomSensorKind::Light, 1.0, T0);
+    let empty = h.room_event("study", RoomSensorKind::Presence, 0.0, T0);
+    h.run(vec![on, empty]);
+    let enter = h.room_event("study", RoomSensorKind::Presence, 1.0, T0 + 74_000);
+    h.run(vec![enter]);
+    let opened = h.opened(AlertKind::Rule);
+    assert_eq!(opened.len(), 1, "{:#?}", h.alerts);
+    assert_eq!(opened[0].alert.event_time, EventTime(T0 + 60_000));
+    assert_eq!(opened[0].alert.values["room.presence"], 0.0);
+    // It clears with the event, and resolves after the cooldown.
+    let later = h.room_event("study", RoomSensorKind::Temperature, 21.0, T0 + 140_000);
+    h.run(vec![later]);
+    let changes: Vec<AlertChange> = h.alerts.iter().map(|a| a.change).collect();
+    assert_eq!(changes, vec![AlertChange::Opened, AlertChange::Resolved]);
+    assert_eq!(
+        h.alerts[1].alert.resolved_time,
+        Some(EventTime(T0 + 74_000))
+    );
+
+    // Shorter than the hold: nothing.
+    let mut h = Harness::new(false);
+    let on = h.room_event("study", RoomSensorKind::Light, 1.0, T0);
+    let empty = h.room_event("study", RoomSensorKind::Presence, 0.0, T0);
+    let enter = h.room_event("study", RoomSensorKind::Presence, 1.0, T0 + 59_000);
+    h.run(vec![on, empty, enter]);
+    assert!(h.alerts.is_empty(), "{:#?}", h.alerts);
+}

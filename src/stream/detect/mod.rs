@@ -94,6 +94,9 @@ pub struct Detector {
     spike_severity: Severity,
     device_rules: Vec<RuleSlot>,
     room_rules: Vec<RuleSlot>,
+    /// Some room rule has a hold time (`for >= ...`): room events then
+    /// first close the old state's holds (see [`Detector::process`]).
+    has_held_room_rules: bool,
     ml: Option<crate::stream::config::MlDetectConfig>,
     /// The ML alert's slot among the device slots.
     ml_slot: Option<usize>,
@@ -192,6 +195,7 @@ impl Detector {
             spike_sustain: config.spike.sustain,
             spike_severity: config.spike.severity,
             device_rules,
+            has_held_room_rules: room_rules.iter().any(|rs| rs.rule.hold_ms > 0),
             room_rules,
             ml,
             ml_slot,
@@ -254,6 +258,14 @@ impl Detector {
             Item::RoomEvent(e) => {
                 let e = &e.event;
                 let key = (e.home.clone(), e.room.clone());
+                // The room was in its old state until this event: a held
+                // rule whose mark passed since the room's last record (one
+                // event per change, so minutes can lie between two) was met
+                // then. Evaluating the old state at the event's time opens
+                // it at the mark before the event changes the state.
+                if self.has_held_room_rules && self.state.rooms.get(&key).is_some() {
+                    self.room_rules_for(key.clone(), e.event_time, e.seq, now_ms, out);
+                }
                 let room = self
                     .state
                     .rooms
