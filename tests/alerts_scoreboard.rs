@@ -4,7 +4,7 @@
 //! (`smokewatch bench alerts --detectors 200 --days 7`).
 //!
 //! `default_detectors_meet_the_alert_targets_they_reach` asserts what the
-//! defaults achieve today; `fires_are_critical_within_60_s_and_every_forgotten_light_is_seen`
+//! defaults achieve today; `fires_are_critical_within_60_s`
 //! holds the targets not reached yet (ignored, with the reason), so the
 //! gap stays visible and is checked the day it closes.
 
@@ -69,7 +69,9 @@ async fn default_detectors_meet_the_alert_targets_they_reach() {
         "nuisance never critical\n{table}"
     );
     let light = kind(&board, IncidentKind::LightLeftOn).expect("forgotten lights happen daily");
-    assert!(light.recall >= 0.9, "{table}");
+    // Every forgotten light (one in 20 was missed before a room event
+    // first closed the old state's holds).
+    assert_eq!(light.recall, 1.0, "{table}");
     let (first, last) = (
         light.delay.p50_s.unwrap_or(f64::NAN),
         light.delay.max_s.unwrap_or(f64::NAN),
@@ -82,6 +84,17 @@ async fn default_detectors_meet_the_alert_targets_they_reach() {
         board.rules["light_on_empty_room"].false_alerts, 0,
         "{table}"
     );
+    // Here no fault raises a fire alert; on seed 1 heat advisories of a
+    // drifting temperature sensor still do (README, Alerts).
+    for k in [
+        IncidentKind::StuckSensor,
+        IncidentKind::Drift,
+        IncidentKind::Spike,
+    ] {
+        if let Some(s) = kind(&board, k) {
+            assert_eq!(s.fire_alerts, 0, "{k:?} overlapped fire alerts\n{table}");
+        }
+    }
     let faults = &board.rules["fault:device"];
     assert!(faults.alerts > 0, "impossible values are flagged\n{table}");
     assert_eq!(faults.false_alerts, 0, "only real faults flagged\n{table}");
@@ -95,11 +108,9 @@ async fn default_detectors_meet_the_alert_targets_they_reach() {
 #[ignore = "not reached yet: one fire in 25 stays `high`, the critical alert comes minutes \
             after a smouldering fire's onset (the simulated smouldering fire starts at normal \
             air's levels and climbs for minutes; the model and the gas signature need the \
-            fire's TVOC plateau), one forgotten light in 20 is missed; see README, Alerts"]
-async fn fires_are_critical_within_60_s_and_every_forgotten_light_is_seen() {
+            fire's TVOC plateau); see README, Alerts"]
+async fn fires_are_critical_within_60_s() {
     let (board, table) = default_scoreboard().await;
-    let light = kind(&board, IncidentKind::LightLeftOn).expect("forgotten lights happen daily");
-    assert_eq!(light.recall, 1.0, "{table}");
     for k in [IncidentKind::Smouldering, IncidentKind::Flaming] {
         let Some(s) = kind(&board, k) else { continue };
         assert_eq!(
@@ -108,14 +119,5 @@ async fn fires_are_critical_within_60_s_and_every_forgotten_light_is_seen() {
         );
         let p95 = s.critical_delay.p95_s.unwrap_or(f64::INFINITY);
         assert!(p95 <= 60.0, "{k:?} delay p95 {p95} s\n{table}");
-    }
-    for k in [
-        IncidentKind::StuckSensor,
-        IncidentKind::Drift,
-        IncidentKind::Spike,
-    ] {
-        if let Some(s) = kind(&board, k) {
-            assert_eq!(s.fire_alerts, 0, "{k:?} overlapped fire alerts\n{table}");
-        }
     }
 }
