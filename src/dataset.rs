@@ -556,4 +556,25 @@ mod tests {
         let empty = TrainingData::from_readings("none", vec![reading("a", 1, None)]);
         assert!(matches!(empty, Err(DataError::NoLabelledRows { .. })));
     }
+
+    #[test]
+    fn a_few_thousand_generated_rows_of_either_generator_hold_both_classes() {
+        for generator in [InitialGenerator::Fleet, InitialGenerator::Sessions] {
+            let initial = InitialTrainingConfig {
+                generator,
+                rows: 3_000,
+                devices: 2,
+                ..InitialTrainingConfig::default()
+            };
+            let data = generated(&SimulatorConfig::default(), &initial).unwrap();
+            assert_eq!(data.len(), 3_000, "{generator:?}");
+            let fire = data
+                .readings()
+                .filter(|r| r.fire_alarm == Some(true))
+                .count();
+            assert!(fire > 0 && fire < 3_000, "{generator:?}: {fire} fire rows");
+            let name = format!("{generator:?}").to_lowercase();
+            assert!(data.source.contains(&name), "{}", data.source);
+        }
+    }
 }

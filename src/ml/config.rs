@@ -335,12 +335,24 @@ mod tests {
                 trees: 0,
                 ..ForestConfig::default()
             },
+            initial_training: crate::dataset::InitialTrainingConfig {
+                scenarios_per_day: f64::NAN,
+                ..Default::default()
+            },
             ..MlConfig::default()
         };
         let mut issues = Vec::new();
         config.validate("ml", &mut issues);
         let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(keys, ["ml.test_fraction", "ml.cv_folds", "ml.forest.trees"]);
+        assert_eq!(
+            keys,
+            [
+                "ml.test_fraction",
+                "ml.cv_folds",
+                "ml.forest.trees",
+                "ml.initial_training.scenarios_per_day"
+            ]
+        );
     }
 
     #[test]
