@@ -327,6 +327,16 @@ pub enum InitialGenerator {
     Sessions,
 }
 
+impl InitialGenerator {
+    /// The name in the config (`fleet`, `sessions`).
+    pub const fn key(self) -> &'static str {
+        match self {
+            InitialGenerator::Fleet => "fleet",
+            InitialGenerator::Sessions => "sessions",
+        }
+    }
+}
+
 impl Default for InitialTrainingConfig {
     fn default() -> Self {
         Self {
@@ -361,10 +371,7 @@ pub fn generated(
     let source = format!(
         "generated ({} readings of the simulated {}, {} devices, seed {})",
         initial.rows,
-        match initial.generator {
-            InitialGenerator::Fleet => "fleet",
-            InitialGenerator::Sessions => "sessions",
-        },
+        initial.generator.key(),
         initial.devices,
         initial.seed
     );
@@ -573,8 +580,9 @@ mod tests {
                 .filter(|r| r.fire_alarm == Some(true))
                 .count();
             assert!(fire > 0 && fire < 3_000, "{generator:?}: {fire} fire rows");
-            let name = format!("{generator:?}").to_lowercase();
-            assert!(data.source.contains(&name), "{}", data.source);
+            assert!(data.source.contains(generator.key()), "{}", data.source);
+            let yaml = serde_yaml::to_string(&generator).unwrap();
+            assert_eq!(yaml.trim(), generator.key());
         }
     }
 }
