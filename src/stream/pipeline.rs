@@ -141,7 +141,8 @@ pub fn spawn_with(
         &sc.detect,
         sc.alerts.cooldown.as_millis_i64(),
         scoring.is_some(),
-    )?;
+    )?
+    .with_idle_timeout(sc.window.idle_timeout.get());
     // Keep, from the first reading on, the spans the models will need (the
     // configured spec of the next trained model, and the served one's):
     // otherwise the first model to arrive finds spans the stream did not

@@ -20,7 +20,12 @@
 //! Device-scope detectors run on every reading of a device. Room-scope
 //! rules (over room state only) run on every record of the room — its room
 //! events and its detectors' readings — so a rule's `for` hold time is
-//! checked with the room's own clock, about once a second.
+//! checked with the room's own clock, about once a second. Readings and
+//! room events travel on different partitions, read in turn, so a reading
+//! can arrive before the room events of its time: a reading checks the
+//! room's rules only at the event time up to which every room-events
+//! partition has delivered (see [`Detector::source_progress`]), never on a
+//! room state that may already be out of date.
 
 pub mod alerts;
 pub mod rules;
@@ -32,12 +37,15 @@ use crate::schema::{Channel, EventTime, HomeId, RoomId};
 use crate::stream::config::{DetectConfig, Direction, Severity, SpikeChannel, ThresholdLevels};
 use crate::stream::cow_map::CowMap;
 use crate::stream::fast_map::FastMap;
-use crate::stream::message::{Item, ReadingRecord};
+use crate::stream::message::{Item, ReadingRecord, SourceProgress};
 use crate::stream::sinks::{AlertEvent, AlertKind, RoomState};
+use crate::stream::window::Watermark;
+use crate::transport::{Origin, TopicKind, TopicPartition};
 use alerts::{AlertManager, Observed, Outcome, Slot, Subject};
 use rules::{Lookup, Operand, Rule, RuleError, Scope};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 pub use crate::stream::message::MAX_RULE_FEATURES;
 
@@ -81,6 +89,9 @@ pub struct DetectState {
     /// Event time since which a held rule's condition has been true.
     holds: FastMap<(Subject, usize), i64>,
     alerts: AlertManager,
+    /// How far each assigned room-events partition has delivered.
+    #[serde(default)]
+    room_events: Watermark,
 }
 
 /// All detectors and their state.
@@ -107,6 +118,9 @@ pub struct Detector {
     /// Features the rules read, in the order of `ReadingRecord::rule_features`.
     rule_features: Vec<crate::features::Feature>,
     state: DetectState,
+    /// Event time up to which the room events are all in (`None`: nothing
+    /// pending, or a source that is one ordered log); from `state.room_events`.
+    room_events_until: Option<i64>,
     outcomes: Vec<Outcome>,
     /// Rooms whose state changed since the web view was last updated.
     changed_rooms: std::collections::HashSet<(HomeId, RoomId), foldhash::fast::FixedState>,
@@ -206,6 +220,7 @@ impl Detector {
                 alerts: AlertManager::new(cooldown_ms),
                 ..DetectState::default()
             },
+            room_events_until: None,
             outcomes: Vec::new(),
             changed_rooms: Default::default(),
         })
@@ -220,9 +235,54 @@ impl Detector {
         &self.state
     }
 
-    /// Replaces the state (restore from a checkpoint).
-    pub fn restore(&mut self, state: DetectState) {
+    /// Replaces the state (restore from a checkpoint), keeping this
+    /// instance's idle timeout.
+    pub fn restore(&mut self, mut state: DetectState) {
+        state
+            .room_events
+            .set_idle_timeout(self.state.room_events.idle_timeout());
         self.state = state;
+        self.room_events_until = self.state.room_events.delivered_until(Instant::now());
+    }
+
+    /// A room-events partition that has had no record for `idle_timeout`,
+    /// with nothing left to read, no longer holds readings' room rules
+    /// back (the windows' idleness, `stream.window.idle_timeout`).
+    pub fn with_idle_timeout(mut self, idle_timeout: Duration) -> Self {
+        self.state.room_events.set_idle_timeout(idle_timeout);
+        self
+    }
+
+    /// Takes the source's assigned partitions: the room-events ones are
+    /// tracked so that a reading checks its room's rules only as far as the
+    /// room events are in. A source that reports no partitions (a replay:
+    /// one log in order) needs no such care.
+    pub fn source_progress(&mut self, progress: &SourceProgress) {
+        let room_events = SourceProgress {
+            partitions: progress.partitions.as_ref().map(|all| {
+                all.iter()
+                    .filter(|(tp, _)| tp.topic == TopicKind::RoomEvents)
+                    .map(|(tp, caught_up)| (*tp, *caught_up))
+                    .collect()
+            }),
+        };
+        let now = Instant::now();
+        self.state.room_events.sync_at(&room_events, now);
+        self.room_events_until = self.state.room_events.delivered_until(now);
+    }
+
+    /// Notes a room event's partition progress (only a partition the
+    /// source reported).
+    fn room_event_delivered(&mut self, origin: Origin, t: EventTime) {
+        let partition = TopicPartition {
+            topic: origin.topic,
+            partition: origin.partition,
+        };
+        if self.state.room_events.knows(&partition) {
+            let now = Instant::now();
+            self.state.room_events.observe_at(partition, t, now);
+            self.room_events_until = self.state.room_events.delivered_until(now);
+        }
     }
 
     pub fn open_alerts(&self) -> usize {
@@ -253,10 +313,12 @@ impl Detector {
             Item::Reading(r) => {
                 self.on_reading(r, now_ms, out);
                 let key = (r.reading.home.clone(), r.reading.room.clone());
-                self.room_rules_for(key, r.reading.event_time, r.reading.seq, now_ms, out);
+                let at = RoomClock::Reading(r.reading.event_time);
+                self.room_rules_for(key, at, r.reading.seq, now_ms, out);
             }
-            Item::RoomEvent(e) => {
-                let e = &e.event;
+            Item::RoomEvent(record) => {
+                let e = &record.event;
+                let at = RoomClock::Event(e.event_time);
                 let key = (e.home.clone(), e.room.clone());
                 // The room was in its old state until this event: a held
                 // rule whose mark passed since the room's last record (one
@@ -264,7 +326,7 @@ impl Detector {
                 // then. Evaluating the old state at the event's time opens
                 // it at the mark before the event changes the state.
                 if self.has_held_room_rules && self.state.rooms.get(&key).is_some() {
-                    self.room_rules_for(key.clone(), e.event_time, e.seq, now_ms, out);
+                    self.room_rules_for(key.clone(), at, e.seq, now_ms, out);
                 }
                 let room = self
                     .state
@@ -273,7 +335,8 @@ impl Detector {
                 if room.apply(e.kind, e.value, e.event_time) && !self.changed_rooms.contains(&key) {
                     self.changed_rooms.insert(key.clone());
                 }
-                self.room_rules_for(key, e.event_time, e.seq, now_ms, out);
+                self.room_rules_for(key, at, e.seq, now_ms, out);
+                self.room_event_delivered(record.origin, e.event_time);
             }
         }
     }
@@ -441,7 +504,7 @@ impl Detector {
     fn room_rules_for(
         &mut self,
         key: (HomeId, RoomId),
-        time: EventTime,
+        at: RoomClock,
         seq: u64,
         now_ms: i64,
         out: &mut Vec<AlertEvent>,
@@ -455,14 +518,24 @@ impl Detector {
         // The room's state describes the room from its latest room event
         // on: a record from before that (another partition running behind)
         // cannot tell what the room was like at its time.
-        if room
-            .sensor_times
-            .values()
-            .max()
-            .is_some_and(|latest| time < *latest)
-        {
-            return;
-        }
+        let latest = room.sensor_times.values().max().copied();
+        let time = match at {
+            RoomClock::Event(t) | RoomClock::Reading(t) if latest.is_some_and(|l| t < l) => {
+                return;
+            }
+            RoomClock::Event(t) => t,
+            // Nor can a record from after the time up to which the room
+            // events are in: an event of the room may still come before it
+            // (a person walking back in). The room is known as it is until
+            // then, and at least at its latest event.
+            RoomClock::Reading(t) => match self.room_events_until {
+                Some(until) if until < t.millis() => {
+                    let known = EventTime(until);
+                    latest.map_or(known, |l| l.max(known))
+                }
+                _ => t,
+            },
+        };
         let subject = Subject::Room(key.0.clone(), key.1.clone());
         let lookup = RecordLookup {
             reading: None,
@@ -515,6 +588,16 @@ impl Detector {
             .observe(at, &self.room_slots, &outcomes, &values, out);
         self.outcomes = outcomes;
     }
+}
+
+/// The record a room's rules are checked for, with its event time.
+#[derive(Debug, Clone, Copy)]
+enum RoomClock {
+    /// A room event of the room: the room is known as it is up to its time.
+    Event(EventTime),
+    /// A reading of one of the room's devices, from another partition than
+    /// the room events.
+    Reading(EventTime),
 }
 
 /// What corroborated a device's ML alert at the reading being observed.

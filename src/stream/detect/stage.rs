@@ -3,7 +3,7 @@
 
 use super::Detector;
 use crate::stream::checkpoint::{CheckpointError, StateSnapshot, StoredPart};
-use crate::stream::message::Batch;
+use crate::stream::message::{Batch, SourceProgress};
 use crate::stream::sinks::LiveViews;
 use crate::stream::stage::Stage;
 use crate::telemetry::names;
@@ -35,6 +35,10 @@ impl Stage for DetectStage {
             self.live.update_rooms(&rooms);
         }
         metrics::gauge!(names::OPEN_ALERTS).set(self.detector.open_alerts() as f64);
+    }
+    fn progress(&mut self, progress: &SourceProgress) -> Option<Batch> {
+        self.detector.source_progress(progress);
+        None
     }
     fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
         Some(Box::new(self.detector.state().clone()))

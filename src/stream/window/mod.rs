@@ -116,6 +116,13 @@ fn default_idle() -> Duration {
     Duration::from_secs(30)
 }
 
+impl Default for Watermark {
+    /// No allowed lateness, the default idle timeout.
+    fn default() -> Self {
+        Self::new(0, default_idle())
+    }
+}
+
 impl Watermark {
     pub fn new(lateness_ms: i64, idle_timeout: Duration) -> Self {
         Self {
@@ -132,7 +139,9 @@ impl Watermark {
         self.observe_at(partition, t, Instant::now());
     }
 
-    fn observe_at(&mut self, partition: TopicPartition, t: EventTime, now: Instant) {
+    /// [`Watermark::observe`] with the caller's clock (one reading of it
+    /// serves a whole batch).
+    pub fn observe_at(&mut self, partition: TopicPartition, t: EventTime, now: Instant) {
         let t = t.millis();
         let clock = self
             .partitions
@@ -151,7 +160,8 @@ impl Watermark {
         self.sync_at(progress, Instant::now());
     }
 
-    fn sync_at(&mut self, progress: &SourceProgress, now: Instant) {
+    /// [`Watermark::sync`] with the caller's clock.
+    pub fn sync_at(&mut self, progress: &SourceProgress, now: Instant) {
         if let Some(assigned) = &progress.partitions {
             self.partitions.retain(|tp, _| assigned.contains_key(tp));
             for (tp, caught_up) in assigned {
@@ -181,6 +191,34 @@ impl Watermark {
         if let Some(min) = active.min().flatten() {
             self.current = self.current.max(min.saturating_sub(self.lateness_ms));
         }
+    }
+
+    /// Whether the source reported `partition` as assigned (or it delivered).
+    pub fn knows(&self, partition: &TopicPartition) -> bool {
+        self.partitions.contains_key(partition)
+    }
+
+    /// Event time up to which every partition that is not idle has
+    /// delivered: the smallest of their newest event times, without the
+    /// allowed lateness and not held monotonic (`i64::MIN` while one has
+    /// not delivered yet). `None` when no partition is known or every one
+    /// is idle: nothing is pending.
+    pub fn delivered_until(&self, now: Instant) -> Option<i64> {
+        self.partitions
+            .values()
+            .filter(|c| !c.is_idle(now, self.idle_timeout))
+            .map(|c| c.max_seen.unwrap_or(i64::MIN))
+            .min()
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// Replaces the idle timeout (not checkpointed: a restart takes the
+    /// configured one).
+    pub fn set_idle_timeout(&mut self, idle_timeout: Duration) {
+        self.idle_timeout = idle_timeout;
     }
 
     /// Current watermark in ms; `i64::MIN` before the first event.
