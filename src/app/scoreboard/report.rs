@@ -6,6 +6,16 @@ use std::fmt::Write;
 
 /// Fires listed by name under the table.
 const SLOWEST_FIRES: usize = 5;
+/// False alerts listed by name under the table (the JSON has them all).
+const FALSE_ALERTS_LISTED: usize = 10;
+
+/// An event time as text.
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
 
 fn secs(v: Option<f64>) -> String {
     v.map_or("-".into(), |s| format!("{s:.0}"))
@@ -92,10 +102,7 @@ pub fn table(s: &Scoreboard) -> String {
                 "  {:<12} {:<24} onset {} lasting {:>6.0} s: first alert {} s, critical {} s, {}",
                 f.kind.as_str(),
                 f.device,
-                chrono::DateTime::from_timestamp_millis(f.start_ms).map_or_else(
-                    || f.start_ms.to_string(),
-                    |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-                ),
+                time(f.start_ms),
                 f.duration_s,
                 secs(f.delay_s),
                 secs(f.critical_delay_s),
@@ -123,6 +130,30 @@ pub fn table(s: &Scoreboard) -> String {
             r.false_per_detector_day,
             by.join(" ")
         );
+    }
+    if !s.false_alerts.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nfalse alerts (first {} of {}), with the incidents they overlap:",
+            FALSE_ALERTS_LISTED.min(s.false_alerts.len()),
+            s.false_alerts.len()
+        );
+        for f in s.false_alerts.iter().take(FALSE_ALERTS_LISTED) {
+            let _ = writeln!(
+                out,
+                "  {:<24} {:<8} {:<28} opened {} for {:>6.0} s: {}",
+                f.rule,
+                f.severity.as_str(),
+                f.subject,
+                time(f.opened_ms),
+                f.duration_s,
+                if f.overlapping.is_empty() {
+                    "none".to_string()
+                } else {
+                    f.overlapping.join(" ")
+                }
+            );
+        }
     }
     let _ = writeln!(
         out,

@@ -178,6 +178,24 @@ pub struct RuleScore {
     pub false_per_detector_day: f64,
 }
 
+/// One false alert, with the incidents of its device or room it
+/// overlapped without being explained by them: where to look first when a
+/// detector misfires (a fault's channel, a nuisance, a light the stream
+/// judged on an old room state).
+#[derive(Debug, Clone, Serialize)]
+pub struct FalseAlert {
+    pub rule: String,
+    /// The device, or `home/room` for a room rule.
+    pub subject: String,
+    /// Event time it opened, ms since the epoch.
+    pub opened_ms: i64,
+    pub duration_s: f64,
+    pub severity: Severity,
+    /// Overlapping incidents as `kind[:channel]@start`, start in seconds
+    /// relative to the alert's opening.
+    pub overlapping: Vec<String>,
+}
+
 /// The whole scoreboard.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scoreboard {
@@ -197,6 +215,8 @@ pub struct Scoreboard {
     pub precision: f64,
     /// Critical alerts explained by a fire / all critical alerts.
     pub critical_precision: f64,
+    /// Every false alert, highest severity first, then in opening order.
+    pub false_alerts: Vec<FalseAlert>,
 }
 
 /// Scores `alerts` against `incidents` of a run of `detectors` over
@@ -224,6 +244,8 @@ pub fn score(
     // For each incident, the alerts overlapping it and whether they are legitimate.
     let mut touching: Vec<Vec<(usize, bool)>> = vec![Vec::new(); incidents.len()];
     let mut legit = vec![false; alerts.len()];
+    // For each alert, the incidents it overlaps.
+    let mut overlapped: Vec<Vec<usize>> = vec![Vec::new(); alerts.len()];
     for (a, alert) in alerts.iter().enumerate() {
         let candidates = match &alert.device {
             Some(d) => by_device.get(d.as_str()),
@@ -236,6 +258,7 @@ pub fn score(
                 let ok = explains(inc, alert);
                 legit[a] |= ok;
                 touching[i].push((a, ok));
+                overlapped[a].push(i);
             }
         }
     }
@@ -369,6 +392,11 @@ pub fn score(
     for r in rules.values_mut() {
         r.false_per_detector_day = r.false_alerts as f64 / detector_days;
     }
+    let mut false_alerts: Vec<FalseAlert> = (0..alerts.len())
+        .filter(|&a| !legit[a])
+        .map(|a| false_alert(&alerts[a], overlapped[a].iter().map(|&i| &incidents[i])))
+        .collect();
+    false_alerts.sort_by(|x, y| (y.severity.cmp(&x.severity)).then(x.opened_ms.cmp(&y.opened_ms)));
     let legit_count = legit.iter().filter(|l| **l).count();
     Scoreboard {
         detectors,
@@ -385,6 +413,31 @@ pub fn score(
         false_critical_per_detector_day: false_critical as f64 / detector_days,
         precision: ratio(legit_count, alerts.len()),
         critical_precision: ratio(critical_fire, critical_total),
+        false_alerts,
+    }
+}
+
+fn false_alert<'a>(
+    alert: &AlertRecord,
+    overlapping: impl Iterator<Item = &'a Incident>,
+) -> FalseAlert {
+    let opened = alert.opened.millis();
+    FalseAlert {
+        rule: alert.rule.clone(),
+        subject: match &alert.device {
+            Some(d) => d.to_string(),
+            None => format!("{}/{}", alert.home, alert.room),
+        },
+        opened_ms: opened,
+        duration_s: (alert.end.millis() - opened) as f64 / 1000.0,
+        severity: alert.max_severity,
+        overlapping: overlapping
+            .map(|i| {
+                let channel = i.channel.map_or(String::new(), |c| format!(":{}", c.key()));
+                let start = (i.start.millis() - opened) as f64 / 1000.0;
+                format!("{}{channel}@{start:+.0}s", i.kind.as_str())
+            })
+            .collect(),
     }
 }
 
@@ -448,6 +501,24 @@ mod tests {
         assert!((s.false_per_detector_day - 2.0).abs() < 1e-9);
         assert!((s.false_critical_per_detector_day - 1.0).abs() < 1e-9);
         assert!((s.critical_precision - 0.5).abs() < 1e-9);
+        // Listed, critical first, with what they overlapped.
+        let listed: Vec<(&str, Severity, &[String])> = s
+            .false_alerts
+            .iter()
+            .map(|f| (f.rule.as_str(), f.severity, f.overlapping.as_slice()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("ml:fire", Severity::Critical, &[][..]),
+                (
+                    "threshold:pm2_5",
+                    Severity::High,
+                    &["nuisance@-200s".to_string()][..]
+                ),
+            ]
+        );
+        assert_eq!(s.false_alerts[1].subject, "h1-kitchen-smoke");
     }
 
     #[test]
