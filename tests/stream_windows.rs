@@ -12,7 +12,7 @@ use smokewatch::schema::{
 };
 use smokewatch::stream::message::{Item, Origin, Quality, ReadingRecord, RoomEventRecord, Signals};
 use smokewatch::stream::sinks::{Measure, WindowName, WindowResult};
-use smokewatch::stream::window::Windows;
+use smokewatch::stream::window::{Added, Flow, ResultSink, Windows};
 use smokewatch::stream::{KeyKind, OutputMode, SlidingConfig, WindowConfig};
 use smokewatch::transport::TopicKind;
 use std::collections::BTreeMap;
@@ -347,11 +347,54 @@ fn row_key(r: &WindowResult, phase: usize) -> RowKey {
     )
 }
 
-/// Runs the operator the way the windows stage does.
-fn actual(inputs: &[Input], mode: OutputMode, finish: bool) -> (BTreeMap<RowKey, Stats>, u64) {
+/// A result sink that says it is full once it holds `every` results (0:
+/// never), as the windows stage's message of results does: the windows
+/// stop, the results are taken, and the same call goes on.
+struct Sink {
+    results: Vec<WindowResult>,
+    every: usize,
+    /// How often a call stopped on a full sink.
+    pauses: usize,
+}
+
+impl ResultSink for Sink {
+    fn push(&mut self, result: WindowResult) {
+        self.results.push(result);
+    }
+    fn is_full(&self) -> bool {
+        self.every > 0 && self.results.len() >= self.every
+    }
+}
+
+impl Sink {
+    /// Runs `call` until it is done, taking the results after each pause.
+    fn drain(&mut self, mut call: impl FnMut(&mut Sink) -> Flow) -> Vec<WindowResult> {
+        let mut taken = Vec::new();
+        while call(self) == Flow::Paused {
+            self.pauses += 1;
+            taken.append(&mut self.results);
+        }
+        taken.append(&mut self.results);
+        taken
+    }
+}
+
+/// Runs the operator the way the windows stage does, with an output that
+/// is full after every `full_every` results (0: never).
+fn actual(
+    inputs: &[Input],
+    mode: OutputMode,
+    finish: bool,
+    full_every: usize,
+) -> (BTreeMap<RowKey, Stats>, u64, usize) {
     let mut windows = Windows::new(&config(mode));
     let mut out = BTreeMap::new();
     let mut phase = 0;
+    let mut sink = Sink {
+        results: Vec::new(),
+        every: full_every,
+        pauses: 0,
+    };
     let collect = |results: Vec<WindowResult>, phase: usize, out: &mut BTreeMap<RowKey, Stats>| {
         for r in results {
             assert_eq!(
@@ -380,37 +423,35 @@ fn actual(inputs: &[Input], mode: OutputMode, finish: bool) -> (BTreeMap<RowKey,
     for (n, input) in inputs.iter().enumerate() {
         match input {
             Input::BatchEnd | Input::Trigger => {
-                let mut results = Vec::new();
-                windows.advance(&mut results);
+                let results = sink.drain(|s| windows.advance(s));
                 collect(results, phase, &mut out);
                 phase += 1;
                 if matches!(input, Input::Trigger) && mode == OutputMode::Update {
-                    let mut results = Vec::new();
-                    windows.trigger(&mut results);
+                    let results = sink.drain(|s| windows.trigger(s));
                     collect(results, phase, &mut out);
                     phase += 1;
                 }
             }
             other => {
                 let item = item(other, n as i64).unwrap();
-                let mut results = Vec::new();
-                windows.add(&item, &mut results);
+                let results = sink.drain(|s| match windows.add(&item, s) {
+                    Added::Paused => Flow::Paused,
+                    Added::Taken | Added::Late => Flow::Done,
+                });
                 collect(results, phase, &mut out);
             }
         }
     }
-    let mut results = Vec::new();
-    windows.advance(&mut results);
+    let results = sink.drain(|s| windows.advance(s));
     collect(results, phase, &mut out);
     if finish {
         phase += 1;
-        let mut results = Vec::new();
-        windows.finish(&mut results);
+        let results = sink.drain(|s| windows.finish(s));
         let (updates, finals): (Vec<_>, Vec<_>) = results.into_iter().partition(|r| !r.is_final);
         collect(updates, phase, &mut out);
         collect(finals, phase, &mut out);
     }
-    (out, windows.late)
+    (out, windows.late, sink.pauses)
 }
 
 fn assert_same(expected: &BTreeMap<RowKey, Stats>, actual: &BTreeMap<RowKey, Stats>) {
@@ -483,18 +524,21 @@ fn inputs() -> impl Strategy<Value = Vec<Input>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
+    /// `full_every` > 0: the output fills after so many results and every
+    /// call stops and goes on (as on a large fleet's window boundary): the
+    /// results must be the same, none twice, none lost.
     #[test]
-    fn append_mode_equals_the_reference(inputs in inputs(), finish in any::<bool>()) {
+    fn append_mode_equals_the_reference(inputs in inputs(), finish in any::<bool>(), full_every in 0usize..4) {
         let (expected, expected_late) = reference(&inputs, OutputMode::Append, finish);
-        let (got, late) = actual(&inputs, OutputMode::Append, finish);
+        let (got, late, _) = actual(&inputs, OutputMode::Append, finish, full_every);
         assert_same(&expected, &got);
         prop_assert_eq!(late, expected_late);
     }
 
     #[test]
-    fn update_mode_equals_the_reference(inputs in inputs(), finish in any::<bool>()) {
+    fn update_mode_equals_the_reference(inputs in inputs(), finish in any::<bool>(), full_every in 0usize..4) {
         let (expected, expected_late) = reference(&inputs, OutputMode::Update, finish);
-        let (got, late) = actual(&inputs, OutputMode::Update, finish);
+        let (got, late, _) = actual(&inputs, OutputMode::Update, finish, full_every);
         assert_same(&expected, &got);
         prop_assert_eq!(late, expected_late);
     }
@@ -519,7 +563,43 @@ fn late_events_exist_in_generated_streams() {
         pm: Some(1.0),
         temp: 1.0,
     });
-    let (_, late) = actual(&inputs, OutputMode::Append, false);
+    let (_, late, _) = actual(&inputs, OutputMode::Append, false, 0);
     assert_eq!(late, 1);
     assert_eq!(reference(&inputs, OutputMode::Append, false).1, 1);
+}
+
+/// Guards the property tests against an output that never fills: with one
+/// result per message, closes and triggers of several keys stop and go on
+/// many times, in both modes, and give what an output that never fills
+/// gives.
+#[test]
+fn a_full_output_pauses_closes_and_triggers_and_loses_nothing() {
+    let mut inputs = Vec::new();
+    for i in 0..60i64 {
+        for device in 0..4u8 {
+            inputs.push(Input::Reading {
+                device,
+                t: 1_700_000_000_000 + i * 1000,
+                pm: Some(f64::from(device)),
+                temp: i as f64,
+            });
+        }
+        inputs.push(Input::Event {
+            room: (i % 2) as u8,
+            kind: (i % 4) as u8,
+            t: 1_700_000_000_000 + i * 1000,
+            value: 1.0,
+        });
+        if i % 7 == 0 {
+            inputs.push(Input::Trigger);
+        }
+    }
+    for mode in [OutputMode::Append, OutputMode::Update] {
+        let (whole, _, no_pauses) = actual(&inputs, mode, true, 0);
+        let (paused, _, pauses) = actual(&inputs, mode, true, 1);
+        assert_eq!(no_pauses, 0);
+        assert!(pauses > 20, "{mode:?}: {pauses} pauses");
+        assert_eq!(whole, paused, "{mode:?}");
+        assert_same(&reference(&inputs, mode, true).0, &paused);
+    }
 }

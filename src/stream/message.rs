@@ -190,6 +190,12 @@ impl Batch {
             source_records: 0,
         }
     }
+
+    /// Whether a stage's control-message output holds window results (the
+    /// only output those messages make).
+    pub fn has_results(&self) -> bool {
+        !self.window_results.is_empty() || !self.results_ahead.is_empty()
+    }
 }
 
 /// Writes window results into a batch in chunks of

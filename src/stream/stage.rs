@@ -10,18 +10,23 @@ pub trait Stage: Send + 'static {
     /// Task and metric label, e.g. `windows`.
     fn name(&self) -> &'static str;
     fn process(&mut self, batch: &mut Batch);
-    /// Update-mode trigger: results to send down, if any.
-    fn trigger(&mut self) -> Option<Batch> {
-        None
+    /// Update-mode trigger: results to send down go into `out`.
+    fn trigger(&mut self, _out: &mut Batch) {}
+    /// The source's progress (for the watermark): results to send down go
+    /// into `out`.
+    fn progress(&mut self, _progress: &SourceProgress, _out: &mut Batch) {}
+    /// End of a bounded input: results to send down go into `out`.
+    fn end_of_input(&mut self, _out: &mut Batch) {}
+    /// Whether the last call stopped early with a full message of results
+    /// in its batch's `results_ahead`. The task sends those on, then calls
+    /// [`Stage::resume`] with the same batch, until the stage is done: a
+    /// window boundary of a large fleet emits millions of rows, which are
+    /// then made as the next stage takes them, never all at once.
+    fn is_paused(&self) -> bool {
+        false
     }
-    /// The source's progress (for the watermark): results to send down, if any.
-    fn progress(&mut self, _progress: &SourceProgress) -> Option<Batch> {
-        None
-    }
-    /// End of a bounded input: results to send down, if any.
-    fn end_of_input(&mut self) -> Option<Batch> {
-        None
-    }
+    /// Goes on with the call that paused, into the same batch.
+    fn resume(&mut self, _batch: &mut Batch) {}
     /// A copy of the state a checkpoint keeps (`None`: stateless), encoded
     /// later by the checkpoint writer. It must be cheap: the stage holds
     /// its records while taking it.

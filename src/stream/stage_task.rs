@@ -6,6 +6,7 @@
 //! factory, so a restarted stage task continues with its state.
 
 use super::message::{Batch, MAX_RESULTS_PER_MESSAGE, Msg};
+use super::sinks::WindowResult;
 use super::stage::Stage;
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
 use crate::telemetry::names;
@@ -46,33 +47,54 @@ pub async fn run_stage<S: Stage>(
             send(Msg::Data(batch)).await
         }
     };
+    // A paused stage's full result chunks go down, then it goes on.
+    let finish_paused = async |stage: &mut S, batch: &mut Batch| -> Result<(), TaskError> {
+        while stage.is_paused() {
+            for chunk in std::mem::take(&mut batch.results_ahead) {
+                send(Msg::Data(results_only(batch.received, chunk))).await?;
+            }
+            stage.resume(batch);
+        }
+        Ok(())
+    };
+    // Output of a control message, sent only if there is any.
+    let send_output = async |batch: Batch| -> Result<(), TaskError> {
+        if batch.has_results() {
+            send_batch(batch).await?;
+        }
+        Ok(())
+    };
     while let Some(msg) = input.recv().await {
         match msg {
             Msg::Data(mut batch) => {
                 let started = Instant::now();
                 let n = (batch.items.len() + batch.input.len()) as u64;
                 stage.process(&mut batch);
+                finish_paused(&mut *stage, &mut batch).await?;
                 latency.record(started.elapsed().as_secs_f64());
                 records.increment(n);
                 processed += n;
                 send_batch(batch).await?;
             }
             Msg::Trigger => {
-                if let Some(batch) = stage.trigger() {
-                    send_batch(batch).await?;
-                }
+                let mut out = Batch::new(Instant::now());
+                stage.trigger(&mut out);
+                finish_paused(&mut *stage, &mut out).await?;
+                send_output(out).await?;
                 send(Msg::Trigger).await?;
             }
             Msg::Progress(progress) => {
-                if let Some(batch) = stage.progress(&progress) {
-                    send_batch(batch).await?;
-                }
+                let mut out = Batch::new(Instant::now());
+                stage.progress(&progress, &mut out);
+                finish_paused(&mut *stage, &mut out).await?;
+                send_output(out).await?;
                 send(Msg::Progress(progress)).await?;
             }
             Msg::EndOfInput => {
-                if let Some(batch) = stage.end_of_input() {
-                    send_batch(batch).await?;
-                }
+                let mut out = Batch::new(Instant::now());
+                stage.end_of_input(&mut out);
+                finish_paused(&mut *stage, &mut out).await?;
+                send_output(out).await?;
                 send(Msg::EndOfInput).await?;
             }
             Msg::Barrier(mut barrier) => {
@@ -109,12 +131,15 @@ fn split_results(batch: &mut Batch) -> Vec<Batch> {
     }
     chunks
         .into_iter()
-        .map(|window_results| {
-            let mut b = Batch::new(batch.received);
-            b.window_results = window_results;
-            b
-        })
+        .map(|window_results| results_only(batch.received, window_results))
         .collect()
+}
+
+/// A batch carrying only window results.
+fn results_only(received: Instant, window_results: Vec<WindowResult>) -> Batch {
+    let mut b = Batch::new(received);
+    b.window_results = window_results;
+    b
 }
 
 #[cfg(test)]
@@ -246,9 +271,20 @@ mod tests {
         let mut b = batch(records);
         validate.process(&mut b);
         windows.process(&mut b);
-        let mut results: Vec<WindowResult> = b.results_ahead.drain(..).flatten().collect();
+        let mut results: Vec<WindowResult> = Vec::new();
+        while windows.is_paused() {
+            results.extend(b.results_ahead.drain(..).flatten());
+            windows.resume(&mut b);
+        }
+        results.extend(b.results_ahead.drain(..).flatten());
         results.append(&mut b.window_results);
-        if close && let Some(mut end) = windows.end_of_input() {
+        if close {
+            let mut end = Batch::new(Instant::now());
+            windows.end_of_input(&mut end);
+            while windows.is_paused() {
+                results.extend(end.results_ahead.drain(..).flatten());
+                windows.resume(&mut end);
+            }
             results.extend(end.results_ahead.drain(..).flatten());
             results.append(&mut end.window_results);
         }
@@ -258,6 +294,64 @@ mod tests {
             .map(|d| d.reason.to_string())
             .collect();
         (results, dead)
+    }
+
+    /// A window boundary of 20 000 devices makes about 20 000 results.
+    /// The stage makes one message of them at a time (the task sends each
+    /// on before the next is made), and they come out the same, in the
+    /// same order, as from windows whose output never fills; the record
+    /// that moved the watermark stays in its batch.
+    #[test]
+    fn a_window_boundary_is_made_one_message_at_a_time() {
+        use crate::stream::config::WindowConfig;
+        const DEVICES: u32 = 20_000;
+        let config = WindowConfig::default();
+        let first = || (0..DEVICES).map(|d| record(d, 1, i64::from(d))).collect();
+        let last = || vec![record(0, 400, i64::from(DEVICES))];
+
+        let mut validate = Validator::new(64, Default::default());
+        let mut stage = WindowsStage::new(Windows::new(&config), PayloadLimit::default());
+        let mut b = batch(first());
+        validate.process(&mut b);
+        stage.process(&mut b);
+        assert!(!stage.is_paused());
+        let mut b = batch(last());
+        validate.process(&mut b);
+        stage.process(&mut b);
+        let mut messages: Vec<Vec<WindowResult>> = Vec::new();
+        while stage.is_paused() {
+            assert_eq!(b.results_ahead.len(), 1, "one full message at a time");
+            assert!(b.window_results.len() < MAX_RESULTS_PER_MESSAGE);
+            messages.append(&mut b.results_ahead);
+            stage.resume(&mut b);
+        }
+        messages.append(&mut b.results_ahead);
+        let paused: Vec<WindowResult> = messages
+            .into_iter()
+            .flatten()
+            .chain(b.window_results.drain(..))
+            .collect();
+        assert_eq!(b.items.len(), 1);
+
+        let mut validate = Validator::new(64, Default::default());
+        let mut windows = Windows::new(&config);
+        let mut whole = Vec::new();
+        for records in [first(), last()] {
+            let mut b = batch(records);
+            validate.process(&mut b);
+            for item in &b.items {
+                assert_ne!(
+                    windows.add(item, &mut whole),
+                    crate::stream::window::Added::Late
+                );
+            }
+            assert_eq!(
+                windows.advance(&mut whole),
+                crate::stream::window::Flow::Done
+            );
+        }
+        assert!(whole.len() > 2 * MAX_RESULTS_PER_MESSAGE, "{}", whole.len());
+        assert_eq!(paused, whole);
     }
 
     /// A checkpoint written by the first format (CBOR file, CBOR parts of

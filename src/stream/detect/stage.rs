@@ -36,9 +36,8 @@ impl Stage for DetectStage {
         }
         metrics::gauge!(names::OPEN_ALERTS).set(self.detector.open_alerts() as f64);
     }
-    fn progress(&mut self, progress: &SourceProgress) -> Option<Batch> {
+    fn progress(&mut self, progress: &SourceProgress, _out: &mut Batch) {
         self.detector.source_progress(progress);
-        None
     }
     fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
         Some(Box::new(self.detector.state().clone()))

@@ -9,6 +9,11 @@
 //! trigger emits the windows changed since the previous one, and each
 //! window is emitted once more, final, when it closes — so the final rows
 //! of update mode are exactly what append mode emits.
+//!
+//! Every call that emits results returns [`Flow`]: `Paused` when the
+//! result sink said it is full ([`ResultSink::is_full`]); the caller sends
+//! what it holds and calls the same method again, which goes on where it
+//! stopped (see [`operator`]).
 
 pub mod agg;
 pub mod operator;
@@ -21,9 +26,11 @@ use crate::stream::config::{KeyKind, OutputMode, WindowConfig};
 use crate::stream::message::{ChunkedResults, Item, SourceProgress};
 use crate::stream::sinks::{Measure, WindowName, WindowResult};
 use crate::transport::TopicPartition;
+pub use operator::Flow;
 use operator::{Emitted, WindowOperator, WindowSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 /// What windows are keyed by.
@@ -315,10 +322,11 @@ impl Windows {
     }
 
     /// Takes the source's progress (see [`Watermark::sync`]) and closes the
-    /// windows the watermark has passed since.
-    pub fn sync(&mut self, progress: &SourceProgress, out: &mut impl ResultSink) {
+    /// windows the watermark has passed since (if paused, [`Windows::advance`]
+    /// goes on).
+    pub fn sync(&mut self, progress: &SourceProgress, out: &mut impl ResultSink) -> Flow {
         self.watermark.sync(progress);
-        self.advance(out);
+        self.advance(out)
     }
 
     /// Takes over restored state, keeping this instance's settings that
@@ -339,14 +347,17 @@ impl Windows {
             .sum()
     }
 
-    /// Adds one record. Returns false when it is late (it belongs to no
-    /// open window); the caller dead-letters it. Windows the watermark has
-    /// passed are closed (into `out`) before the record is added: a sliding
-    /// window must not pick up, through a pane it shares with a later
-    /// window, a record that arrived after its end.
-    pub fn add(&mut self, item: &Item, out: &mut impl ResultSink) -> bool {
+    /// Adds one record, or says it is late (it belongs to no open window;
+    /// the caller dead-letters it). Windows the watermark has passed are
+    /// closed (into `out`) before the record is added: a sliding window must
+    /// not pick up, through a pane it shares with a later window, a record
+    /// that arrived after its end. When that close fills `out`, the record
+    /// is not looked at ([`Added::Paused`]): call again with it.
+    pub fn add(&mut self, item: &Item, out: &mut impl ResultSink) -> Added {
         let t = item.event_time();
-        self.advance(out);
+        if self.advance(out) == Flow::Paused {
+            return Added::Paused;
+        }
         let origin = item.origin();
         let partition = TopicPartition {
             topic: origin.topic,
@@ -369,7 +380,7 @@ impl Windows {
         }
         if applicable && !accepted {
             self.late += 1;
-            return false;
+            return Added::Late;
         }
         self.watermark.observe(partition, t);
         let t = t.millis();
@@ -414,46 +425,77 @@ impl Windows {
                 }
             }
         }
-        true
+        Added::Taken
     }
 
     /// Closes the windows the watermark has passed (call after each batch).
-    pub fn advance(&mut self, out: &mut impl ResultSink) {
+    pub fn advance(&mut self, out: &mut impl ResultSink) -> Flow {
         let wm = self.watermark.get();
-        self.each_op(out, |op, emitted| op.close(wm, emitted));
+        self.each_op(out, |op, emitted| op.close(wm, emitted))
     }
 
     /// Update mode: emits changed open windows. Append mode: nothing.
-    pub fn trigger(&mut self, out: &mut impl ResultSink) {
-        if self.mode == OutputMode::Update {
-            self.each_op(out, |op, emitted| op.trigger(emitted));
+    pub fn trigger(&mut self, out: &mut impl ResultSink) -> Flow {
+        if self.mode != OutputMode::Update {
+            return Flow::Done;
         }
+        self.each_op(out, |op, emitted| op.trigger(emitted))
     }
 
-    /// End of input: closes every window.
-    pub fn finish(&mut self, out: &mut impl ResultSink) {
-        self.trigger(out);
+    /// End of input: closes every window. Called again after a pause, it
+    /// goes on where it stopped (the trigger and the final watermark are
+    /// not repeated: nothing is added in between).
+    pub fn finish(&mut self, out: &mut impl ResultSink) -> Flow {
+        if self.trigger(out) == Flow::Paused {
+            return Flow::Paused;
+        }
         self.watermark.finish();
-        self.advance(out);
+        self.advance(out)
     }
 
-    /// Runs `f` on every operator, turning what it emits into results as
-    /// it goes: a boundary of 100 000 rooms never holds every room's
-    /// merged aggregates besides its results.
+    /// Runs `f` on every operator in order, turning what it emits into
+    /// results as it goes (a boundary of 100 000 rooms never holds every
+    /// room's merged aggregates besides its results); stops at the first
+    /// operator that pauses. Operators before it are done, so running the
+    /// same `f` again goes on from there.
     fn each_op(
         &mut self,
         out: &mut impl ResultSink,
-        mut f: impl FnMut(&mut WindowOperator<WindowKey>, &mut dyn FnMut(Emitted<WindowKey>)),
-    ) {
+        mut f: impl FnMut(&mut WindowOperator<WindowKey>, operator::Emit<'_, WindowKey>) -> Flow,
+    ) -> Flow {
         let channels = &self.channels;
         for spec in &mut self.specs {
             let name = spec.name;
             for (op, readings) in [(&mut spec.readings, true), (&mut spec.events, false)] {
                 let Some(op) = op else { continue };
-                f(op, &mut |e| to_results(name, readings, channels, e, out));
+                let flow = f(op, &mut |e| {
+                    to_results(name, readings, channels, e, out);
+                    if out.is_full() {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                });
+                if flow == Flow::Paused {
+                    return Flow::Paused;
+                }
             }
         }
+        Flow::Done
     }
+}
+
+/// What [`Windows::add`] did with a record.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// In every open window it belongs to.
+    Taken,
+    /// It belongs to no open window.
+    Late,
+    /// Closing the windows before it filled the output: send that on and
+    /// add the record again.
+    Paused,
 }
 
 /// Where [`Windows`] puts the results it emits: a vector, or a batch's
@@ -461,6 +503,11 @@ impl Windows {
 /// message-sized chunks).
 pub trait ResultSink {
     fn push(&mut self, result: WindowResult);
+    /// Whether the emitting call should stop and let the results be sent
+    /// on before it makes more (a vector never is).
+    fn is_full(&self) -> bool {
+        false
+    }
 }
 
 impl ResultSink for Vec<WindowResult> {
@@ -472,6 +519,10 @@ impl ResultSink for Vec<WindowResult> {
 impl ResultSink for ChunkedResults<'_> {
     fn push(&mut self, result: WindowResult) {
         ChunkedResults::push(self, result);
+    }
+    /// Full once a whole message of results waits to be sent.
+    fn is_full(&self) -> bool {
+        !self.ahead.is_empty()
     }
 }
 

@@ -11,12 +11,33 @@
 //! [`WindowOperator::accepts`] says whether a value at time `t` still has an
 //! open window, [`WindowOperator::close`] emits every window whose end the
 //! watermark has reached.
+//!
+//! Both emitting calls go key by key in key order and stop after a key when
+//! the caller's output says it is full ([`ControlFlow::Break`]): the
+//! operator keeps its place and [`WindowOperator::resume`] goes on from the
+//! next key. A window boundary of 100 000 devices emits millions of rows;
+//! stopping lets the caller send each message on before the next is made,
+//! so they are never all in memory at once.
 
 use super::agg::Agg;
 use crate::stream::cow_map::CowMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::Hash;
+use std::ops::ControlFlow;
+
+/// Whether an emitting call finished or stopped because its output was full.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Done,
+    /// Stopped after a key; resume after the output has been sent on.
+    Paused,
+}
+
+/// Where emitted windows go: `Break` says the output is full and the
+/// operator should stop after the current key.
+pub type Emit<'a, K> = &'a mut dyn FnMut(Emitted<K>) -> ControlFlow<()>;
 
 /// Size and slide of a window, in ms. Windows start at multiples of the
 /// slide (epoch-aligned), like Flink's and Spark's.
@@ -98,8 +119,31 @@ pub struct WindowOperator<K: Eq + Hash> {
     keys: CowMap<K, KeyState>,
     /// Keys with dirty panes, each once.
     dirty_keys: Vec<K>,
-    /// Every window ending at or before this has been emitted as final.
+    /// Every window ending at or before this has been emitted as final
+    /// (set when a close starts).
     closed_upto: i64,
+    /// Where a close or trigger stopped on a full output. Never in a
+    /// checkpoint: the stage finishes a paused call before it takes the
+    /// next message, and barriers are messages.
+    #[serde(skip, default = "Option::default")]
+    paused: Option<Cursor<K>>,
+}
+
+/// A close or trigger in progress: the keys it visits, in order, and the
+/// next one.
+#[derive(Debug, Clone)]
+struct Cursor<K> {
+    keys: Vec<K>,
+    next: usize,
+    work: Work,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    /// Emit (final) the windows ending in `(previous, watermark]`.
+    Close { previous: i64, watermark: i64 },
+    /// Emit the open windows that changed (update mode).
+    Trigger,
 }
 
 impl<K: Eq + Hash + Clone + Ord> WindowOperator<K> {
@@ -110,6 +154,7 @@ impl<K: Eq + Hash + Clone + Ord> WindowOperator<K> {
             keys: CowMap::default(),
             dirty_keys: Vec::new(),
             closed_upto: i64::MIN,
+            paused: None,
         }
     }
 
@@ -152,80 +197,163 @@ impl<K: Eq + Hash + Clone + Ord> WindowOperator<K> {
         }
     }
 
+    /// Whether a close or trigger stopped on a full output.
+    pub fn is_paused(&self) -> bool {
+        self.paused.is_some()
+    }
+
     /// Update mode: every open window that changed since the last trigger,
     /// with its current aggregate (`is_final: false`), handed to `out` one
-    /// at a time (a trigger of 100 000 keys never holds them all at once).
-    pub fn trigger(&mut self, out: &mut dyn FnMut(Emitted<K>)) {
-        let mut keys = std::mem::take(&mut self.dirty_keys);
-        keys.sort();
-        for key in keys {
-            let Some(state) = self.keys.get_mut(&key) else {
-                continue;
-            };
-            let dirty = std::mem::take(&mut state.dirty);
-            let mut starts = BTreeSet::new();
-            for pane in dirty {
-                starts.extend(
-                    self.spec
-                        .starts_containing(pane)
-                        .filter(|s| s + self.spec.size_ms > self.closed_upto),
-                );
-            }
-            for start in starts {
-                if let Some(e) = emit(&self.spec, &key, state, start, false) {
-                    out(e);
-                }
-            }
+    /// at a time, key by key. A paused call is finished first.
+    pub fn trigger(&mut self, out: Emit<'_, K>) -> Flow {
+        if self.resume(out) == Flow::Paused {
+            return Flow::Paused;
         }
+        let mut keys = std::mem::take(&mut self.dirty_keys);
+        if keys.is_empty() {
+            return Flow::Done;
+        }
+        keys.sort();
+        self.run(
+            Cursor {
+                keys,
+                next: 0,
+                work: Work::Trigger,
+            },
+            out,
+        )
     }
 
     /// Emits (final) every window whose end is at or before `watermark`
-    /// to `out`, key by key, and drops panes no open window needs.
-    pub fn close(&mut self, watermark: i64, out: &mut dyn FnMut(Emitted<K>)) {
+    /// to `out`, key by key, and drops panes no open window needs. A
+    /// paused call is finished first.
+    pub fn close(&mut self, watermark: i64, out: Emit<'_, K>) -> Flow {
+        if self.resume(out) == Flow::Paused {
+            return Flow::Paused;
+        }
         if watermark <= self.closed_upto {
-            return;
+            return Flow::Done;
         }
         let previous = self.closed_upto;
         self.closed_upto = watermark;
-        let next_end = next_window_end(&self.spec, previous);
-        if next_end > watermark {
-            return;
+        if next_window_end(&self.spec, previous) > watermark {
+            return Flow::Done;
         }
-        let spec = self.spec;
-        let mut emptied = Vec::new();
-        let mut closing: Vec<(&K, &mut KeyState)> = self.keys.iter_mut().collect();
-        closing.sort_by(|a, b| a.0.cmp(b.0));
-        for (key, state) in closing {
-            let mut starts = BTreeSet::new();
-            for pane in &state.panes {
-                starts.extend(spec.starts_containing(pane.start).filter(|s| {
-                    let end = s + spec.size_ms;
-                    end > previous && end <= watermark
-                }));
-            }
-            for start in starts {
-                if let Some(e) = emit(&spec, key, state, start, true) {
-                    out(e);
-                }
-            }
-            let pane_ms = spec.pane_ms();
-            state
-                .panes
-                .retain(|p| spec.latest_end(p.start + pane_ms - 1) > watermark);
-            state
-                .dirty
-                .retain(|p| spec.latest_end(p + pane_ms - 1) > watermark);
-            if state.panes.is_empty() {
-                emptied.push(key.clone());
-            }
-        }
-        for key in emptied {
-            self.keys.remove(&key);
-        }
-        let keys = &self.keys;
-        self.dirty_keys
-            .retain(|k| keys.get(k).is_some_and(|s| !s.dirty.is_empty()));
+        let mut keys: Vec<K> = self.keys.keys().cloned().collect();
+        keys.sort();
+        self.run(
+            Cursor {
+                keys,
+                next: 0,
+                work: Work::Close {
+                    previous,
+                    watermark,
+                },
+            },
+            out,
+        )
     }
+
+    /// Goes on with a paused close or trigger; `Done` when there is none.
+    pub fn resume(&mut self, out: Emit<'_, K>) -> Flow {
+        match self.paused.take() {
+            Some(cursor) => self.run(cursor, out),
+            None => Flow::Done,
+        }
+    }
+
+    /// Visits the cursor's keys from its next one; stops after a key whose
+    /// output said it is full, keeping the cursor.
+    fn run(&mut self, mut cursor: Cursor<K>, out: Emit<'_, K>) -> Flow {
+        while let Some(key) = cursor.keys.get(cursor.next) {
+            cursor.next += 1;
+            let flow = match cursor.work {
+                Work::Close {
+                    previous,
+                    watermark,
+                } => self.close_key(key, previous, watermark, out),
+                Work::Trigger => self.trigger_key(key, out),
+            };
+            if flow.is_break() && cursor.next < cursor.keys.len() {
+                self.paused = Some(cursor);
+                return Flow::Paused;
+            }
+        }
+        if let Work::Close { .. } = cursor.work {
+            let keys = &self.keys;
+            self.dirty_keys
+                .retain(|k| keys.get(k).is_some_and(|s| !s.dirty.is_empty()));
+        }
+        Flow::Done
+    }
+
+    /// One key's changed open windows.
+    fn trigger_key(&mut self, key: &K, out: Emit<'_, K>) -> ControlFlow<()> {
+        let mut flow = ControlFlow::Continue(());
+        let Some(state) = self.keys.get_mut(key) else {
+            return flow;
+        };
+        let dirty = std::mem::take(&mut state.dirty);
+        let mut starts = BTreeSet::new();
+        for pane in dirty {
+            starts.extend(
+                self.spec
+                    .starts_containing(pane)
+                    .filter(|s| s + self.spec.size_ms > self.closed_upto),
+            );
+        }
+        for start in starts {
+            if let Some(e) = emit(&self.spec, key, state, start, false) {
+                flow = merge(flow, out(e));
+            }
+        }
+        flow
+    }
+
+    /// One key's windows ending in `(previous, watermark]`, then its panes
+    /// no open window needs; the key goes when it has none left.
+    fn close_key(
+        &mut self,
+        key: &K,
+        previous: i64,
+        watermark: i64,
+        out: Emit<'_, K>,
+    ) -> ControlFlow<()> {
+        let mut flow = ControlFlow::Continue(());
+        let spec = self.spec;
+        let Some(state) = self.keys.get_mut(key) else {
+            return flow;
+        };
+        let mut starts = BTreeSet::new();
+        for pane in &state.panes {
+            starts.extend(spec.starts_containing(pane.start).filter(|s| {
+                let end = s + spec.size_ms;
+                end > previous && end <= watermark
+            }));
+        }
+        for start in starts {
+            if let Some(e) = emit(&spec, key, state, start, true) {
+                flow = merge(flow, out(e));
+            }
+        }
+        let pane_ms = spec.pane_ms();
+        state
+            .panes
+            .retain(|p| spec.latest_end(p.start + pane_ms - 1) > watermark);
+        state
+            .dirty
+            .retain(|p| spec.latest_end(p + pane_ms - 1) > watermark);
+        if state.panes.is_empty() {
+            self.keys.remove(key);
+        }
+        flow
+    }
+}
+
+/// `Break` once any output of a key said it is full (the key's other
+/// windows are still emitted: a key is never left half done).
+fn merge(a: ControlFlow<()>, b: ControlFlow<()>) -> ControlFlow<()> {
+    if a.is_break() { a } else { b }
 }
 
 /// The smallest window end strictly after `after`.
@@ -308,6 +436,14 @@ fn emit<K: Clone>(
 mod tests {
     use super::*;
 
+    /// An output that is never full.
+    fn collect<K>(out: &mut Vec<Emitted<K>>) -> impl FnMut(Emitted<K>) -> ControlFlow<()> + '_ {
+        |e| {
+            out.push(e);
+            ControlFlow::Continue(())
+        }
+    }
+
     #[test]
     fn sliding_starts_cover_the_time() {
         let spec = WindowSpec::sliding(300, 100);
@@ -331,9 +467,9 @@ mod tests {
         op.add(&1, 59, [(0, 3.0)]);
         op.add(&1, 61, [(0, 10.0)]);
         let mut out = Vec::new();
-        op.close(59, &mut |e| out.push(e));
+        let _ = op.close(59, &mut collect(&mut out));
         assert!(out.is_empty());
-        op.close(60, &mut |e| out.push(e));
+        let _ = op.close(60, &mut collect(&mut out));
         assert_eq!(out.len(), 1);
         assert_eq!(
             (out[0].start, out[0].end, out[0].aggs[0].1.count),
