@@ -57,10 +57,16 @@ pub async fn run_stage<S: Stage>(
         }
         Ok(())
     };
-    // Output of a control message, sent only if there is any.
-    let send_output = async |batch: Batch| -> Result<(), TaskError> {
-        if batch.has_results() {
-            send_batch(batch).await?;
+    // A control message's output: made into a fresh batch by `make`, sent
+    // on if there is any.
+    let control_output = async |stage: &mut S,
+                                make: &(dyn Fn(&mut S, &mut Batch) + Sync)|
+           -> Result<(), TaskError> {
+        let mut out = Batch::new(Instant::now());
+        make(stage, &mut out);
+        finish_paused(stage, &mut out).await?;
+        if out.has_results() {
+            send_batch(out).await?;
         }
         Ok(())
     };
@@ -77,24 +83,15 @@ pub async fn run_stage<S: Stage>(
                 send_batch(batch).await?;
             }
             Msg::Trigger => {
-                let mut out = Batch::new(Instant::now());
-                stage.trigger(&mut out);
-                finish_paused(&mut *stage, &mut out).await?;
-                send_output(out).await?;
+                control_output(&mut *stage, &|s, out| s.trigger(out)).await?;
                 send(Msg::Trigger).await?;
             }
             Msg::Progress(progress) => {
-                let mut out = Batch::new(Instant::now());
-                stage.progress(&progress, &mut out);
-                finish_paused(&mut *stage, &mut out).await?;
-                send_output(out).await?;
+                control_output(&mut *stage, &|s, out| s.progress(&progress, out)).await?;
                 send(Msg::Progress(progress)).await?;
             }
             Msg::EndOfInput => {
-                let mut out = Batch::new(Instant::now());
-                stage.end_of_input(&mut out);
-                finish_paused(&mut *stage, &mut out).await?;
-                send_output(out).await?;
+                control_output(&mut *stage, &|s, out| s.end_of_input(out)).await?;
                 send(Msg::EndOfInput).await?;
             }
             Msg::Barrier(mut barrier) => {
