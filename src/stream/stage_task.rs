@@ -257,6 +257,19 @@ mod tests {
         batch
     }
 
+    /// Every result of the windows' last call, resuming it while it is
+    /// paused (as the stage task does), in order.
+    fn all_results(windows: &mut WindowsStage, b: &mut Batch) -> Vec<WindowResult> {
+        let mut results: Vec<WindowResult> = Vec::new();
+        while windows.is_paused() {
+            results.extend(b.results_ahead.drain(..).flatten());
+            windows.resume(b);
+        }
+        results.extend(b.results_ahead.drain(..).flatten());
+        results.append(&mut b.window_results);
+        results
+    }
+
     /// Runs validate then windows over `records`; the windows' results and
     /// the reasons of everything dead-lettered.
     fn run(
@@ -268,22 +281,11 @@ mod tests {
         let mut b = batch(records);
         validate.process(&mut b);
         windows.process(&mut b);
-        let mut results: Vec<WindowResult> = Vec::new();
-        while windows.is_paused() {
-            results.extend(b.results_ahead.drain(..).flatten());
-            windows.resume(&mut b);
-        }
-        results.extend(b.results_ahead.drain(..).flatten());
-        results.append(&mut b.window_results);
+        let mut results = all_results(windows, &mut b);
         if close {
             let mut end = Batch::new(Instant::now());
             windows.end_of_input(&mut end);
-            while windows.is_paused() {
-                results.extend(end.results_ahead.drain(..).flatten());
-                windows.resume(&mut end);
-            }
-            results.extend(end.results_ahead.drain(..).flatten());
-            results.append(&mut end.window_results);
+            results.extend(all_results(windows, &mut end));
         }
         let dead = b
             .dead_letters
