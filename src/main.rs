@@ -5,7 +5,11 @@
 /// state several times smaller, and glibc's per-thread arenas kept most of
 /// that peak resident for the life of the process. jemalloc's background
 /// threads return freed pages to the OS within seconds.
-#[cfg(target_os = "linux")]
+///
+/// The `system-alloc` feature leaves the system allocator in place, so that
+/// heap profilers that hook `malloc` (heaptrack, valgrind's dhat) see every
+/// allocation: `cargo build --release --features system-alloc`.
+#[cfg(all(target_os = "linux", not(feature = "system-alloc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -17,7 +21,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// detectors held 300-800 MB resident for 200-550 MB allocated
 /// (`smokewatch_heap_bytes`). `_RJEM_MALLOC_CONF` in the environment still
 /// overrides it.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "system-alloc")))]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 #[allow(non_upper_case_globals)]
 pub static malloc_conf: &[u8; 37] = b"dirty_decay_ms:1000,muzzy_decay_ms:0\0";
