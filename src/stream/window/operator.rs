@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::Hash;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 /// Whether an emitting call finished or stopped because its output was full.
 #[must_use]
@@ -97,10 +98,28 @@ pub struct Emitted<K> {
     pub is_final: bool,
 }
 
+/// One pane: an aggregate per measure.
+///
+/// The aggregates sit behind an [`Arc`] (one allocation, like a `Vec`) so
+/// that a checkpoint's snapshot shares every pane a later value does not
+/// land in. A key's state is copied on write while a snapshot holds it
+/// ([`CowMap`]); with shared panes the copy is the list of panes plus the
+/// one pane the value changes, not every pane of a five-minute sliding
+/// window. It serializes as the sequence a `Vec` would (serde's `rc`), so
+/// checkpoints are unchanged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pane {
     start: i64,
-    aggs: Vec<Agg>,
+    aggs: Arc<[Agg]>,
+}
+
+impl Pane {
+    fn new(start: i64, measures: usize) -> Self {
+        Self {
+            start,
+            aggs: vec![Agg::default(); measures].into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -180,9 +199,11 @@ impl<K: Eq + Hash + Clone + Ord> WindowOperator<K> {
         let pane_start = t.div_euclid(pane_ms) * pane_ms;
         let state = self.keys.get_or_insert_with(key, KeyState::default);
         let pane = pane_mut(&mut state.panes, pane_start, self.measures);
+        // Copied first only if a snapshot still shares this pane.
+        let aggs = Arc::make_mut(&mut pane.aggs);
         let mut any = false;
         for (measure, value) in values {
-            if let Some(agg) = pane.aggs.get_mut(measure) {
+            if let Some(agg) = aggs.get_mut(measure) {
                 agg.add(t, value);
                 any = true;
             }
@@ -376,20 +397,11 @@ fn pane_mut(panes: &mut VecDeque<Pane>, start: i64, measures: usize) -> &mut Pan
     let index = match position {
         Some(i) if panes[i].start == start => i,
         Some(i) => {
-            panes.insert(
-                i + 1,
-                Pane {
-                    start,
-                    aggs: vec![Agg::default(); measures],
-                },
-            );
+            panes.insert(i + 1, Pane::new(start, measures));
             i + 1
         }
         None => {
-            panes.push_front(Pane {
-                start,
-                aggs: vec![Agg::default(); measures],
-            });
+            panes.push_front(Pane::new(start, measures));
             0
         }
     };
@@ -411,9 +423,9 @@ fn emit<K: Clone>(
         .filter(|p| p.start >= start && p.start < end)
     {
         if merged.is_empty() {
-            merged = pane.aggs.clone();
+            merged = pane.aggs.to_vec();
         } else {
-            for (m, a) in merged.iter_mut().zip(&pane.aggs) {
+            for (m, a) in merged.iter_mut().zip(pane.aggs.iter()) {
                 m.merge(a);
             }
         }
@@ -477,5 +489,64 @@ mod tests {
         );
         assert_eq!(out[0].aggs[0].1.mean(), 2.0);
         assert!(!op.accepts(59, 60) && op.accepts(60, 60));
+    }
+
+    /// Pointers of every pane of `key`, oldest first.
+    fn pane_ptrs(op: &WindowOperator<u8>, key: u8) -> Vec<*const Agg> {
+        let state = op.keys.get(&key).expect("key has state");
+        state.panes.iter().map(|p| p.aggs.as_ptr()).collect()
+    }
+
+    #[test]
+    fn a_snapshot_shares_every_pane_a_new_value_does_not_land_in() {
+        // Sliding 5 min / 1 min: a key holds five one-minute panes.
+        let mut op = WindowOperator::<u8>::new(WindowSpec::sliding(300_000, 60_000), 12);
+        for minute in 0..5 {
+            op.add(&1, minute * 60_000 + 5, (0..12).map(|m| (m, 1.0)));
+        }
+        let snapshot = op.clone();
+        let before = pane_ptrs(&op, 1);
+        assert_eq!(before.len(), 5);
+        // A value in the newest pane copies that pane only.
+        op.add(&1, 4 * 60_000 + 9, [(3, 7.0)]);
+        let after = pane_ptrs(&op, 1);
+        assert_eq!(&after[..4], &before[..4], "older panes stay shared");
+        assert_ne!(after[4], before[4], "the changed pane is copied");
+        // The snapshot still holds the state of the moment it was taken.
+        assert_eq!(pane_ptrs(&snapshot, 1), before);
+        let newest = |o: &WindowOperator<u8>| o.keys.get(&1).expect("key").panes[4].aggs[3];
+        assert_eq!((newest(&snapshot).count, newest(&op).count), (1, 2));
+        // Without a snapshot nothing is copied.
+        drop(snapshot);
+        let unshared = pane_ptrs(&op, 1);
+        op.add(&1, 4 * 60_000 + 11, [(3, 8.0)]);
+        assert_eq!(pane_ptrs(&op, 1), unshared);
+    }
+
+    #[test]
+    fn shared_panes_encode_as_the_vectors_checkpoints_held_before() {
+        // The layout of a pane before its aggregates were shared: a
+        // checkpoint written by an older build must still load.
+        #[derive(Serialize, Deserialize)]
+        struct VecPane {
+            start: i64,
+            aggs: Vec<Agg>,
+        }
+        let mut aggs = vec![Agg::default(); 3];
+        aggs[1].add(61_000, 4.5);
+        let old = VecPane {
+            start: 60_000,
+            aggs: aggs.clone(),
+        };
+        let new = Pane {
+            start: 60_000,
+            aggs: aggs.into(),
+        };
+        let old_bytes = postcard::to_stdvec(&old).expect("encode");
+        assert_eq!(postcard::to_stdvec(&new).expect("encode"), old_bytes);
+        // Read back (compared as bytes: an empty aggregate's last is NaN).
+        let back: Pane = postcard::from_bytes(&old_bytes).expect("decode");
+        assert_eq!((back.start, back.aggs.len()), (60_000, 3));
+        assert_eq!(postcard::to_stdvec(&back).expect("encode"), old_bytes);
     }
 }
