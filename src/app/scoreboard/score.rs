@@ -137,8 +137,12 @@ pub struct KindScore {
     pub delay: Spread,
     /// Fires: delay from onset to the first critical alert.
     pub critical_delay: Spread,
-    /// Highest severity reached by any alert overlapping the incident, by
-    /// severity: how many incidents reached it.
+    /// Highest severity reached by the fire alerts overlapping the
+    /// incident, by severity: how many incidents reached it. For a
+    /// nuisance, a fault or a forgotten light, alerts a fire of the same
+    /// device explains are left out: they are the fire's (a pan left on
+    /// the stove while the bedroom smoulders does not make the pan
+    /// critical).
     pub severity_reached: BTreeMap<&'static str, usize>,
     /// Fire alerts (thresholds, spikes, smoke rules, ML) raised during a
     /// fault or a nuisance and not explained by a fire.
@@ -244,6 +248,8 @@ pub fn score(
     // For each incident, the alerts overlapping it and whether they are legitimate.
     let mut touching: Vec<Vec<(usize, bool)>> = vec![Vec::new(); incidents.len()];
     let mut legit = vec![false; alerts.len()];
+    // Alerts a fire explains: they count for the fire alone.
+    let mut by_fire = vec![false; alerts.len()];
     // For each alert, the incidents it overlaps.
     let mut overlapped: Vec<Vec<usize>> = vec![Vec::new(); alerts.len()];
     for (a, alert) in alerts.iter().enumerate() {
@@ -257,6 +263,7 @@ pub fn score(
             if same && overlaps(inc, alert) {
                 let ok = explains(inc, alert);
                 legit[a] |= ok;
+                by_fire[a] |= ok && inc.kind.is_fire();
                 touching[i].push((a, ok));
                 overlapped[a].push(i);
             }
@@ -296,7 +303,7 @@ pub fn score(
             for &(a, ok) in &touching[i] {
                 let alert = &alerts[a];
                 *rules.entry(alert.rule.clone()).or_default() += 1;
-                if target(alert) == Target::Fire {
+                if target(alert) == Target::Fire && (kind.is_fire() || !by_fire[a]) {
                     highest = highest.max(Some(alert.max_severity));
                     if !ok && !legit[a] {
                         fire_alerts += 1;
@@ -519,6 +526,29 @@ mod tests {
             ]
         );
         assert_eq!(s.false_alerts[1].subject, "h1-kitchen-smoke");
+    }
+
+    #[test]
+    fn a_fire_during_a_nuisance_makes_the_fire_critical_not_the_nuisance() {
+        let incidents = [
+            incident(IncidentKind::Nuisance, 1000, 1600),
+            incident(IncidentKind::Smouldering, 1200, 2400),
+            incident(IncidentKind::Nuisance, 5000, 5600),
+        ];
+        let alerts = [
+            // Explained by the smouldering fire that overlaps the first nuisance.
+            alert("ml:fire", Severity::Critical, 1300, 2400),
+            // Nothing but the second nuisance: a false critical.
+            alert("ml:fire", Severity::Critical, 5100, 5200),
+        ];
+        let s = score(&incidents, &alerts, 1, 0, 86_400_000);
+        let kind = |k| s.kinds.iter().find(|x| x.kind == k).unwrap();
+        let fire = kind(IncidentKind::Smouldering);
+        assert_eq!(fire.severity_reached.get("critical"), Some(&1));
+        let nuisance = kind(IncidentKind::Nuisance);
+        assert_eq!(nuisance.severity_reached.get("critical"), Some(&1));
+        assert_eq!(nuisance.severity_reached.get("none"), Some(&1));
+        assert_eq!(nuisance.fire_alerts, 1);
     }
 
     #[test]
