@@ -28,7 +28,59 @@ struct DeviceClean {
     last_good: [Option<(i64, f64)>; CHANNEL_COUNT],
     /// (since, value) of the current run of identical values.
     unchanged: [Option<(i64, f64)>; CHANNEL_COUNT],
-    drift: [Drift; CHANNEL_COUNT],
+    /// Drift state of the channels that have a drift limit (three by
+    /// default), by channel index. Kept sparse because it is most of a
+    /// device's cleaning state otherwise (48 B a channel), and the state is
+    /// held once per device and copied again while a checkpoint shares it.
+    /// Stored in checkpoints as one entry per channel, as before.
+    #[serde(with = "drift_per_channel")]
+    drift: Vec<(u8, Drift)>,
+}
+
+impl DeviceClean {
+    fn drift_mut(&mut self, channel: usize) -> &mut Drift {
+        let at = match self
+            .drift
+            .iter()
+            .position(|(c, _)| usize::from(*c) == channel)
+        {
+            Some(at) => at,
+            None => {
+                // Channel indices are below CHANNEL_COUNT (12).
+                let index = u8::try_from(channel).unwrap_or(u8::MAX);
+                self.drift.push((index, Drift::default()));
+                self.drift.len() - 1
+            }
+        };
+        &mut self.drift[at].1
+    }
+}
+
+/// The checkpoint layout of [`DeviceClean::drift`]: one [`Drift`] per
+/// channel, in channel order, untouched channels at their default.
+mod drift_per_channel {
+    use super::{CHANNEL_COUNT, Drift};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(sparse: &[(u8, Drift)], s: S) -> Result<S::Ok, S::Error> {
+        let mut all = [Drift::default(); CHANNEL_COUNT];
+        for (channel, drift) in sparse {
+            if let Some(slot) = all.get_mut(usize::from(*channel)) {
+                *slot = *drift;
+            }
+        }
+        all.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(u8, Drift)>, D::Error> {
+        let all = <[Drift; CHANNEL_COUNT]>::deserialize(d)?;
+        // A channel that never had a value has the default state, which
+        // `drifted` treats as "nothing seen yet": leaving it out is the same.
+        Ok((0u8..)
+            .zip(all)
+            .filter(|(_, drift)| drift.last_ms.is_some())
+            .collect())
+    }
 }
 
 /// Cleaning policy and per-device state.
@@ -106,7 +158,7 @@ impl Cleaner {
                         }
                     }
                     if let Some(limit) = self.drift_limits[i]
-                        && drifted(&mut device.drift[i], t, v, self.drift_span_ms, limit)
+                        && drifted(device.drift_mut(i), t, v, self.drift_span_ms, limit)
                     {
                         q.drift |= bit;
                     }
@@ -277,5 +329,37 @@ mod tests {
             flagged |= c.clean(&mut reading(s, Some(temp), None)).drift & bit != 0;
         }
         assert!(flagged, "a slow 0.02 °C/s climb drifts beyond 5 °C");
+    }
+
+    #[test]
+    fn drift_state_is_kept_only_for_channels_with_a_limit_and_checkpoints_as_before() {
+        let mut c = Cleaner::new(&CleanConfig::default());
+        for s in 0..100 {
+            c.clean(&mut reading(s, Some(20.0 + s as f64 * 0.01), Some(3.0)));
+        }
+        let device = c.devices.get(&DeviceId::from("d")).expect("device state");
+        // Temperature has a drift limit by default; PM2.5 does not.
+        let channels: Vec<u8> = device.drift.iter().map(|(ch, _)| *ch).collect();
+        assert_eq!(channels, [Channel::Temperature.index() as u8]);
+
+        // The layout before the state went sparse: a drift per channel.
+        #[derive(Serialize)]
+        struct Dense<'a> {
+            last_good: &'a [Option<(i64, f64)>; CHANNEL_COUNT],
+            unchanged: &'a [Option<(i64, f64)>; CHANNEL_COUNT],
+            drift: [Drift; CHANNEL_COUNT],
+        }
+        let mut drift = [Drift::default(); CHANNEL_COUNT];
+        drift[Channel::Temperature.index()] = device.drift[0].1;
+        let dense = postcard::to_stdvec(&Dense {
+            last_good: &device.last_good,
+            unchanged: &device.unchanged,
+            drift,
+        })
+        .expect("encode");
+        assert_eq!(postcard::to_stdvec(device).expect("encode"), dense);
+        let back: DeviceClean = postcard::from_bytes(&dense).expect("decode");
+        assert_eq!(back.drift.len(), 1);
+        assert_eq!(postcard::to_stdvec(&back).expect("encode"), dense);
     }
 }
