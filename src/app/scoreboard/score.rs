@@ -471,6 +471,14 @@ mod tests {
         }
     }
 
+    /// The scoreboard's line for incidents of `kind`.
+    fn kind_score(s: &Scoreboard, kind: IncidentKind) -> &KindScore {
+        s.kinds
+            .iter()
+            .find(|x| x.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind:?} incidents scored"))
+    }
+
     #[test]
     fn fires_nuisance_faults_and_false_alerts_are_told_apart() {
         let incidents = [
@@ -488,7 +496,7 @@ mod tests {
             alert("ml:fire", Severity::Critical, 40_000, 40_100),
         ];
         let s = score(&incidents, &alerts, 1, 0, 86_400_000);
-        let kind = |k| s.kinds.iter().find(|x| x.kind == k).unwrap();
+        let kind = |k| kind_score(&s, k);
         let fire = kind(IncidentKind::Flaming);
         assert_eq!((fire.incidents, fire.critical), (1, 1));
         assert_eq!(fire.delay.max_s, Some(30.0));
@@ -542,7 +550,7 @@ mod tests {
             alert("ml:fire", Severity::Critical, 5100, 5200),
         ];
         let s = score(&incidents, &alerts, 1, 0, 86_400_000);
-        let kind = |k| s.kinds.iter().find(|x| x.kind == k).unwrap();
+        let kind = |k| kind_score(&s, k);
         let fire = kind(IncidentKind::Smouldering);
         assert_eq!(fire.severity_reached.get("critical"), Some(&1));
         let nuisance = kind(IncidentKind::Nuisance);
