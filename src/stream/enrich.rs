@@ -35,6 +35,9 @@ pub struct FeatureStage {
     /// `None` when ML scoring is off.
     model: Option<ModelHandle>,
     model_version: Option<Arc<str>>,
+    /// A device's state before its first reading, for the current spec:
+    /// new devices start as a clone of it, so they share its spans.
+    fresh: DeviceFeatures,
     scratch: Vec<f64>,
 }
 
@@ -51,6 +54,7 @@ impl FeatureStage {
         all_spans.extend(rule_features.iter().filter_map(|f| span_of(f.kind)));
         let spec = spec_with(&all_spans, max_gap_secs);
         Self {
+            fresh: DeviceFeatures::new(&spec),
             state: FeatureState {
                 spec,
                 devices: CowMap::default(),
@@ -94,6 +98,7 @@ impl FeatureStage {
             "model needs feature spans or a reset gap the stream did not keep; device histories restart"
         );
         self.state.spec = spec_with(&spans, spec.max_gap_secs);
+        self.fresh = DeviceFeatures::new(&self.state.spec);
         self.max_gap_secs = spec.max_gap_secs;
         self.state.devices.clear();
     }
@@ -146,11 +151,11 @@ impl Stage for FeatureStage {
         for item in &mut batch.items {
             let Item::Reading(r) = item else { continue };
             let reading = &r.reading;
-            let spec = &self.state.spec;
+            let fresh = &self.fresh;
             let features = self
                 .state
                 .devices
-                .get_or_insert_with(&reading.device_id, || DeviceFeatures::new(spec));
+                .get_or_insert_with(&reading.device_id, || fresh.clone());
             features.update(reading.event_time, &reading.values);
             for c in Channel::ALL {
                 r.signals.delta[c.index()] = features.value(&delta(c));
@@ -177,6 +182,7 @@ impl Stage for FeatureStage {
     }
     fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
         self.state = part.decode()?;
+        self.fresh = DeviceFeatures::new(&self.state.spec);
         Ok(())
     }
     fn report(&self) -> String {

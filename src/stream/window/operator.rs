@@ -117,7 +117,10 @@ impl Pane {
     fn new(start: i64, measures: usize) -> Self {
         Self {
             start,
-            aggs: vec![Agg::default(); measures].into(),
+            // One allocation: collecting an iterator of known length into
+            // an `Arc<[_]>` writes it in place (a `Vec` first would be
+            // allocated and then copied).
+            aggs: std::iter::repeat_n(Agg::default(), measures).collect(),
         }
     }
 }
