@@ -58,6 +58,53 @@ pub fn heap_stats() -> Option<HeapStats> {
     None
 }
 
+/// The highest heap (jemalloc's allocated bytes) seen by a sampler thread
+/// polling every `interval` until [`HeapPeak::finish`]. Beside the peak
+/// resident set it tells how much the program held at its peak from how
+/// much the allocator kept around (freed pages it had not yet returned),
+/// which varies from run to run with when checkpoints fall.
+pub struct HeapPeak {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: Option<std::thread::JoinHandle<Option<u64>>>,
+}
+
+impl HeapPeak {
+    /// Starts sampling; `None` samples where jemalloc is not linked.
+    pub fn start(interval: std::time::Duration) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let sampler = std::thread::Builder::new()
+            .name("heap-peak".into())
+            .spawn(move || {
+                let mut peak: Option<u64> = None;
+                loop {
+                    if let Some(h) = heap_stats() {
+                        peak = Some(peak.map_or(h.allocated, |p| p.max(h.allocated)));
+                    }
+                    if flag.load(Ordering::Relaxed) {
+                        return peak;
+                    }
+                    std::thread::sleep(interval);
+                }
+            })
+            .ok();
+        Self { stop, sampler }
+    }
+
+    /// Stops sampling: the highest heap seen, including one last sample.
+    pub fn finish(mut self) -> Option<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.sampler.take().and_then(|s| s.join().ok()).flatten()
+    }
+}
+
+impl Drop for HeapPeak {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Sets the memory gauges ([`names::PROCESS_RESIDENT`], [`names::HEAP_BYTES`]).
 pub fn publish() {
     if let Some(rss) = rss_bytes() {
@@ -107,5 +154,17 @@ mod tests {
         // holds next to nothing, but its statistics are there and coherent.
         let h = heap_stats().expect("jemalloc statistics");
         assert!(h.allocated <= h.active && h.active <= h.resident, "{h:?}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_heap_peak_sampler_reports_what_it_saw() {
+        let before = heap_stats().expect("jemalloc statistics").allocated;
+        let sampler = HeapPeak::start(std::time::Duration::from_millis(1));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let peak = sampler.finish().expect("a sample");
+        // Nothing here frees jemalloc memory (the test binary allocates
+        // with the system allocator), so the peak is at least the start.
+        assert!(peak >= before, "peak {peak} below {before}");
     }
 }

@@ -143,15 +143,15 @@ fn print_memory(rows: &[(usize, Outcome)]) {
     println!(
         "memory of the throughput runs: state = each stage's encoded state in the final checkpoint, B per device; \
          log = records the embedded transport retains for a restart, at the end; \
-         heap = bytes the program holds (jemalloc's allocated) at the end; RSS in MB"
+         heap = bytes the program holds (jemalloc's allocated) at the end and at most (sampled every 20 ms); RSS in MB"
     );
     print!("{:>8} {:>10}", "devices", "state MB");
     for stage in &stages {
         print!(" {stage:>9}");
     }
     println!(
-        " {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "total B", "log MB", "heap end", "RSS end", "RSS peak"
+        " {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "total B", "log MB", "heap end", "heap peak", "RSS end", "RSS peak"
     );
     let mb = |b: Option<u64>| b.map_or("-".to_string(), |b| format!("{:.0}", b as f64 / 1e6));
     for (devices, o) in rows {
@@ -166,10 +166,11 @@ fn print_memory(rows: &[(usize, Outcome)]) {
             print!(" {:>9.0}", per_device(b));
         }
         println!(
-            " {:>9.0} {:>9} {:>9} {:>9} {:>9}",
+            " {:>9.0} {:>9} {:>9} {:>9} {:>9} {:>9}",
             per_device(o.state.parts.values().sum()),
             mb(Some(o.log_end as u64)),
             mb(o.heap_end),
+            mb(o.heap_peak),
             mb(o.rss_end),
             mb(o.rss_peak)
         );
@@ -193,6 +194,8 @@ struct Outcome {
     rss_peak: Option<u64>,
     /// Bytes the program held (jemalloc's count) at the same moment.
     heap_end: Option<u64>,
+    /// The most it held during the run (sampled).
+    heap_peak: Option<u64>,
     /// Heap bytes of the records the embedded transport retained (not
     /// yet covered by a checkpoint) when the last reading had gone through.
     log_end: usize,
@@ -296,6 +299,7 @@ async fn run(
     let _ = std::fs::remove_dir_all(&dir);
     let config = Arc::new(bench_config(&dir, args));
     memory::reset_peak();
+    let heap_peak = memory::HeapPeak::start(Duration::from_millis(20));
     let health = Health::new();
     let mut supervisor = Supervisor::new(health, config.daemon.restart.clone());
     let transport = Transport::embedded(&config.kafka);
@@ -378,6 +382,8 @@ async fn run(
         Transport::Kafka(_) => 0,
     };
     let summary = supervisor.shutdown(Duration::from_secs(60)).await;
+    // Like the resident peak, over the final checkpoint too.
+    let heap_peak = heap_peak.finish();
     // After shutdown: includes the final checkpoint of the whole state.
     let checkpoint_max_ms = progress.checkpoint_max_us.load(Ordering::Relaxed) as f64 / 1000.0;
     let state = progress
@@ -397,6 +403,7 @@ async fn run(
         state,
         rss_end,
         heap_end,
+        heap_peak,
         rss_peak: memory::peak_rss_bytes(),
         log_end,
     })
