@@ -409,6 +409,46 @@ fn device_rule_fires_on_smoke_with_rising_temperature_only() {
 }
 
 #[test]
+fn a_rule_does_not_read_a_channel_the_clean_stage_flagged_stuck_or_drifting() {
+    let mut config = DetectConfig::default();
+    config.rules.push(RuleConfig {
+        name: "hot_and_rising".into(),
+        when: "temperature_c >= 50 && temperature rising".into(),
+        severity: Severity::High,
+        evidence_only: false,
+    });
+    let temperature = 1u16 << Channel::Temperature.index();
+    // The same heat ramp, with the temperature flagged stuck, drifting or
+    // not at all: only the trusted channel satisfies the rule.
+    for (flag, expected) in [("stuck", 0), ("drift", 0), ("none", 1)] {
+        let mut h = Harness::with(config.clone(), false);
+        normal_home(&mut h);
+        for s in 0..5 {
+            let mut item = h.reading(
+                "d-hall",
+                "hall",
+                T0 + 600_000 + s * 1000,
+                &[(Channel::Temperature, 55.0 + s as f64)],
+            );
+            if let Item::Reading(r) = &mut item {
+                match flag {
+                    "stuck" => r.quality.stuck = temperature,
+                    "drift" => r.quality.drift = temperature,
+                    _ => {}
+                }
+            }
+            h.run(vec![item]);
+        }
+        assert_eq!(
+            rule_events(&h, "hot_and_rising").len(),
+            expected,
+            "temperature flagged {flag}: {:#?}",
+            h.alerts
+        );
+    }
+}
+
+#[test]
 fn ml_alert_needs_a_sustained_probability_and_is_critical_only_when_corroborated() {
     // The model's probability is PM2.5 / 100. Isolated high readings: no alert.
     let mut h = Harness::with(alone_config(), true);

@@ -14,7 +14,7 @@
 //!   or an evidence-only rule (by default the data set's fire gas
 //!   signature) that raises nothing by itself;
 //! - a channel with impossible, stuck or drifting values is left out of
-//!   the thresholds and spikes; impossible values that persist raise
+//!   the thresholds, spikes and rules; impossible values that persist raise
 //!   `fault:device`.
 //!
 //! Device-scope detectors run on every reading of a device. Room-scope
@@ -747,14 +747,27 @@ struct RecordLookup<'a> {
     rule_features: &'a [crate::features::Feature],
 }
 
+impl<'a> RecordLookup<'a> {
+    /// The reading, if `channel` can be trusted in it. A channel the clean
+    /// stage flagged stuck or drifting (or whose value was impossible) is
+    /// unknown to rules, as it is to thresholds and spikes: a rule over a
+    /// frozen sensor would otherwise hold for as long as it stays frozen
+    /// (and, as evidence, turn an ML alert critical).
+    fn trusted(&self, channel: Channel) -> Option<&'a ReadingRecord> {
+        let r = self.reading?;
+        let q = &r.quality;
+        ((q.invalid | q.stuck | q.drift) & (1 << channel.index()) == 0).then_some(r)
+    }
+}
+
 impl Lookup for RecordLookup<'_> {
     fn value(&self, operand: &Operand) -> Option<f64> {
         match operand {
             Operand::Number(n) => Some(*n),
-            Operand::Channel(c) => self.reading?.reading.values.get(*c),
+            Operand::Channel(c) => self.trusted(*c)?.reading.values.get(*c),
             Operand::Feature(f) => {
                 let i = self.rule_features.iter().position(|x| x == f)?;
-                let v = self.reading?.rule_features[i];
+                let v = self.trusted(f.channel)?.rule_features[i];
                 (!v.is_nan()).then_some(v)
             }
             Operand::FireProbability => self.reading?.fire_probability,
@@ -763,7 +776,7 @@ impl Lookup for RecordLookup<'_> {
     }
 
     fn delta(&self, channel: Channel) -> Option<f64> {
-        let d = self.reading?.signals.delta[channel.index()];
+        let d = self.trusted(channel)?.signals.delta[channel.index()];
         (!d.is_nan()).then_some(d)
     }
 }
