@@ -584,24 +584,28 @@ mod tests {
         assert_eq!(d.value(&feature("pm2_5")), 5.0);
     }
 
+    /// One channel in the checkpoint layout from before a device's
+    /// statistics went into one slice.
+    #[derive(Serialize)]
+    struct OldChannel {
+        last: Option<(i64, f64)>,
+        first_ms: i64,
+        delta: f64,
+        stats: Vec<EwStats>,
+    }
+
+    /// A device in that layout.
+    #[derive(Serialize)]
+    struct OldDevice {
+        spans: Vec<u32>,
+        max_gap_ms: i64,
+        channels: [OldChannel; CHANNEL_COUNT],
+        last_time_ms: Option<i64>,
+    }
+
     #[test]
     fn checkpoints_keep_the_layout_of_a_stats_vec_per_channel() {
-        // The layout before a device's statistics went into one slice: an
-        // older checkpoint must load, and a new one be byte-identical.
-        #[derive(Serialize, Deserialize)]
-        struct OldChannel {
-            last: Option<(i64, f64)>,
-            first_ms: i64,
-            delta: f64,
-            stats: Vec<EwStats>,
-        }
-        #[derive(Serialize, Deserialize)]
-        struct OldDevice {
-            spans: Vec<u32>,
-            max_gap_ms: i64,
-            channels: [OldChannel; CHANNEL_COUNT],
-            last_time_ms: Option<i64>,
-        }
+        // An older checkpoint must load, and a new one be byte-identical.
         let spec = FeatureSpec::engineered(&[10, 60]);
         let mut d = DeviceFeatures::new(&spec);
         for s in 0..40 {
@@ -639,24 +643,10 @@ mod tests {
 
     #[test]
     fn a_checkpoint_with_statistics_for_other_spans_is_refused() {
-        #[derive(Serialize)]
-        struct Channel {
-            last: Option<(i64, f64)>,
-            first_ms: i64,
-            delta: f64,
-            stats: Vec<EwStats>,
-        }
-        #[derive(Serialize)]
-        struct Device {
-            spans: Vec<u32>,
-            max_gap_ms: i64,
-            channels: [Channel; CHANNEL_COUNT],
-            last_time_ms: Option<i64>,
-        }
-        let bad = Device {
+        let bad = OldDevice {
             spans: vec![10, 60],
             max_gap_ms: 60_000,
-            channels: std::array::from_fn(|_| Channel {
+            channels: std::array::from_fn(|_| OldChannel {
                 last: None,
                 first_ms: 0,
                 delta: 0.0,

@@ -36,6 +36,14 @@ pub struct Quality {
     pub invalid: u16,
 }
 
+impl Quality {
+    /// Channels whose value the detectors must not believe: impossible,
+    /// stuck or drifting (thresholds, spikes and rules all leave them out).
+    pub fn untrusted(&self) -> u16 {
+        self.invalid | self.stuck | self.drift
+    }
+}
+
 /// Per-channel numbers the detectors read, computed by the features stage.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Signals {

@@ -369,9 +369,8 @@ impl Detector {
             .get_or_insert_with(&reading.device_id, DeviceMemory::default);
         memory.thresholds.resize(n_thresholds, (0, false));
         memory.spikes.resize(n_spikes, 0);
-        // Channels whose values cannot be trusted: impossible, stuck or drifting.
         let q = &r.quality;
-        let untrusted = q.invalid | q.stuck | q.drift;
+        let untrusted = q.untrusted();
         for ((c, levels), run) in self.thresholds.iter().zip(memory.thresholds.iter_mut()) {
             let value = reading
                 .values
@@ -755,8 +754,7 @@ impl<'a> RecordLookup<'a> {
     /// (and, as evidence, turn an ML alert critical).
     fn trusted(&self, channel: Channel) -> Option<&'a ReadingRecord> {
         let r = self.reading?;
-        let q = &r.quality;
-        ((q.invalid | q.stuck | q.drift) & (1 << channel.index()) == 0).then_some(r)
+        (r.quality.untrusted() & (1 << channel.index()) == 0).then_some(r)
     }
 }
 
