@@ -39,6 +39,15 @@ impl Dedupe {
         }
     }
 
+    /// The state a checkpoint keeps (see
+    /// [`CowMap::checkpoint_snapshot`]).
+    pub fn checkpoint_snapshot(&mut self) -> Self {
+        Self {
+            window: self.window,
+            senders: self.senders.checkpoint_snapshot(),
+        }
+    }
+
     pub fn senders(&self) -> usize {
         self.senders.len()
     }

@@ -177,8 +177,11 @@ impl Stage for FeatureStage {
         }
         batch.vectors = vectors;
     }
-    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
-        Some(Box::new(self.state.clone()))
+    fn snapshot(&mut self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(FeatureState {
+            spec: self.state.spec.clone(),
+            devices: self.state.devices.checkpoint_snapshot(),
+        }))
     }
     fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
         self.state = part.decode()?;

@@ -29,8 +29,10 @@ pub trait Stage: Send + 'static {
     fn resume(&mut self, _batch: &mut Batch) {}
     /// A copy of the state a checkpoint keeps (`None`: stateless), encoded
     /// later by the checkpoint writer. It must be cheap: the stage holds
-    /// its records while taking it.
-    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+    /// its records while taking it. Mutable because keyed state
+    /// ([`crate::stream::cow_map::CowMap`]) remembers its snapshots, to
+    /// encode a value for them before changing it.
+    fn snapshot(&mut self) -> Option<Box<dyn StateSnapshot>> {
         None
     }
     /// Restores the state from a checkpoint part.

@@ -241,7 +241,7 @@ impl Stage for Validator {
     fn process(&mut self, batch: &mut Batch) {
         self.process_at(batch, chrono::Utc::now().timestamp_millis());
     }
-    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
+    fn snapshot(&mut self) -> Option<Box<dyn StateSnapshot>> {
         // Devices registered since the last checkpoint reach the disk
         // before this checkpoint can cover their readings.
         if let Err(e) = self.flush_registry() {
@@ -249,7 +249,10 @@ impl Stage for Validator {
                 "{e}; the devices registered automatically are written again at the next checkpoint, and a replay registers them again"
             );
         }
-        Some(Box::new(self.state.clone()))
+        Some(Box::new(ValidateState {
+            readings: self.state.readings.checkpoint_snapshot(),
+            room_events: self.state.room_events.checkpoint_snapshot(),
+        }))
     }
     fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
         self.state = part.decode()?;

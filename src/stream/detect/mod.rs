@@ -235,6 +235,19 @@ impl Detector {
         &self.state
     }
 
+    /// The state a checkpoint keeps (see
+    /// [`CowMap::checkpoint_snapshot`]).
+    pub fn checkpoint_snapshot(&mut self) -> DetectState {
+        let s = &mut self.state;
+        DetectState {
+            rooms: s.rooms.checkpoint_snapshot(),
+            devices: s.devices.checkpoint_snapshot(),
+            holds: s.holds.clone(),
+            alerts: s.alerts.clone(),
+            room_events: s.room_events.clone(),
+        }
+    }
+
     /// Replaces the state (restore from a checkpoint), keeping this
     /// instance's idle timeout.
     pub fn restore(&mut self, mut state: DetectState) {

@@ -39,8 +39,8 @@ impl Stage for DetectStage {
     fn progress(&mut self, progress: &SourceProgress, _out: &mut Batch) {
         self.detector.source_progress(progress);
     }
-    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
-        Some(Box::new(self.detector.state().clone()))
+    fn snapshot(&mut self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.detector.checkpoint_snapshot()))
     }
     fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
         self.detector.restore(part.decode()?);

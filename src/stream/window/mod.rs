@@ -329,6 +329,33 @@ impl Windows {
         self.advance(out)
     }
 
+    /// The state a checkpoint keeps: it shares the windows' panes (see
+    /// [`CowMap::checkpoint_snapshot`](crate::stream::cow_map::CowMap::checkpoint_snapshot)).
+    pub fn checkpoint_snapshot(&mut self) -> Self {
+        Self {
+            watermark: self.watermark.clone(),
+            mode: self.mode,
+            channels: self.channels.clone(),
+            specs: self
+                .specs
+                .iter_mut()
+                .map(|spec| SpecState {
+                    name: spec.name,
+                    readings: spec
+                        .readings
+                        .as_mut()
+                        .map(WindowOperator::checkpoint_snapshot),
+                    keys: spec.keys.clone(),
+                    events: spec
+                        .events
+                        .as_mut()
+                        .map(WindowOperator::checkpoint_snapshot),
+                })
+                .collect(),
+            late: self.late,
+        }
+    }
+
     /// Takes over restored state, keeping this instance's settings that
     /// are safe to change across a restart (output mode, idle timeout).
     pub fn restore(&mut self, mut restored: Windows) {

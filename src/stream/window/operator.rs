@@ -21,6 +21,7 @@
 
 use super::agg::Agg;
 use crate::stream::cow_map::CowMap;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::Hash;
@@ -135,6 +136,10 @@ struct KeyState {
 
 /// Keyed pane state of one window spec.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "K: Serialize + DeserializeOwned",
+    deserialize = "K: Deserialize<'de>"
+))]
 pub struct WindowOperator<K: Eq + Hash> {
     spec: WindowSpec,
     measures: usize,
@@ -168,7 +173,7 @@ enum Work {
     Trigger,
 }
 
-impl<K: Eq + Hash + Clone + Ord> WindowOperator<K> {
+impl<K: Eq + Hash + Clone + Ord + Serialize + DeserializeOwned> WindowOperator<K> {
     pub fn new(spec: WindowSpec, measures: usize) -> Self {
         Self {
             spec,
@@ -176,6 +181,18 @@ impl<K: Eq + Hash + Clone + Ord> WindowOperator<K> {
             keys: CowMap::default(),
             dirty_keys: Vec::new(),
             closed_upto: i64::MIN,
+            paused: None,
+        }
+    }
+
+    /// The state a checkpoint keeps (see [`CowMap::checkpoint_snapshot`]).
+    pub fn checkpoint_snapshot(&mut self) -> Self {
+        Self {
+            spec: self.spec,
+            measures: self.measures,
+            keys: self.keys.checkpoint_snapshot(),
+            dirty_keys: self.dirty_keys.clone(),
+            closed_upto: self.closed_upto,
             paused: None,
         }
     }

@@ -156,8 +156,8 @@ impl Stage for WindowsStage {
     fn end_of_input(&mut self, out: &mut Batch) {
         self.finish_windows(out);
     }
-    fn snapshot(&self) -> Option<Box<dyn StateSnapshot>> {
-        Some(Box::new(self.windows.clone()))
+    fn snapshot(&mut self) -> Option<Box<dyn StateSnapshot>> {
+        Some(Box::new(self.windows.checkpoint_snapshot()))
     }
     fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
         self.windows.restore(part.decode()?);
