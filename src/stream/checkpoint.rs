@@ -195,7 +195,7 @@ impl CheckpointStore {
     /// Encodes one part into an unlinked temporary file in the checkpoint
     /// folder (gone when dropped, whatever happens to the process); returns
     /// it rewound, with its length.
-    fn spill(
+    pub(crate) fn spill(
         &self,
         stage: &str,
         state: &dyn StateSnapshot,
@@ -294,33 +294,43 @@ impl CheckpointStore {
         positions: &BTreeMap<TopicPartition, i64>,
         parts: &[(&str, &dyn StateSnapshot)],
     ) -> Result<CheckpointSize, CheckpointError> {
-        let encoded = self.encode_each(parts.to_vec(), |state| *state)?;
+        let encoded = self.encode_each(parts.to_vec(), |stage, state| self.spill(stage, state))?;
         self.write_encoded(id, created_ms, positions, encoded)
     }
 
     /// Encodes each snapshot into its spill file and drops it right after
     /// (see [`CheckpointStore::write_encoded`]). A snapshot shares the
     /// live state until dropped, and every value a stage changes meanwhile
-    /// is copied: releasing each one as soon as it is encoded, instead of
-    /// once the whole checkpoint is on disk, keeps fewer copies alive.
+    /// costs an early encoding of it: releasing each one as soon as it is
+    /// encoded, instead of once the whole checkpoint is on disk, keeps
+    /// fewer of them.
     pub fn encode_snapshots(
         &self,
         parts: Vec<(&'static str, Box<dyn StateSnapshot>)>,
     ) -> Result<EncodedParts, CheckpointError> {
-        self.encode_each(parts, |state| state.as_ref())
+        self.encode_each(parts, |stage, state| self.spill(stage, state.as_ref()))
     }
 
-    /// Spills every part in the order given, dropping each after it is
-    /// encoded, and orders them by stage name (the order the file keeps).
+    /// The parts of a barrier, once each is encoded (they are encoded
+    /// from when each stage took its snapshot, see
+    /// [`crate::stream::snapshot_encoder`]).
+    pub fn collect_parts(
+        &self,
+        parts: Vec<crate::stream::message::StatePart>,
+    ) -> Result<EncodedParts, CheckpointError> {
+        self.encode_each(parts, |stage, part| part.wait(stage, self))
+    }
+
+    /// Spills every part in the order given (each dropped once encoded),
+    /// and orders them by stage name (the order the file keeps).
     fn encode_each<P>(
         &self,
         parts: Vec<(&str, P)>,
-        state: impl Fn(&P) -> &dyn StateSnapshot,
+        spill: impl Fn(&str, P) -> Result<(std::fs::File, u64), CheckpointError>,
     ) -> Result<EncodedParts, CheckpointError> {
         let mut spills = Vec::with_capacity(parts.len());
         for (stage, part) in parts {
-            let (file, len) = self.spill(stage, state(&part))?;
-            drop(part);
+            let (file, len) = spill(stage, part)?;
             spills.push((stage.to_string(), file, len));
         }
         // The parts map is ordered by stage name, as the BTreeMap of

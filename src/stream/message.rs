@@ -10,7 +10,7 @@
 use crate::features::FeatureSpec;
 use crate::ml::FireModel;
 use crate::schema::{CHANNEL_COUNT, EventTime, RoomEvent, SmokeReading};
-use crate::stream::checkpoint::{CheckpointId, StateSnapshot};
+use crate::stream::checkpoint::CheckpointId;
 use crate::stream::sinks::{AlertEvent, DeadLetter, WindowResult};
 pub use crate::transport::Origin;
 use crate::transport::{ConsumedRecord, TopicPartition};
@@ -230,8 +230,9 @@ impl ChunkedResults<'_> {
     }
 }
 
-/// A stage's state inside a barrier, by stage name.
-pub type StatePart = (&'static str, Box<dyn StateSnapshot>);
+/// A stage's state inside a barrier, by stage name: being encoded since
+/// the stage took it.
+pub type StatePart = (&'static str, crate::stream::snapshot_encoder::PartEncoding);
 
 /// "Snapshot now": the source's read positions plus each stage's state,
 /// collected as the barrier passes.

@@ -30,6 +30,7 @@ mod pipeline;
 pub mod replay;
 pub mod score;
 pub mod sinks;
+pub mod snapshot_encoder;
 pub mod source;
 pub mod stage;
 pub mod stage_task;

@@ -13,6 +13,7 @@ use super::enrich::FeatureStage;
 use super::in_flight::InFlight;
 use super::message::Msg;
 use super::score::Scorer;
+use super::snapshot_encoder::SnapshotEncoder;
 use super::source::{Input, Resume, SourceSettings, run_source};
 use super::stage::Stage;
 use super::stage_task::run_stage;
@@ -47,6 +48,8 @@ pub enum StreamError {
     Detect(#[from] super::detect::DetectError),
     #[error("recovering the history store appends: {0}")]
     History(#[from] crate::stream::sinks::store_sink::StoreSinkError),
+    #[error("starting the checkpoint encoder thread: {0}")]
+    Encoder(std::io::Error),
 }
 
 /// Optional hooks for benchmarks and tests.
@@ -119,6 +122,7 @@ pub fn spawn_with(
     } = deps;
     let store = CheckpointStore::new(sc.checkpoint.dir_under(&data_dir));
     let checkpoint = store.load()?;
+    let encoder = SnapshotEncoder::start(store.clone()).map_err(StreamError::Encoder)?;
     if sinks.enabled {
         let (published, discarded) =
             PartFiles::new(sinks.dir.clone()).recover(checkpoint.as_ref().map(|c| c.id))?;
@@ -248,28 +252,52 @@ pub fn spawn_with(
     });
     spawn_stage(
         supervisor,
+        &encoder,
         "stream/validate",
         validate,
         validate_in,
         to_clean,
     );
-    spawn_stage(supervisor, "stream/clean", clean, clean_in, to_features);
     spawn_stage(
         supervisor,
+        &encoder,
+        "stream/clean",
+        clean,
+        clean_in,
+        to_features,
+    );
+    spawn_stage(
+        supervisor,
+        &encoder,
         "stream/features",
         features,
         features_in,
         to_windows,
     );
-    spawn_stage(supervisor, "stream/windows", windows, windows_in, to_score);
     spawn_stage(
         supervisor,
+        &encoder,
+        "stream/windows",
+        windows,
+        windows_in,
+        to_score,
+    );
+    spawn_stage(
+        supervisor,
+        &encoder,
         "stream/score",
         Scorer::default(),
         score_in,
         to_detect,
     );
-    spawn_stage(supervisor, "stream/detect", detect, detect_in, to_sinks);
+    spawn_stage(
+        supervisor,
+        &encoder,
+        "stream/detect",
+        detect,
+        detect_in,
+        to_sinks,
+    );
 
     let kafka_out = sinks.kafka && matches!(transport, Transport::Kafka(_));
     let mut sink = SinkStage::new(
@@ -307,13 +335,21 @@ fn progress_interval(idle_timeout: std::time::Duration) -> std::time::Duration {
 
 fn spawn_stage<S: Stage>(
     supervisor: &mut Supervisor,
+    encoder: &SnapshotEncoder,
     name: &'static str,
     stage: S,
     input: SharedReceiver<Msg>,
     output: mpsc::Sender<Msg>,
 ) {
     let stage = Arc::new(Mutex::new(stage));
+    let encoder = encoder.clone();
     supervisor.spawn("stream", name, Role::Stage, move |ctx| {
-        run_stage(ctx, stage.clone(), input.clone(), output.clone())
+        run_stage(
+            ctx,
+            stage.clone(),
+            encoder.clone(),
+            input.clone(),
+            output.clone(),
+        )
     });
 }

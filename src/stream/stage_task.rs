@@ -7,6 +7,7 @@
 
 use super::message::{Batch, MAX_RESULTS_PER_MESSAGE, Msg};
 use super::sinks::WindowResult;
+use super::snapshot_encoder::SnapshotEncoder;
 use super::stage::Stage;
 use crate::supervisor::{SharedReceiver, TaskContext, TaskError, TaskReport, TaskResult};
 use crate::telemetry::names;
@@ -18,6 +19,7 @@ use tokio::sync::{Mutex, mpsc};
 pub async fn run_stage<S: Stage>(
     ctx: TaskContext,
     stage: Arc<Mutex<S>>,
+    encoder: SnapshotEncoder,
     input: SharedReceiver<Msg>,
     output: mpsc::Sender<Msg>,
 ) -> TaskResult {
@@ -96,7 +98,7 @@ pub async fn run_stage<S: Stage>(
             }
             Msg::Barrier(mut barrier) => {
                 if let Some(state) = stage.snapshot() {
-                    barrier.parts.push((name, state));
+                    barrier.parts.push((name, encoder.encode(name, state)));
                 }
                 send(Msg::Barrier(barrier)).await?;
             }

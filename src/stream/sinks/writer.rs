@@ -284,10 +284,11 @@ fn write_checkpoint(
     ctx: &WriterContext,
     job: &mut CheckpointJob,
 ) -> Result<(CheckpointSize, usize), TaskError> {
-    // Encoded first, each snapshot released as soon as it is: the staged
-    // files' fsync below can take seconds, and a snapshot still held then
-    // makes the stages copy every value they change meanwhile.
-    let encoded = ctx.store.encode_snapshots(std::mem::take(&mut job.parts))?;
+    // Every part encoded first (most already are, by the snapshot encoder),
+    // each snapshot released as soon as it is: the staged files' fsync
+    // below can take seconds, and a snapshot still held then makes the
+    // stages encode early every value they change meanwhile.
+    let encoded = ctx.store.collect_parts(std::mem::take(&mut job.parts))?;
     if let Some(files) = &ctx.files {
         files.sync_staged()?;
     }
