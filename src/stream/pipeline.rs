@@ -122,7 +122,6 @@ pub fn spawn_with(
     } = deps;
     let store = CheckpointStore::new(sc.checkpoint.dir_under(&data_dir));
     let checkpoint = store.load()?;
-    let encoder = SnapshotEncoder::start(store.clone()).map_err(StreamError::Encoder)?;
     if sinks.enabled {
         let (published, discarded) =
             PartFiles::new(sinks.dir.clone()).recover(checkpoint.as_ref().map(|c| c.id))?;
@@ -252,52 +251,52 @@ pub fn spawn_with(
     });
     spawn_stage(
         supervisor,
-        &encoder,
+        &store,
         "stream/validate",
         validate,
         validate_in,
         to_clean,
-    );
+    )?;
     spawn_stage(
         supervisor,
-        &encoder,
+        &store,
         "stream/clean",
         clean,
         clean_in,
         to_features,
-    );
+    )?;
     spawn_stage(
         supervisor,
-        &encoder,
+        &store,
         "stream/features",
         features,
         features_in,
         to_windows,
-    );
+    )?;
     spawn_stage(
         supervisor,
-        &encoder,
+        &store,
         "stream/windows",
         windows,
         windows_in,
         to_score,
-    );
+    )?;
     spawn_stage(
         supervisor,
-        &encoder,
+        &store,
         "stream/score",
         Scorer::default(),
         score_in,
         to_detect,
-    );
+    )?;
     spawn_stage(
         supervisor,
-        &encoder,
+        &store,
         "stream/detect",
         detect,
         detect_in,
         to_sinks,
-    );
+    )?;
 
     let kafka_out = sinks.kafka && matches!(transport, Transport::Kafka(_));
     let mut sink = SinkStage::new(
@@ -333,16 +332,19 @@ fn progress_interval(idle_timeout: std::time::Duration) -> std::time::Duration {
     )
 }
 
+/// Spawns a stage with its own snapshot encoder thread, so that every
+/// stage's snapshot is encoded from its barrier on, none waiting for
+/// another's.
 fn spawn_stage<S: Stage>(
     supervisor: &mut Supervisor,
-    encoder: &SnapshotEncoder,
+    store: &CheckpointStore,
     name: &'static str,
     stage: S,
     input: SharedReceiver<Msg>,
     output: mpsc::Sender<Msg>,
-) {
+) -> Result<(), StreamError> {
     let stage = Arc::new(Mutex::new(stage));
-    let encoder = encoder.clone();
+    let encoder = SnapshotEncoder::start(store.clone()).map_err(StreamError::Encoder)?;
     supervisor.spawn("stream", name, Role::Stage, move |ctx| {
         run_stage(
             ctx,
@@ -352,4 +354,5 @@ fn spawn_stage<S: Stage>(
             output.clone(),
         )
     });
+    Ok(())
 }
