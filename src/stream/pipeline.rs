@@ -122,6 +122,7 @@ pub fn spawn_with(
     } = deps;
     let store = CheckpointStore::new(sc.checkpoint.dir_under(&data_dir));
     let checkpoint = store.load()?;
+    let encoder = SnapshotEncoder::start(store.clone()).map_err(StreamError::Encoder)?;
     if sinks.enabled {
         let (published, discarded) =
             PartFiles::new(sinks.dir.clone()).recover(checkpoint.as_ref().map(|c| c.id))?;
@@ -251,52 +252,52 @@ pub fn spawn_with(
     });
     spawn_stage(
         supervisor,
-        &store,
+        &encoder,
         "stream/validate",
         validate,
         validate_in,
         to_clean,
-    )?;
+    );
     spawn_stage(
         supervisor,
-        &store,
+        &encoder,
         "stream/clean",
         clean,
         clean_in,
         to_features,
-    )?;
+    );
     spawn_stage(
         supervisor,
-        &store,
+        &encoder,
         "stream/features",
         features,
         features_in,
         to_windows,
-    )?;
+    );
     spawn_stage(
         supervisor,
-        &store,
+        &encoder,
         "stream/windows",
         windows,
         windows_in,
         to_score,
-    )?;
+    );
     spawn_stage(
         supervisor,
-        &store,
+        &encoder,
         "stream/score",
         Scorer::default(),
         score_in,
         to_detect,
-    )?;
+    );
     spawn_stage(
         supervisor,
-        &store,
+        &encoder,
         "stream/detect",
         detect,
         detect_in,
         to_sinks,
-    )?;
+    );
 
     let kafka_out = sinks.kafka && matches!(transport, Transport::Kafka(_));
     let mut sink = SinkStage::new(
@@ -332,19 +333,16 @@ fn progress_interval(idle_timeout: std::time::Duration) -> std::time::Duration {
     )
 }
 
-/// Spawns a stage with its own snapshot encoder thread, so that every
-/// stage's snapshot is encoded from its barrier on, none waiting for
-/// another's.
 fn spawn_stage<S: Stage>(
     supervisor: &mut Supervisor,
-    store: &CheckpointStore,
+    encoder: &SnapshotEncoder,
     name: &'static str,
     stage: S,
     input: SharedReceiver<Msg>,
     output: mpsc::Sender<Msg>,
-) -> Result<(), StreamError> {
+) {
     let stage = Arc::new(Mutex::new(stage));
-    let encoder = SnapshotEncoder::start(store.clone()).map_err(StreamError::Encoder)?;
+    let encoder = encoder.clone();
     supervisor.spawn("stream", name, Role::Stage, move |ctx| {
         run_stage(
             ctx,
@@ -354,5 +352,4 @@ fn spawn_stage<S: Stage>(
             output.clone(),
         )
     });
-    Ok(())
 }

@@ -1,5 +1,5 @@
 //! Encodes each stage's checkpoint snapshot as soon as the stage takes it,
-//! on a thread of the stage's own, instead of when the barrier reaches the
+//! on one thread of its own, instead of when the barrier reaches the
 //! checkpoint writer.
 //!
 //! Why: a snapshot shares the live state ([`crate::stream::cow_map`]), and
@@ -10,10 +10,7 @@
 //! second: encoded at the writer, a 100 000-device snapshot was all
 //! encoded early, by the stages. Started at the barrier, the encoding runs
 //! while the stages go on, and releases each value as it goes. This is the
-//! asynchronous part of Flink's snapshots, started by each operator. One
-//! thread per stage, not one for all: a snapshot queued behind the stages
-//! before it would wait, and its stage would encode early whatever it
-//! changed meanwhile.
+//! asynchronous part of Flink's snapshots, started by each operator.
 //!
 //! The writer still writes the checkpoint, after the part files of its
 //! rows are staged; it only waits for the encodings
