@@ -543,6 +543,42 @@ mod tests {
         assert_eq!(pane_ptrs(&op, 1), unshared);
     }
 
+    /// Every key's state, encoded, in key order (a map's encoding follows
+    /// its hash order, which differs between equal maps built apart).
+    fn canonical(op: &WindowOperator<u8>) -> (Vec<Vec<u8>>, i64, Vec<u8>) {
+        let mut keys: Vec<_> = op.keys.iter().collect();
+        keys.sort_by_key(|(k, _)| **k);
+        let keys = keys.iter().map(|e| postcard::to_stdvec(e).unwrap());
+        (keys.collect(), op.closed_upto, op.dirty_keys.clone())
+    }
+
+    #[test]
+    fn a_checkpoint_snapshot_keeps_the_barrier_while_the_operator_goes_on() {
+        let mut op = WindowOperator::<u8>::new(WindowSpec::sliding(300_000, 60_000), 12);
+        for key in 0..50u8 {
+            for minute in 0..5 {
+                let value = f64::from(key);
+                op.add(
+                    &key,
+                    minute * 60_000 + i64::from(key),
+                    (0..12).map(|m| (m, value)),
+                );
+            }
+        }
+        let barrier = canonical(&op);
+        let snapshot = op.checkpoint_snapshot();
+        // The stage goes on: half the keys change, one is new.
+        for key in (0..50u8).step_by(2) {
+            op.add(&key, 4 * 60_000 + 30, [(3, 99.0)]);
+        }
+        op.add(&200, 10, [(0, 1.0)]);
+        let restored: WindowOperator<u8> =
+            postcard::from_bytes(&postcard::to_stdvec(&snapshot).unwrap()).unwrap();
+        assert_eq!(canonical(&restored), barrier);
+        assert_ne!(canonical(&op), barrier);
+        assert_eq!(op.keys.get(&2).unwrap().panes[4].aggs[3].count, 2);
+    }
+
     #[test]
     fn shared_panes_encode_as_the_vectors_checkpoints_held_before() {
         // The layout of a pane before its aggregates were shared: a
