@@ -298,22 +298,13 @@ impl CheckpointStore {
         self.write_encoded(id, created_ms, positions, encoded)
     }
 
-    /// Encodes each snapshot into its spill file and drops it right after
-    /// (see [`CheckpointStore::write_encoded`]). A snapshot shares the
-    /// live state until dropped, and every value a stage changes meanwhile
-    /// costs an early encoding of it: releasing each one as soon as it is
-    /// encoded, instead of once the whole checkpoint is on disk, keeps
-    /// fewer of them.
-    pub fn encode_snapshots(
-        &self,
-        parts: Vec<(&'static str, Box<dyn StateSnapshot>)>,
-    ) -> Result<EncodedParts, CheckpointError> {
-        self.encode_each(parts, |stage, state| self.spill(stage, state.as_ref()))
-    }
-
     /// The parts of a barrier, once each is encoded (they are encoded
     /// from when each stage took its snapshot, see
-    /// [`crate::stream::snapshot_encoder`]).
+    /// [`crate::stream::snapshot_encoder`]; a part still to be encoded is
+    /// encoded here). A snapshot shares the live state until dropped, and
+    /// every value a stage changes meanwhile costs an early encoding of
+    /// it: each is dropped as soon as it is encoded, not once the whole
+    /// checkpoint is on disk (see [`CheckpointStore::write_encoded`]).
     pub fn collect_parts(
         &self,
         parts: Vec<crate::stream::message::StatePart>,
@@ -425,6 +416,7 @@ pub struct CheckpointSize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::snapshot_encoder::PartEncoding;
     use crate::transport::TopicKind;
 
     fn sample(id: u64) -> Checkpoint {
@@ -515,9 +507,8 @@ mod tests {
         let snapshot = std::sync::Arc::clone(&live);
         let dir = tempfile::tempdir().unwrap();
         let store = CheckpointStore::new(dir.path());
-        let encoded = store
-            .encode_snapshots(vec![("windows", Box::new(snapshot))])
-            .unwrap();
+        let part = PartEncoding::Deferred(Box::new(snapshot));
+        let encoded = store.collect_parts(vec![("windows", part)]).unwrap();
         assert_eq!(
             std::sync::Arc::strong_count(&live),
             1,

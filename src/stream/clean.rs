@@ -119,19 +119,6 @@ impl Cleaner {
         }
     }
 
-    /// This cleaner's settings, with no device state.
-    fn settings(&self) -> Self {
-        Self {
-            fill: self.fill,
-            max_fill_age_ms: self.max_fill_age_ms,
-            stuck_mask: self.stuck_mask,
-            stuck_after_ms: self.stuck_after_ms,
-            drift_limits: self.drift_limits,
-            drift_span_ms: self.drift_span_ms,
-            devices: CowMap::default(),
-        }
-    }
-
     /// Cleans every reading of a batch in place.
     pub fn clean_items(&mut self, items: &mut [Item]) {
         for item in items {
@@ -256,8 +243,13 @@ impl Stage for Cleaner {
     }
     fn snapshot(&mut self) -> Option<Box<dyn StateSnapshot>> {
         Some(Box::new(Self {
+            fill: self.fill,
+            max_fill_age_ms: self.max_fill_age_ms,
+            stuck_mask: self.stuck_mask,
+            stuck_after_ms: self.stuck_after_ms,
+            drift_limits: self.drift_limits,
+            drift_span_ms: self.drift_span_ms,
             devices: self.devices.checkpoint_snapshot(),
-            ..self.settings()
         }))
     }
     fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
