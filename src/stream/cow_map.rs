@@ -12,10 +12,12 @@
 //!
 //! Why not copy on write, as before: a large fleet's stream changes every
 //! device within a second, while a checkpoint takes seconds, so nearly
-//! every value was copied and most of the state was held twice during each
-//! checkpoint. An early encoding costs the value's encoded size (postcard:
-//! 3.9 KB a device against about 8 KB in memory at 100 000 devices), held
-//! until the snapshot is written.
+//! every value was copied. An early encoding costs the value's encoded
+//! size (postcard: 3.9 KB a device against about 8 KB in memory at 100 000
+//! devices), held until the snapshot is written, and no allocation of the
+//! value's own. Measured against copies, with the snapshot encoded from
+//! the barrier on either way: the same heap peak, higher throughput and
+//! less memory left resident, a few ms more p99 latency (README, "Memory").
 
 use crate::stream::fast_map::FastMap;
 use foldhash::fast::FixedState;
