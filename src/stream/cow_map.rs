@@ -17,7 +17,8 @@
 //! devices), held until the snapshot is written, and no allocation of the
 //! value's own. Measured against copies, with the snapshot encoded from
 //! the barrier on either way: the same heap peak, higher throughput and
-//! less memory left resident, a few ms more p99 latency (README, "Memory").
+//! less memory left resident, p99 latency not clearly different (README,
+//! "Memory").
 
 use crate::stream::fast_map::FastMap;
 use foldhash::fast::FixedState;
