@@ -169,6 +169,9 @@ pub fn encode_part<T: Serialize + ?Sized>(
     postcard::to_stdvec(state).map_err(|e| encode_error(stage, e))
 }
 
+/// An encoded part: an unlinked spill file, rewound, and its length.
+pub type Spill = (std::fs::File, u64);
+
 /// The checkpoint file of one folder.
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
@@ -199,7 +202,7 @@ impl CheckpointStore {
         &self,
         stage: &str,
         state: &dyn StateSnapshot,
-    ) -> Result<(std::fs::File, u64), CheckpointError> {
+    ) -> Result<Spill, CheckpointError> {
         let io = self.io(&self.dir);
         std::fs::create_dir_all(&self.dir).map_err(&io)?;
         let file = tempfile::tempfile_in(&self.dir).map_err(&io)?;
@@ -317,7 +320,7 @@ impl CheckpointStore {
     fn encode_each<P>(
         &self,
         parts: Vec<(&str, P)>,
-        spill: impl Fn(&str, P) -> Result<(std::fs::File, u64), CheckpointError>,
+        spill: impl Fn(&str, P) -> Result<Spill, CheckpointError>,
     ) -> Result<EncodedParts, CheckpointError> {
         let mut spills = Vec::with_capacity(parts.len());
         for (stage, part) in parts {

@@ -21,11 +21,8 @@
 //! rows are staged; it only waits for the encodings
 //! ([`PartEncoding::wait`]).
 
-use super::checkpoint::{CheckpointError, CheckpointStore, StateSnapshot};
+use super::checkpoint::{CheckpointError, CheckpointStore, Spill, StateSnapshot};
 use std::sync::mpsc;
-
-/// An encoded part: an unlinked spill file, rewound, and its length.
-pub type Spill = (std::fs::File, u64);
 
 /// Handle to the encoder thread; cheap to clone.
 #[derive(Clone)]
