@@ -121,12 +121,28 @@ fn switched_off_subsystems_are_reported_off() {
     let yaml = "daemon:\n  data_dir: data\nml:\n  enabled: false\nbatch:\n  enabled: false\nsimulator:\n  enabled: false\n";
     let mut daemon = RunningDaemon::start(dir.path(), yaml, &[]);
     let client = reqwest::blocking::Client::new();
-    let body: serde_json::Value = client
-        .get(daemon.url("/health"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let health = || -> serde_json::Value {
+        client
+            .get(daemon.url("/health"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    // The web server answers before every stream task has started (each
+    // says so in `reasons`); wait for the start to finish.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut body = health();
+    while body["status"] != "ok" && Instant::now() < deadline {
+        assert!(
+            body["reasons"].as_array().is_some_and(|r| r
+                .iter()
+                .all(|r| r.as_str().is_some_and(|r| r.ends_with("is starting")))),
+            "only a start in progress is not ok: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        body = health();
+    }
     for (subsystem, key) in [
         ("ml", "ml.enabled"),
         ("batch", "batch.enabled"),

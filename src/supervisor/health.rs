@@ -96,7 +96,7 @@ pub struct SubsystemHealth {
 pub struct HealthReport {
     /// `failed` if any task failed, `degraded` if any is degraded or starting, else `ok`.
     pub status: Overall,
-    /// Why the status is not `ok`: one line per failed or degraded task.
+    /// Why the status is not `ok`: one line per failed, degraded or starting task.
     pub reasons: Vec<String>,
     /// Subsystem name → its tasks and worst state; switched-off ones included.
     pub subsystems: BTreeMap<&'static str, SubsystemHealth>,
@@ -178,7 +178,10 @@ impl Health {
             if status.state.severity() > worst.severity() {
                 worst = status.state;
             }
-            if matches!(status.state, TaskState::Failed | TaskState::Degraded) {
+            if matches!(
+                status.state,
+                TaskState::Failed | TaskState::Degraded | TaskState::Starting
+            ) {
                 // Task names carry their subsystem ("ml/models"); a name
                 // that does not is prefixed with it.
                 let task = if name.starts_with(&format!("{}/", status.subsystem)) {
@@ -186,11 +189,17 @@ impl Health {
                 } else {
                     format!("{}/{name}", status.subsystem)
                 };
-                reasons.push(format!(
-                    "{task} is {}: {}",
-                    status.state.as_str(),
-                    status.detail.as_deref().unwrap_or("no detail")
-                ));
+                // A starting task makes the status `degraded` too, so it
+                // is named: a verdict with no reason sends an operator
+                // looking for a fault that is only a start in progress.
+                reasons.push(match (status.state, status.detail.as_deref()) {
+                    (TaskState::Starting, None) => format!("{task} is starting"),
+                    (state, detail) => format!(
+                        "{task} is {}: {}",
+                        state.as_str(),
+                        detail.unwrap_or("no detail")
+                    ),
+                });
             }
             entry.tasks.insert(name.clone(), status.clone());
         }
@@ -280,6 +289,12 @@ mod tests {
         let health = Health::new();
         let a = health.register("stream", "stream/windows");
         let b = health.register("web", "web/server");
+        let report = health.report();
+        assert_eq!(report.status, Overall::Degraded, "still starting");
+        assert_eq!(
+            report.reasons,
+            vec!["stream/windows is starting", "web/server is starting"]
+        );
         a.running();
         b.running();
         assert_eq!(health.report().status, Overall::Ok);

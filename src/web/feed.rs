@@ -144,7 +144,7 @@ pub struct Snapshot {
     pub uptime_seconds: f64,
     /// Overall verdict, as `/health` reports it.
     pub status: Overall,
-    /// Why `status` is not `ok`: one line per failed or degraded task.
+    /// Why `status` is not `ok`: one line per failed, degraded or starting task.
     pub reasons: Vec<String>,
     /// Number of tasks in each state.
     pub task_states: BTreeMap<&'static str, usize>,
