@@ -2,7 +2,8 @@
 //! value (within `clean.max_fill_age`, per the channel's policy) and flags
 //! what it cannot fix — still-missing channels, stuck sensors (the exact
 //! same value for `clean.stuck_after`) and drift (the slow mean moved
-//! beyond `clean.drift_limits` from the device's baseline).
+//! beyond `clean.drift_limits` from the device's baseline, which follows
+//! the slow mean over `clean.drift_baseline_span`).
 
 use super::message::{Batch, Item, Quality};
 use super::stage::Stage;
@@ -19,7 +20,9 @@ struct Drift {
     mean: f64,
     last_ms: Option<i64>,
     started_ms: i64,
-    /// The slow mean once it had seen one full span of data.
+    /// What the slow mean is compared with: the slow mean once it had
+    /// seen one full span of data, then following it over the (much
+    /// longer) baseline span.
     baseline: Option<f64>,
 }
 
@@ -92,6 +95,10 @@ pub struct Cleaner {
     stuck_after_ms: i64,
     drift_limits: [Option<f64>; CHANNEL_COUNT],
     drift_span_ms: i64,
+    /// Not in checkpoints (their layout predates it); taken from the
+    /// config, as every setting is on restore.
+    #[serde(skip)]
+    drift_baseline_span_ms: i64,
     devices: CowMap<DeviceId, DeviceClean>,
 }
 
@@ -115,6 +122,7 @@ impl Cleaner {
             stuck_after_ms: config.stuck_after.as_millis_i64(),
             drift_limits,
             drift_span_ms: config.drift_span.as_millis_i64().max(1),
+            drift_baseline_span_ms: config.drift_baseline_span.as_millis_i64().max(1),
             devices: CowMap::default(),
         }
     }
@@ -158,7 +166,13 @@ impl Cleaner {
                         }
                     }
                     if let Some(limit) = self.drift_limits[i]
-                        && drifted(device.drift_mut(i), t, v, self.drift_span_ms, limit)
+                        && drifted(
+                            device.drift_mut(i),
+                            t,
+                            v,
+                            (self.drift_span_ms, self.drift_baseline_span_ms),
+                            limit,
+                        )
                     {
                         q.drift |= bit;
                     }
@@ -180,8 +194,12 @@ impl Cleaner {
     }
 }
 
-/// Updates the slow mean; true when it has moved beyond `limit` from the baseline.
-fn drifted(d: &mut Drift, t: i64, v: f64, span_ms: i64, limit: f64) -> bool {
+/// Updates the slow mean and the baseline that follows it; true when the
+/// mean is beyond `limit` from the baseline. `spans` are the mean's and
+/// the baseline's spans in milliseconds.
+fn drifted(d: &mut Drift, t: i64, v: f64, spans: (i64, i64), limit: f64) -> bool {
+    let (span_ms, baseline_span_ms) = spans;
+    let follow = |span: i64, dt: i64| 1.0 - (-(dt as f64) / (span as f64 / 2.0)).exp();
     match d.last_ms {
         None => {
             *d = Drift {
@@ -193,9 +211,10 @@ fn drifted(d: &mut Drift, t: i64, v: f64, span_ms: i64, limit: f64) -> bool {
             return false;
         }
         Some(last) if t > last => {
-            let tau = span_ms as f64 / 2.0;
-            let alpha = 1.0 - (-((t - last) as f64) / tau).exp();
-            d.mean += alpha * (v - d.mean);
+            d.mean += follow(span_ms, t - last) * (v - d.mean);
+            if let Some(base) = d.baseline.as_mut() {
+                *base += follow(baseline_span_ms, t - last) * (d.mean - *base);
+            }
             d.last_ms = Some(t);
         }
         Some(_) => {}
@@ -249,11 +268,16 @@ impl Stage for Cleaner {
             stuck_after_ms: self.stuck_after_ms,
             drift_limits: self.drift_limits,
             drift_span_ms: self.drift_span_ms,
+            drift_baseline_span_ms: self.drift_baseline_span_ms,
             devices: self.devices.checkpoint_snapshot(),
         }))
     }
     fn restore(&mut self, part: StoredPart<'_>) -> Result<(), CheckpointError> {
-        *self = part.decode()?;
+        // Only the devices' state: the settings stored beside it are the
+        // config of the run that wrote the checkpoint, and a restart is
+        // how an operator applies changed limits.
+        let stored: Cleaner = part.decode()?;
+        self.devices = stored.devices;
         Ok(())
     }
 }
@@ -337,6 +361,72 @@ mod tests {
             flagged |= c.clean(&mut reading(s, Some(temp), None)).drift & bit != 0;
         }
         assert!(flagged, "a slow 0.02 °C/s climb drifts beyond 5 °C");
+    }
+
+    #[test]
+    fn a_lasting_change_is_flagged_as_drift_then_taken_as_the_new_level() {
+        let config = CleanConfig {
+            drift_span: Duration::from_secs(60),
+            drift_baseline_span: Duration::from_secs(600),
+            ..CleanConfig::default()
+        };
+        let mut c = Cleaner::new(&config);
+        let bit = 1 << Channel::Temperature.index();
+        let mut flagged = Vec::new();
+        for s in 0..3000 {
+            // 20 °C for two minutes, then 20 °C more for good (the limit is 5).
+            let temp = if s < 120 { 20.0 } else { 40.0 };
+            if c.clean(&mut reading(s, Some(temp), None)).drift & bit != 0 {
+                flagged.push(s);
+            }
+        }
+        let (first, last) = (flagged[0], flagged[flagged.len() - 1]);
+        assert!((121..200).contains(&first), "flagged from {first} s");
+        // The baseline (time constant 300 s) comes within 5 °C of a 20 °C
+        // step after about 300 × ln 4 ≈ 416 s.
+        assert!((400..900).contains(&last), "flagged until {last} s");
+        assert_eq!(
+            flagged.len() as i64,
+            last - first + 1,
+            "one run: {flagged:?}"
+        );
+    }
+
+    #[test]
+    fn a_restore_takes_the_devices_from_the_checkpoint_and_the_settings_from_the_config() {
+        let written = CleanConfig {
+            stuck_after: Duration::from_secs(10),
+            ..CleanConfig::default()
+        };
+        let mut before = Cleaner::new(&written);
+        before.clean(&mut reading(0, Some(21.5), Some(3.0)));
+        let bytes = postcard::to_stdvec(&before).expect("encode");
+
+        let now = CleanConfig {
+            stuck_after: Duration::from_secs(600),
+            ..CleanConfig::default()
+        };
+        let mut after = Cleaner::new(&now);
+        after
+            .restore(StoredPart {
+                stage: "clean",
+                bytes: &bytes,
+                codec: crate::stream::checkpoint::PartCodec::Postcard,
+            })
+            .expect("restore");
+        let mut r = reading(5, None, Some(3.0));
+        let q = after.clean(&mut r);
+        assert_eq!(
+            r.values.get(Channel::Temperature),
+            Some(21.5),
+            "the device's last good value came back"
+        );
+        assert_ne!(q.filled, 0);
+        let q = after.clean(&mut reading(30, Some(21.5), None));
+        assert_eq!(
+            q.stuck, 0,
+            "30 s unchanged is stuck under the checkpoint's 10 s, not the config's 10 min"
+        );
     }
 
     #[test]

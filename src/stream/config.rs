@@ -123,6 +123,13 @@ pub struct CleanConfig {
     pub stuck_after: Duration,
     /// Span of the slow mean used to detect drift.
     pub drift_span: Duration,
+    /// Span over which the baseline the slow mean is compared with follows
+    /// it. A baseline that never moves flags every lasting change (a moved
+    /// device, a season) as drift for ever, and a drifting channel is left
+    /// out of the thresholds: the heat threshold would stay blind. With
+    /// this span a lasting change is taken as the new level after a while
+    /// (for a step twice the limit, about 0.35 × this span).
+    pub drift_baseline_span: Duration,
     /// Largest move of the slow mean away from the device's baseline
     /// before the channel is flagged as drifting, in channel units.
     pub drift_limits: BTreeMap<Channel, f64>,
@@ -468,6 +475,7 @@ impl Default for CleanConfig {
             ],
             stuck_after: Duration::from_secs(600),
             drift_span: Duration::from_secs(3600),
+            drift_baseline_span: Duration::from_secs(24 * 3600),
             drift_limits: BTreeMap::from([
                 (Channel::Temperature, 5.0),
                 (Channel::Humidity, 15.0),
@@ -789,6 +797,16 @@ impl Validate for StreamConfig {
                 ),
                 Ok(_) => {}
             }
+        }
+        if self.clean.drift_baseline_span <= self.clean.drift_span {
+            issue(
+                "clean.drift_baseline_span",
+                format!(
+                    "{} must be longer than clean.drift_span ({}): a baseline that follows \
+                     the slow mean as fast as the mean moves never sees it leave",
+                    self.clean.drift_baseline_span, self.clean.drift_span
+                ),
+            );
         }
         for (channel, limit) in &self.clean.drift_limits {
             if !(limit.is_finite() && *limit > 0.0) {

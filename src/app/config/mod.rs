@@ -295,6 +295,13 @@ mod tests {
     }
 
     #[test]
+    fn a_drift_baseline_no_slower_than_the_drift_mean_is_refused() {
+        let issue = only_issue("stream:\n  clean:\n    drift_baseline_span: 30m\n");
+        assert_eq!(issue.key, "stream.clean.drift_baseline_span");
+        assert!(issue.reason.contains("drift_span (1h)"), "{issue}");
+    }
+
+    #[test]
     fn env_override_changes_the_effective_config() {
         let vars = vec![
             ("SMOKEWATCH__WEB__PORT".to_string(), "9191".to_string()),
