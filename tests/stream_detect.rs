@@ -465,9 +465,15 @@ fn ml_alert_needs_a_sustained_probability_and_is_critical_only_when_corroborated
     );
 
     // A sustained 0.95 with no other detector agreeing is one signal: high.
+    // Sustained: one reading short of the votes needed raises nothing.
+    let needed = DetectConfig::default().ml.min_votes as usize;
     let mut h = Harness::with(alone_config(), true);
     normal_home(&mut h);
-    hold(&mut h, Channel::Pm2_5, &[95.0; 30]);
+    hold(&mut h, Channel::Pm2_5, &vec![95.0; needed - 1]);
+    assert!(h.opened(AlertKind::Ml).is_empty(), "{:#?}", h.alerts);
+    let mut h = Harness::with(alone_config(), true);
+    normal_home(&mut h);
+    hold(&mut h, Channel::Pm2_5, &vec![95.0; needed]);
     let ml = h.opened(AlertKind::Ml);
     assert_eq!(ml.len(), 1, "{:#?}", h.alerts);
     assert_eq!(ml[0].alert.values["fire_probability"], 0.95);
@@ -480,7 +486,7 @@ fn ml_alert_needs_a_sustained_probability_and_is_critical_only_when_corroborated
     hold_all(
         &mut h,
         &[(Channel::Pm2_5, 95.0), (Channel::Temperature, 65.0)],
-        30,
+        needed as i64,
     );
     assert_eq!(
         last_ml_severity(&h),

@@ -599,9 +599,9 @@ impl Default for DetectConfig {
 impl Default for MlDetectConfig {
     fn default() -> Self {
         Self {
-            threshold: 0.8,
-            window: 30,
-            min_votes: 24,
+            threshold: 0.7,
+            window: 45,
+            min_votes: 36,
             severity: Severity::High,
             corroborated_severity: Severity::Critical,
         }
