@@ -496,6 +496,34 @@ fn ml_alert_needs_a_sustained_probability_and_is_critical_only_when_corroborated
     );
 }
 
+#[test]
+fn a_stricter_vote_count_for_critical_keeps_a_short_corroborated_run_high() {
+    let mut config = DetectConfig::default();
+    let (needed, window) = (config.ml.min_votes, config.ml.window);
+    config.ml.corroborated_min_votes = Some(window);
+    let hot_fire = [(Channel::Pm2_5, 95.0), (Channel::Temperature, 65.0)];
+    // Corroborated by the heat threshold, but only `needed` votes: high.
+    let mut h = Harness::with(config.clone(), true);
+    normal_home(&mut h);
+    hold_all(&mut h, &hot_fire, i64::from(needed));
+    assert_eq!(
+        last_ml_severity(&h),
+        Some(Severity::High),
+        "{:#?}",
+        h.alerts
+    );
+    // Held for the whole window: critical.
+    let mut h = Harness::with(config, true);
+    normal_home(&mut h);
+    hold_all(&mut h, &hot_fire, i64::from(window));
+    assert_eq!(
+        last_ml_severity(&h),
+        Some(Severity::Critical),
+        "{:#?}",
+        h.alerts
+    );
+}
+
 /// `readings` readings of d-hall, one a second, with `set` on each.
 fn hold_all(h: &mut Harness, set: &[(Channel, f64)], readings: i64) {
     for s in 0..readings {

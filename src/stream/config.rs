@@ -368,6 +368,19 @@ pub struct MlDetectConfig {
     /// Severity when another, independent detector of the device (a
     /// threshold, spike or device rule) is active too.
     pub corroborated_severity: Severity,
+    /// Votes (of the same `window`) the corroborated severity needs; `None`
+    /// is `min_votes`. The evidence that corroborates (the fire gas
+    /// signature) reads the TVOC plateau the model has learnt too, so it
+    /// often holds for the model's own short mistakes: a stricter count
+    /// lets fewer of them become critical.
+    pub corroborated_min_votes: Option<u32>,
+}
+
+impl MlDetectConfig {
+    /// Votes the corroborated severity needs.
+    pub fn corroborated_votes(&self) -> u32 {
+        self.corroborated_min_votes.unwrap_or(self.min_votes)
+    }
 }
 
 /// Device faults: a sensor reporting impossible, frozen or drifting values.
@@ -604,6 +617,7 @@ impl Default for MlDetectConfig {
             min_votes: 36,
             severity: Severity::High,
             corroborated_severity: Severity::Critical,
+            corroborated_min_votes: None,
         }
     }
 }
@@ -762,6 +776,20 @@ impl Validate for StreamConfig {
                 format!(
                     "min_votes ({}) must be from 1 to window ({}), and window at most 64",
                     ml.min_votes, ml.window
+                ),
+            );
+        }
+        if ml
+            .corroborated_min_votes
+            .is_some_and(|v| v < ml.min_votes || v > ml.window)
+        {
+            issue(
+                "detect.ml.corroborated_min_votes",
+                format!(
+                    "{} must be from min_votes ({}) to window ({})",
+                    ml.corroborated_votes(),
+                    ml.min_votes,
+                    ml.window
                 ),
             );
         }

@@ -302,6 +302,16 @@ mod tests {
     }
 
     #[test]
+    fn a_corroborated_vote_count_outside_min_votes_to_window_is_refused() {
+        let issue = only_issue("stream:\n  detect:\n    ml:\n      corroborated_min_votes: 50\n");
+        assert_eq!(issue.key, "stream.detect.ml.corroborated_min_votes");
+        assert!(issue.reason.contains("window (45)"), "{issue}");
+        let config =
+            parse("stream:\n  detect:\n    ml:\n      corroborated_min_votes: 40\n").unwrap();
+        assert_eq!(config.stream.detect.ml.corroborated_votes(), 40);
+    }
+
+    #[test]
     fn env_override_changes_the_effective_config() {
         let vars = vec![
             ("SMOKEWATCH__WEB__PORT".to_string(), "9191".to_string()),

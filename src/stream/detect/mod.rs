@@ -465,8 +465,9 @@ impl Detector {
                     };
                     memory.ml_votes =
                         ((memory.ml_votes << 1) | u64::from(p >= ml.threshold)) & mask;
-                    if memory.ml_votes.count_ones() >= ml.min_votes {
-                        Outcome::Active(if corroborated {
+                    let votes = memory.ml_votes.count_ones();
+                    if votes >= ml.min_votes {
+                        Outcome::Active(if corroborated && votes >= ml.corroborated_votes() {
                             ml.corroborated_severity
                         } else {
                             ml.severity
