@@ -692,6 +692,29 @@ impl Validate for StreamConfig {
                 format!("{} is shorter than the 1s sample interval", w.size),
             );
         }
+        // A window is held as panes (see `window::operator`) that record
+        // times as 32-bit offsets; longer aggregates are the batch job's.
+        let longest = std::time::Duration::from_millis(
+            crate::stream::window::agg::MAX_PANE_MS.unsigned_abs(),
+        );
+        if w.size.get() > longest {
+            issue(
+                "window.size",
+                format!(
+                    "{} is longer than the longest window the stream keeps (49d 17h); daily and longer aggregates are the batch job's",
+                    w.size
+                ),
+            );
+        }
+        if w.sliding.enabled && w.sliding.slide.get() > longest {
+            issue(
+                "window.sliding.slide",
+                format!(
+                    "{} is longer than the longest window slide the stream keeps (49d 17h)",
+                    w.sliding.slide
+                ),
+            );
+        }
         if w.sliding.enabled {
             if w.sliding.slide.is_zero() {
                 issue("window.sliding.slide", "must be longer than 0s".into());

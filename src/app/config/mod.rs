@@ -312,6 +312,17 @@ mod tests {
     }
 
     #[test]
+    fn a_window_longer_than_a_pane_can_hold_is_refused() {
+        let issue = only_issue("stream:\n  window:\n    size: 50d\n");
+        assert_eq!(issue.key, "stream.window.size");
+        assert!(issue.reason.contains("batch job"), "{issue}");
+        let issue =
+            only_issue("stream:\n  window:\n    sliding:\n      size: 60d\n      slide: 50d\n");
+        assert_eq!(issue.key, "stream.window.sliding.slide");
+        assert!(parse("stream:\n  window:\n    size: 49d\n").is_ok());
+    }
+
+    #[test]
     fn env_override_changes_the_effective_config() {
         let vars = vec![
             ("SMOKEWATCH__WEB__PORT".to_string(), "9191".to_string()),

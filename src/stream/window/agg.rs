@@ -86,6 +86,103 @@ impl Agg {
     }
 }
 
+/// An [`Agg`] as a window pane stores it: 48 B instead of 56.
+///
+/// Panes are most of the stream's state: a fleet of 100 000 detectors
+/// holds about half a million 12-measure panes at a window boundary. The
+/// 8 B saved per measure move a pane (its 12 aggregates behind one `Arc`)
+/// from the allocator's 768 B size class to 640 B. The count fits in 32
+/// bits and the last value's time is kept as an offset from the pane's
+/// start: a pane is never longer than [`MAX_PANE_MS`] (the windows'
+/// configuration is checked for it). Expanded to an [`Agg`] exactly, so
+/// results and checkpoints are what they were.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PaneAgg {
+    count: u32,
+    /// Event time of `last` minus the pane's start (ms).
+    last_offset: u32,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+    last: f64,
+}
+
+/// The longest pane a [`PaneAgg`] can hold: offsets are 32-bit
+/// milliseconds (49 days 17 hours).
+pub const MAX_PANE_MS: i64 = u32::MAX as i64;
+
+impl Default for PaneAgg {
+    fn default() -> Self {
+        let empty = Agg::default();
+        Self {
+            count: 0,
+            last_offset: 0,
+            mean: empty.mean,
+            m2: empty.m2,
+            min: empty.min,
+            max: empty.max,
+            last: empty.last,
+        }
+    }
+}
+
+impl PaneAgg {
+    /// [`Agg::add`] for a value `offset` ms after the pane's start, with
+    /// the same arithmetic (so the same bits).
+    pub fn add(&mut self, offset: u32, value: f64) {
+        let first = self.count == 0;
+        self.count = self.count.saturating_add(1);
+        let diff = value - self.mean;
+        self.mean += diff / f64::from(self.count);
+        self.m2 += diff * (value - self.mean);
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        if first || offset > self.last_offset || (offset == self.last_offset && value > self.last) {
+            self.last_offset = offset;
+            self.last = value;
+        }
+    }
+
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The aggregate of a pane starting at `pane_start`.
+    pub fn to_agg(&self, pane_start: i64) -> Agg {
+        if self.count == 0 {
+            return Agg::default();
+        }
+        Agg {
+            count: u64::from(self.count),
+            mean: self.mean,
+            m2: self.m2,
+            min: self.min,
+            max: self.max,
+            last_time: pane_start + i64::from(self.last_offset),
+            last: self.last,
+        }
+    }
+
+    /// `agg` as a pane starting at `pane_start` holds it; `None` when it
+    /// does not fit (more than 2^32 values, or a last value outside the
+    /// pane's first [`MAX_PANE_MS`]).
+    pub fn from_agg(agg: &Agg, pane_start: i64) -> Option<Self> {
+        if agg.count == 0 {
+            return Some(Self::default());
+        }
+        Some(Self {
+            count: u32::try_from(agg.count).ok()?,
+            last_offset: u32::try_from(agg.last_time.checked_sub(pane_start)?).ok()?,
+            mean: agg.mean,
+            m2: agg.m2,
+            min: agg.min,
+            max: agg.max,
+            last: agg.last,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +239,45 @@ mod tests {
         assert_eq!(a.last, 1.0);
         a.add(10, 3.0);
         assert_eq!(a.last, 3.0, "tie at the same time: the larger value");
+    }
+
+    #[test]
+    fn a_pane_aggregate_is_the_aggregate_bit_for_bit() {
+        let pane_start = 1_700_000_040_000;
+        let (mut full, mut compact) = (Agg::default(), PaneAgg::default());
+        assert_eq!(
+            format!("{:?}", compact.to_agg(pane_start)),
+            format!("{full:?}"),
+            "empty"
+        );
+        // Out of order, with a tie at the latest time.
+        for (dt, v) in [
+            (30_000, 1.25),
+            (5, 7.5),
+            (59_999, 3.0),
+            (59_999, 4.0),
+            (0, -2.0),
+        ] {
+            full.add(pane_start + dt, v);
+            compact.add(dt as u32, v);
+        }
+        assert_eq!(std::mem::size_of::<PaneAgg>(), 48);
+        assert_eq!(compact.to_agg(pane_start), full);
+        assert_eq!(PaneAgg::from_agg(&full, pane_start), Some(compact));
+        assert_eq!(full.last, 4.0);
+    }
+
+    #[test]
+    fn an_aggregate_a_pane_cannot_hold_is_refused() {
+        let mut a = Agg::default();
+        a.add(1_000, 1.0);
+        assert_eq!(PaneAgg::from_agg(&a, 2_000), None, "last before the pane");
+        assert_eq!(
+            PaneAgg::from_agg(&a, 1_000 - MAX_PANE_MS - 1),
+            None,
+            "too far in"
+        );
+        a.count = u64::from(u32::MAX) + 1;
+        assert_eq!(PaneAgg::from_agg(&a, 0), None, "too many values");
     }
 }

@@ -19,7 +19,7 @@
 //! stopping lets the caller send each message on before the next is made,
 //! so they are never all in memory at once.
 
-use super::agg::Agg;
+use super::agg::{Agg, PaneAgg};
 use crate::stream::cow_map::CowMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -106,12 +106,13 @@ pub struct Emitted<K> {
 /// land in. A key's state is copied on write while a snapshot holds it
 /// ([`CowMap`]); with shared panes the copy is the list of panes plus the
 /// one pane the value changes, not every pane of a five-minute sliding
-/// window. It serializes as the sequence a `Vec` would (serde's `rc`), so
-/// checkpoints are unchanged.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// window. They are held compact ([`PaneAgg`]) and stored in checkpoints as
+/// the sequence of [`Agg`]s they always were, so checkpoints are unchanged.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "StoredPane")]
 struct Pane {
     start: i64,
-    aggs: Arc<[Agg]>,
+    aggs: Arc<[PaneAgg]>,
 }
 
 impl Pane {
@@ -121,8 +122,50 @@ impl Pane {
             // One allocation: collecting an iterator of known length into
             // an `Arc<[_]>` writes it in place (a `Vec` first would be
             // allocated and then copied).
-            aggs: std::iter::repeat_n(Agg::default(), measures).collect(),
+            aggs: std::iter::repeat_n(PaneAgg::default(), measures).collect(),
         }
+    }
+}
+
+/// A pane as checkpoints store it.
+#[derive(Deserialize)]
+struct StoredPane {
+    start: i64,
+    aggs: Vec<Agg>,
+}
+
+impl TryFrom<StoredPane> for Pane {
+    type Error = String;
+
+    fn try_from(stored: StoredPane) -> Result<Self, String> {
+        let start = stored.start;
+        let aggs = stored
+            .aggs
+            .iter()
+            .map(|a| PaneAgg::from_agg(a, start))
+            .collect::<Option<Arc<[PaneAgg]>>>()
+            .ok_or_else(|| {
+                format!("a window pane starting at {start} holds an aggregate it cannot hold")
+            })?;
+        Ok(Self { start, aggs })
+    }
+}
+
+impl Serialize for Pane {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        /// The aggregates, expanded as they are written (no copy of them).
+        struct Aggs<'a>(&'a Pane);
+        impl Serialize for Aggs<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let start = self.0.start;
+                s.collect_seq(self.0.aggs.iter().map(|a| a.to_agg(start)))
+            }
+        }
+        let mut pane = s.serialize_struct("Pane", 2)?;
+        pane.serialize_field("start", &self.start)?;
+        pane.serialize_field("aggs", &Aggs(self))?;
+        pane.end()
     }
 }
 
@@ -220,11 +263,13 @@ impl<K: Eq + Hash + Clone + Ord + Serialize + DeserializeOwned> WindowOperator<K
         let state = self.keys.get_or_insert_with(key, KeyState::default);
         let pane = pane_mut(&mut state.panes, pane_start, self.measures);
         // Copied first only if a snapshot still shares this pane.
+        // Below MAX_PANE_MS (the windows' configuration is checked).
+        let offset = u32::try_from(t - pane_start).unwrap_or(u32::MAX);
         let aggs = Arc::make_mut(&mut pane.aggs);
         let mut any = false;
         for (measure, value) in values {
             if let Some(agg) = aggs.get_mut(measure) {
-                agg.add(t, value);
+                agg.add(offset, value);
                 any = true;
             }
         }
@@ -443,10 +488,10 @@ fn emit<K: Clone>(
         .filter(|p| p.start >= start && p.start < end)
     {
         if merged.is_empty() {
-            merged = pane.aggs.to_vec();
+            merged = pane.aggs.iter().map(|a| a.to_agg(pane.start)).collect();
         } else {
             for (m, a) in merged.iter_mut().zip(pane.aggs.iter()) {
-                m.merge(a);
+                m.merge(&a.to_agg(pane.start));
             }
         }
     }
@@ -512,7 +557,7 @@ mod tests {
     }
 
     /// Pointers of every pane of `key`, oldest first.
-    fn pane_ptrs(op: &WindowOperator<u8>, key: u8) -> Vec<*const Agg> {
+    fn pane_ptrs(op: &WindowOperator<u8>, key: u8) -> Vec<*const PaneAgg> {
         let state = op.keys.get(&key).expect("key has state");
         state.panes.iter().map(|p| p.aggs.as_ptr()).collect()
     }
@@ -535,7 +580,7 @@ mod tests {
         // The snapshot still holds the state of the moment it was taken.
         assert_eq!(pane_ptrs(&snapshot, 1), before);
         let newest = |o: &WindowOperator<u8>| o.keys.get(&1).expect("key").panes[4].aggs[3];
-        assert_eq!((newest(&snapshot).count, newest(&op).count), (1, 2));
+        assert_eq!((newest(&snapshot).count(), newest(&op).count()), (1, 2));
         // Without a snapshot nothing is copied.
         drop(snapshot);
         let unshared = pane_ptrs(&op, 1);
@@ -576,7 +621,7 @@ mod tests {
             postcard::from_bytes(&postcard::to_stdvec(&snapshot).unwrap()).unwrap();
         assert_eq!(canonical(&restored), barrier);
         assert_ne!(canonical(&op), barrier);
-        assert_eq!(op.keys.get(&2).unwrap().panes[4].aggs[3].count, 2);
+        assert_eq!(op.keys.get(&2).unwrap().panes[4].aggs[3].count(), 2);
     }
 
     #[test]
@@ -594,10 +639,11 @@ mod tests {
             start: 60_000,
             aggs: aggs.clone(),
         };
-        let new = Pane {
+        let new = Pane::try_from(StoredPane {
             start: 60_000,
-            aggs: aggs.into(),
-        };
+            aggs: aggs.clone(),
+        })
+        .expect("fits");
         let old_bytes = postcard::to_stdvec(&old).expect("encode");
         assert_eq!(postcard::to_stdvec(&new).expect("encode"), old_bytes);
         // Read back (compared as bytes: an empty aggregate's last is NaN).
