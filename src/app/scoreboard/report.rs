@@ -141,7 +141,7 @@ pub fn table(s: &Scoreboard) -> String {
         for f in s.false_alerts.iter().take(FALSE_ALERTS_LISTED) {
             let _ = writeln!(
                 out,
-                "  {:<24} {:<8} {:<28} opened {} for {:>6.0} s: {}",
+                "  {:<24} {:<8} {:<28} opened {} for {:>6.0} s: {}{}",
                 f.rule,
                 f.severity.as_str(),
                 f.subject,
@@ -151,6 +151,11 @@ pub fn table(s: &Scoreboard) -> String {
                     "none".to_string()
                 } else {
                     f.overlapping.join(" ")
+                },
+                if f.open_when_critical.is_empty() {
+                    String::new()
+                } else {
+                    format!("; critical beside {}", f.open_when_critical.join(", "))
                 }
             );
         }

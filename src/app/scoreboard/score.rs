@@ -198,6 +198,13 @@ pub struct FalseAlert {
     /// Overlapping incidents as `kind[:channel]@start`, start in seconds
     /// relative to the alert's opening.
     pub overlapping: Vec<String>,
+    /// For an alert that became critical: the device's other alerts open at
+    /// that moment, as `rule (highest severity)`. An ML alert is critical
+    /// when another detector of the device agrees; empty means an
+    /// evidence-only rule (which raises no alert) agreed. Says which
+    /// detector to make stricter when false critical alerts are too many.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub open_when_critical: Vec<String>,
 }
 
 /// The whole scoreboard.
@@ -401,7 +408,11 @@ pub fn score(
     }
     let mut false_alerts: Vec<FalseAlert> = (0..alerts.len())
         .filter(|&a| !legit[a])
-        .map(|a| false_alert(&alerts[a], overlapped[a].iter().map(|&i| &incidents[i])))
+        .map(|a| {
+            let mut f = false_alert(&alerts[a], overlapped[a].iter().map(|&i| &incidents[i]));
+            f.open_when_critical = open_beside(alerts, a);
+            f
+        })
         .collect();
     false_alerts.sort_by(|x, y| (y.severity.cmp(&x.severity)).then(x.opened_ms.cmp(&y.opened_ms)));
     let legit_count = legit.iter().filter(|l| **l).count();
@@ -438,6 +449,7 @@ fn false_alert<'a>(
         opened_ms: opened,
         duration_s: (alert.end.millis() - opened) as f64 / 1000.0,
         severity: alert.max_severity,
+        open_when_critical: Vec::new(),
         overlapping: overlapping
             .map(|i| {
                 let channel = i.channel.map_or(String::new(), |c| format!(":{}", c.key()));
@@ -446,6 +458,25 @@ fn false_alert<'a>(
             })
             .collect(),
     }
+}
+
+/// The other alerts of alert `a`'s device open when it became critical.
+fn open_beside(alerts: &[AlertRecord], a: usize) -> Vec<String> {
+    let alert = &alerts[a];
+    let (Some(device), Some(at)) = (&alert.device, alert.critical_at) else {
+        return Vec::new();
+    };
+    alerts
+        .iter()
+        .enumerate()
+        .filter(|(b, other)| {
+            *b != a
+                && other.device.as_ref() == Some(device)
+                && other.opened <= at
+                && at <= other.end
+        })
+        .map(|(_, other)| format!("{} ({})", other.rule, other.max_severity.as_str()))
+        .collect()
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
@@ -546,8 +577,10 @@ mod tests {
         let alerts = [
             // Explained by the smouldering fire that overlaps the first nuisance.
             alert("ml:fire", Severity::Critical, 1300, 2400),
-            // Nothing but the second nuisance: a false critical.
+            // Nothing but the second nuisance: a false critical, made critical
+            // by a heat advisory of the same device.
             alert("ml:fire", Severity::Critical, 5100, 5200),
+            alert("threshold:temperature_c", Severity::Low, 5050, 5150),
         ];
         let s = score(&incidents, &alerts, 1, 0, 86_400_000);
         let kind = |k| kind_score(&s, k);
@@ -557,6 +590,14 @@ mod tests {
         assert_eq!(nuisance.severity_reached.get("critical"), Some(&1));
         assert_eq!(nuisance.severity_reached.get("none"), Some(&1));
         assert_eq!(nuisance.fire_alerts, 1);
+        let critical = &s.false_alerts[0];
+        assert_eq!(
+            (critical.opened_ms, critical.open_when_critical.as_slice()),
+            (
+                5_100_000,
+                &["threshold:temperature_c (low)".to_string()][..]
+            )
+        );
     }
 
     #[test]
