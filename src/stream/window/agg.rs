@@ -38,11 +38,8 @@ impl Default for Agg {
 impl Agg {
     pub fn add(&mut self, time_ms: i64, value: f64) {
         self.count += 1;
-        let diff = value - self.mean;
-        self.mean += diff / self.count as f64;
-        self.m2 += diff * (value - self.mean);
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
+        let (mean, m2, min, max) = (&mut self.mean, &mut self.m2, &mut self.min, &mut self.max);
+        add_value(self.count as f64, value, mean, m2, min, max);
         self.take_last(time_ms, value);
     }
 
@@ -66,7 +63,7 @@ impl Agg {
     }
 
     fn take_last(&mut self, time_ms: i64, value: f64) {
-        if time_ms > self.last_time || (time_ms == self.last_time && value > self.last) {
+        if replaces_last(time_ms, value, self.last_time, self.last) {
             self.last_time = time_ms;
             self.last = value;
         }
@@ -84,6 +81,26 @@ impl Agg {
             (self.m2 / self.count as f64).max(0.0).sqrt()
         }
     }
+}
+
+/// Welford's step for the `n`-th value (counted with it) and the running
+/// minimum and maximum: one definition, so a pane and a window compute the
+/// same bits.
+#[inline]
+fn add_value(n: f64, value: f64, mean: &mut f64, m2: &mut f64, min: &mut f64, max: &mut f64) {
+    let diff = value - *mean;
+    *mean += diff / n;
+    *m2 += diff * (value - *mean);
+    *min = min.min(value);
+    *max = max.max(value);
+}
+
+/// Whether a value at `time` replaces the last one, at `last_time`: a later
+/// time, or the same time and a larger value (so the result does not
+/// depend on arrival order).
+#[inline]
+fn replaces_last<T: PartialOrd>(time: T, value: f64, last_time: T, last: f64) -> bool {
+    time > last_time || (time == last_time && value > last)
 }
 
 /// An [`Agg`] as a window pane stores it: 48 B instead of 56.
@@ -133,12 +150,9 @@ impl PaneAgg {
     pub fn add(&mut self, offset: u32, value: f64) {
         let first = self.count == 0;
         self.count = self.count.saturating_add(1);
-        let diff = value - self.mean;
-        self.mean += diff / f64::from(self.count);
-        self.m2 += diff * (value - self.mean);
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
-        if first || offset > self.last_offset || (offset == self.last_offset && value > self.last) {
+        let (mean, m2, min, max) = (&mut self.mean, &mut self.m2, &mut self.min, &mut self.max);
+        add_value(f64::from(self.count), value, mean, m2, min, max);
+        if first || replaces_last(offset, value, self.last_offset, self.last) {
             self.last_offset = offset;
             self.last = value;
         }
