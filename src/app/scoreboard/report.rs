@@ -31,7 +31,7 @@ pub fn table(s: &Scoreboard) -> String {
     );
     let _ = writeln!(
         out,
-        "\n{:<14} {:>9} {:>8} {:>7} {:>8} {:>20} {:>20} {:>9} {:>11} {:>16} severity reached",
+        "\n{:<14} {:>9} {:>8} {:>7} {:>8} {:>20} {:>20} {:>9} {:>18} {:>16} severity reached",
         "incident",
         "incidents",
         "alerted",
@@ -51,7 +51,7 @@ pub fn table(s: &Scoreboard) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "{:<14} {:>9} {:>8} {:>7.3} {:>8} {:>20} {:>20} {:>9.2} {:>11} {:>16} {}",
+            "{:<14} {:>9} {:>8} {:>7.3} {:>8} {:>20} {:>20} {:>9.2} {:>18} {:>16} {}",
             k.kind.as_str(),
             k.incidents,
             k.alerted,
@@ -74,7 +74,10 @@ pub fn table(s: &Scoreboard) -> String {
                 secs(k.critical_delay.max_s)
             ),
             k.alerts_per_incident,
-            k.fire_alerts,
+            match k.fire_alerts_caused {
+                Some(caused) => format!("{} ({caused} caused)", k.fire_alerts),
+                None => k.fire_alerts.to_string(),
+            },
             format!(
                 "{}/{}",
                 secs(k.time_to_resolve.p50_s),
@@ -141,7 +144,7 @@ pub fn table(s: &Scoreboard) -> String {
         for f in s.false_alerts.iter().take(FALSE_ALERTS_LISTED) {
             let _ = writeln!(
                 out,
-                "  {:<24} {:<8} {:<28} opened {} for {:>6.0} s: {}{}",
+                "  {:<24} {:<8} {:<28} opened {} for {:>6.0} s: {}{}{}",
                 f.rule,
                 f.severity.as_str(),
                 f.subject,
@@ -156,6 +159,11 @@ pub fn table(s: &Scoreboard) -> String {
                     String::new()
                 } else {
                     format!("; critical beside {}", f.open_when_critical.join(", "))
+                },
+                match f.without_faults {
+                    Some(true) => "; also without faults",
+                    Some(false) => "; only with faults",
+                    None => "",
                 }
             );
         }
@@ -168,5 +176,11 @@ pub fn table(s: &Scoreboard) -> String {
         s.precision,
         s.critical_precision
     );
+    if let Some(n) = s.false_from_faults {
+        let _ = writeln!(
+            out,
+            "false alerts the faults caused (absent from the fault-free twin run): {n}"
+        );
+    }
     out
 }
