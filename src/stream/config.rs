@@ -565,15 +565,10 @@ pub const FIRE_GAS_SIGNATURE: &str = "fire_gas_signature";
 /// `tests/fixtures/smoke_profile.yaml`): TVOC on its plateau (fire p25-p99
 /// 332-1,417 ppb, where normal air sits between its p75 of 182 and p90 of
 /// 9,000) with clean air's particle counts (fire PM2.5 p99 4.9; cooking and
-/// steam reach thousands). A rule, not a model: it cannot learn the model's
-/// mistakes, so when both agree the alert is critical. Held 60 s, not 20:
-/// normal air and a nuisance's tail pass through the band for tens of
-/// seconds, and at 20 s that made 8 of the model's false alerts and a
-/// nuisance critical on the scoreboard (200 detectors x 2 days, seed 1);
-/// at 60 s one false alert, no nuisance, and 7 of 378 fires stayed high
-/// instead of critical (see the README's detector table).
+/// steam reach thousands), held 20 s. A rule, not a model: it cannot learn
+/// the model's mistakes, so when both agree the alert is critical.
 pub const FIRE_GAS_SIGNATURE_WHEN: &str =
-    "tvoc_ppb >= 700 && tvoc_ppb <= 2500 && pm2_5 <= 10 for >= 60s";
+    "tvoc_ppb >= 700 && tvoc_ppb <= 2500 && pm2_5 <= 10 for >= 20s";
 
 impl Default for DetectConfig {
     fn default() -> Self {
