@@ -26,13 +26,8 @@ pub struct AlertBenchArgs {
     pub json: Option<PathBuf>,
     /// Score a labelled CSV (the data set's format) or readings Parquet
     /// instead of the simulator: `Fire Alarm` runs of 1 are the incidents.
-    #[arg(long, conflicts_with = "fault_twin")]
-    pub data: Option<PathBuf>,
-    /// Also run the same fleet with faults off (same seed: same air,
-    /// scenarios and lights; twice the time) and count as caused by faults
-    /// only the fire alerts that run does not raise.
     #[arg(long)]
-    pub fault_twin: bool,
+    pub data: Option<PathBuf>,
 }
 
 pub fn bench_alerts(config: &Config, args: &AlertBenchArgs) -> ExitCode {
@@ -57,24 +52,17 @@ fn run(config: &Config, args: &AlertBenchArgs) -> Result<(), ScoreboardError> {
         );
     }
     let model = model.unwrap_or_default();
-    let (out, twin): (RunOutput, Option<RunOutput>) = rt.block_on(async {
-        let (detectors, days, seed) = (args.detectors, args.days, args.seed);
-        if let Some(path) = &args.data {
-            return Ok((scoreboard::run_file(config, path, model).await?, None));
+    let out: RunOutput = rt.block_on(async {
+        match &args.data {
+            Some(path) => scoreboard::run_file(config, path, model).await,
+            None => {
+                scoreboard::run_fleet(config, args.detectors, args.days, args.seed, model).await
+            }
         }
-        let out = scoreboard::run_fleet(config, detectors, days, seed, model.clone()).await?;
-        if !args.fault_twin {
-            return Ok((out, None));
-        }
-        let mut fault_free = config.clone();
-        fault_free.simulator.faults.enabled = false;
-        let twin = scoreboard::run_fleet(&fault_free, detectors, days, seed, model).await?;
-        Ok::<_, ScoreboardError>((out, Some(twin)))
     })?;
     let board = scoreboard::score(
         &out.incidents,
         &out.alerts,
-        twin.as_ref().map(|t| t.alerts.as_slice()),
         out.detectors,
         out.start_ms,
         out.end_ms,
@@ -88,13 +76,6 @@ fn run(config: &Config, args: &AlertBenchArgs) -> Result<(), ScoreboardError> {
             out.wall.as_secs_f64(),
             out.readings as f64 / out.wall.as_secs_f64().max(1e-9)
         ),
-    }
-    if let Some(twin) = &twin {
-        println!(
-            "fault-free twin run: {} readings in {:.1} s",
-            twin.readings,
-            twin.wall.as_secs_f64()
-        );
     }
     print!("{}", scoreboard::report::table(&board));
     if let Some(path) = &args.json {

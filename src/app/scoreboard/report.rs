@@ -31,7 +31,7 @@ pub fn table(s: &Scoreboard) -> String {
     );
     let _ = writeln!(
         out,
-        "\n{:<14} {:>9} {:>8} {:>7} {:>8} {:>20} {:>20} {:>9} {:>18} {:>16} severity reached",
+        "\n{:<14} {:>9} {:>8} {:>7} {:>8} {:>20} {:>20} {:>9} {:>11} {:>16} severity reached",
         "incident",
         "incidents",
         "alerted",
@@ -51,7 +51,7 @@ pub fn table(s: &Scoreboard) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "{:<14} {:>9} {:>8} {:>7.3} {:>8} {:>20} {:>20} {:>9.2} {:>18} {:>16} {}",
+            "{:<14} {:>9} {:>8} {:>7.3} {:>8} {:>20} {:>20} {:>9.2} {:>11} {:>16} {}",
             k.kind.as_str(),
             k.incidents,
             k.alerted,
@@ -74,10 +74,7 @@ pub fn table(s: &Scoreboard) -> String {
                 secs(k.critical_delay.max_s)
             ),
             k.alerts_per_incident,
-            match k.fire_alerts_caused {
-                Some(caused) => format!("{} ({caused} caused)", k.fire_alerts),
-                None => k.fire_alerts.to_string(),
-            },
+            k.fire_alerts,
             format!(
                 "{}/{}",
                 secs(k.time_to_resolve.p50_s),
@@ -144,7 +141,7 @@ pub fn table(s: &Scoreboard) -> String {
         for f in s.false_alerts.iter().take(FALSE_ALERTS_LISTED) {
             let _ = writeln!(
                 out,
-                "  {:<24} {:<8} {:<28} opened {} for {:>6.0} s: {}{}{}",
+                "  {:<24} {:<8} {:<28} opened {} for {:>6.0} s: {}{}",
                 f.rule,
                 f.severity.as_str(),
                 f.subject,
@@ -159,11 +156,6 @@ pub fn table(s: &Scoreboard) -> String {
                     String::new()
                 } else {
                     format!("; critical beside {}", f.open_when_critical.join(", "))
-                },
-                match f.without_faults {
-                    Some(true) => "; also without faults",
-                    Some(false) => "; only with faults",
-                    None => "",
                 }
             );
         }
@@ -176,11 +168,5 @@ pub fn table(s: &Scoreboard) -> String {
         s.precision,
         s.critical_precision
     );
-    if let Some(n) = s.false_from_faults {
-        let _ = writeln!(
-            out,
-            "false alerts the faults caused (absent from the fault-free twin run): {n}"
-        );
-    }
     out
 }

@@ -147,12 +147,6 @@ pub struct KindScore {
     /// Fire alerts (thresholds, spikes, smoke rules, ML) raised during a
     /// fault or a nuisance and not explained by a fire.
     pub fire_alerts: usize,
-    /// Of `fire_alerts`, those the fault-free twin run does not raise (the
-    /// same rule of the same device at an overlapping time): the ones the
-    /// fault caused, not the detectors' base rate landing inside it. Only
-    /// with a twin run (`bench alerts --fault-twin`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fire_alerts_caused: Option<usize>,
     /// Legitimate alerts per alerted incident (spam).
     pub alerts_per_incident: f64,
     /// From the incident's last reading to its alerts' resolution.
@@ -211,11 +205,6 @@ pub struct FalseAlert {
     /// detector to make stricter when false critical alerts are too many.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub open_when_critical: Vec<String>,
-    /// With a fault-free twin run: whether it raised this alert too (same
-    /// rule, same device, overlapping time). `false` means the faults
-    /// caused it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub without_faults: Option<bool>,
 }
 
 /// The whole scoreboard.
@@ -233,11 +222,6 @@ pub struct Scoreboard {
     pub false_per_detector_day: f64,
     /// False alerts that reached critical, per detector-day.
     pub false_critical_per_detector_day: f64,
-    /// With a fault-free twin run: false alerts it does not raise, that is
-    /// false alerts the injected faults caused (stuck, drifting, spiking or
-    /// missing channels, malformed or late messages), all severities.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub false_from_faults: Option<usize>,
     /// Legitimate alerts / all alerts.
     pub precision: f64,
     /// Critical alerts explained by a fire / all critical alerts.
@@ -247,18 +231,14 @@ pub struct Scoreboard {
 }
 
 /// Scores `alerts` against `incidents` of a run of `detectors` over
-/// event time `[start_ms, end_ms]`. `twin` holds the alerts of the same
-/// run without faults (same seed: same air, scenarios and lights), when it
-/// ran: a fire alert it lacks is one the faults caused.
+/// event time `[start_ms, end_ms]`.
 pub fn score(
     incidents: &[Incident],
     alerts: &[AlertRecord],
-    twin: Option<&[AlertRecord]>,
     detectors: usize,
     start_ms: i64,
     end_ms: i64,
 ) -> Scoreboard {
-    let caused = caused_by_faults(alerts, twin);
     let days = (end_ms - start_ms).max(1) as f64 / 86_400_000.0;
     let detector_days = detectors as f64 * days;
     let mut by_device: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -318,7 +298,6 @@ pub fn score(
         let mut resolve = Vec::new();
         let mut severity_reached: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut fire_alerts = 0;
-        let mut fire_alerts_caused = 0;
         let mut legit_alerts = 0;
         let mut rules: BTreeMap<String, usize> = BTreeMap::new();
         for &i in &of_kind {
@@ -335,7 +314,6 @@ pub fn score(
                     highest = highest.max(Some(alert.max_severity));
                     if !ok && !legit[a] {
                         fire_alerts += 1;
-                        fire_alerts_caused += usize::from(caused[a] == Some(true));
                     }
                 }
                 if !ok {
@@ -397,7 +375,6 @@ pub fn score(
             critical_delay: Spread::of(critical_delays),
             severity_reached,
             fire_alerts,
-            fire_alerts_caused: twin.map(|_| fire_alerts_caused),
             alerts_per_incident: if alerted > 0 {
                 legit_alerts as f64 / alerted as f64
             } else {
@@ -434,7 +411,6 @@ pub fn score(
         .map(|a| {
             let mut f = false_alert(&alerts[a], overlapped[a].iter().map(|&i| &incidents[i]));
             f.open_when_critical = open_beside(alerts, a);
-            f.without_faults = caused[a].map(|c| !c);
             f
         })
         .collect();
@@ -453,11 +429,6 @@ pub fn score(
         rules,
         false_per_detector_day: false_any as f64 / detector_days,
         false_critical_per_detector_day: false_critical as f64 / detector_days,
-        false_from_faults: twin.map(|_| {
-            (0..alerts.len())
-                .filter(|&a| !legit[a] && caused[a] == Some(true))
-                .count()
-        }),
         precision: ratio(legit_count, alerts.len()),
         critical_precision: ratio(critical_fire, critical_total),
         false_alerts,
@@ -479,7 +450,6 @@ fn false_alert<'a>(
         duration_s: (alert.end.millis() - opened) as f64 / 1000.0,
         severity: alert.max_severity,
         open_when_critical: Vec::new(),
-        without_faults: None,
         overlapping: overlapping
             .map(|i| {
                 let channel = i.channel.map_or(String::new(), |c| format!(":{}", c.key()));
@@ -488,39 +458,6 @@ fn false_alert<'a>(
             })
             .collect(),
     }
-}
-
-/// For each alert, with a twin run: whether the twin lacks it (no alert of
-/// the same rule and subject overlapping it in time), so faults caused it.
-fn caused_by_faults(alerts: &[AlertRecord], twin: Option<&[AlertRecord]>) -> Vec<Option<bool>> {
-    let Some(twin) = twin else {
-        return vec![None; alerts.len()];
-    };
-    let subject = |a: &AlertRecord| {
-        (
-            a.rule.clone(),
-            a.device.clone(),
-            a.home.clone(),
-            a.room.clone(),
-        )
-    };
-    let mut spans: HashMap<_, Vec<(i64, i64)>> = HashMap::new();
-    for b in twin {
-        spans
-            .entry(subject(b))
-            .or_default()
-            .push((b.opened.millis(), b.end.millis()));
-    }
-    alerts
-        .iter()
-        .map(|a| {
-            let (opened, end) = (a.opened.millis(), a.end.millis());
-            let seen = spans
-                .get(&subject(a))
-                .is_some_and(|s| s.iter().any(|&(o, e)| o <= end && opened <= e));
-            Some(!seen)
-        })
-        .collect()
 }
 
 /// The other alerts of alert `a`'s device open when it became critical.
@@ -574,56 +511,6 @@ mod tests {
     }
 
     #[test]
-    fn a_fault_free_twin_tells_caused_fire_alerts_from_coincidences() {
-        let incidents = [
-            incident(IncidentKind::StuckSensor, 1000, 1600),
-            incident(IncidentKind::Drift, 5000, 8000),
-        ];
-        let alerts = [
-            // Only with the fault: the stuck channel caused it.
-            alert("threshold:tvoc_ppb", Severity::Low, 1100, 1500),
-            // The twin raised it too, a little later: the model's base rate.
-            alert("ml:fire", Severity::High, 6000, 6300),
-            // Outside any fault and missing from the twin: a missing value
-            // or a late message changed what the detectors saw.
-            alert("ml:fire", Severity::Critical, 20_000, 20_100),
-            // The same in both runs.
-            alert("fault:device", Severity::Low, 1050, 1600),
-        ];
-        let twin = [
-            alert("ml:fire", Severity::High, 6100, 6400),
-            alert("fault:device", Severity::Low, 1050, 1600),
-            // Another rule at the stuck fault's time does not excuse it.
-            alert("threshold:pm2_5", Severity::Low, 1100, 1500),
-        ];
-        let s = score(&incidents, &alerts, Some(&twin), 1, 0, 86_400_000);
-        let stuck = kind_score(&s, IncidentKind::StuckSensor);
-        assert_eq!((stuck.fire_alerts, stuck.fire_alerts_caused), (1, Some(1)));
-        let drift = kind_score(&s, IncidentKind::Drift);
-        assert_eq!((drift.fire_alerts, drift.fire_alerts_caused), (1, Some(0)));
-        assert_eq!(s.false_from_faults, Some(2));
-        let without: Vec<_> = s
-            .false_alerts
-            .iter()
-            .map(|f| (f.opened_ms / 1000, f.without_faults))
-            .collect();
-        assert_eq!(
-            without,
-            [
-                (20_000, Some(false)),
-                (6000, Some(true)),
-                (1100, Some(false))
-            ]
-        );
-        let alone = score(&incidents, &alerts, None, 1, 0, 86_400_000);
-        assert_eq!(
-            kind_score(&alone, IncidentKind::Drift).fire_alerts_caused,
-            None
-        );
-        assert_eq!(alone.false_from_faults, None);
-    }
-
-    #[test]
     fn fires_nuisance_faults_and_false_alerts_are_told_apart() {
         let incidents = [
             incident(IncidentKind::Flaming, 1000, 1600),
@@ -639,7 +526,7 @@ mod tests {
             alert("light_on_empty_room", Severity::Low, 20_060, 22_000),
             alert("ml:fire", Severity::Critical, 40_000, 40_100),
         ];
-        let s = score(&incidents, &alerts, None, 1, 0, 86_400_000);
+        let s = score(&incidents, &alerts, 1, 0, 86_400_000);
         let kind = |k| kind_score(&s, k);
         let fire = kind(IncidentKind::Flaming);
         assert_eq!((fire.incidents, fire.critical), (1, 1));
@@ -695,7 +582,7 @@ mod tests {
             alert("ml:fire", Severity::Critical, 5100, 5200),
             alert("threshold:temperature_c", Severity::Low, 5050, 5150),
         ];
-        let s = score(&incidents, &alerts, None, 1, 0, 86_400_000);
+        let s = score(&incidents, &alerts, 1, 0, 86_400_000);
         let kind = |k| kind_score(&s, k);
         let fire = kind(IncidentKind::Smouldering);
         assert_eq!(fire.severity_reached.get("critical"), Some(&1));
@@ -721,7 +608,7 @@ mod tests {
             incident(IncidentKind::Nuisance, 3000, 3300),
         ];
         let alerts = [alert("ml:fire", Severity::High, 1045, 1700)];
-        let s = score(&incidents, &alerts, None, 1, 0, 86_400_000);
+        let s = score(&incidents, &alerts, 1, 0, 86_400_000);
         let listed: Vec<_> = s
             .fires
             .iter()
