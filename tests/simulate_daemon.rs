@@ -255,3 +255,52 @@ fn an_accelerated_fleet_restarted_goes_on_from_its_event_time() {
         assert_eq!(status.code(), Some(0));
     }
 }
+
+#[test]
+#[ignore = "bug, not fixed yet: a partition that carries only records the stream refuses \
+            (here unknown devices) is never idle and never observed, so the watermark never \
+            starts and no window closes (see the session-28 note)"]
+fn refused_records_do_not_hold_the_watermark() {
+    // Two detectors on six readings partitions: strangers with random ids
+    // (2 % of readings) land on the partitions no real device uses, and
+    // the validate stage dead-letters them before the windows see them.
+    let config = "
+daemon:
+  data_dir: data
+simulator:
+  homes: 1
+  rooms_per_home: 2
+  time_acceleration: 60
+  faults:
+    enabled: true
+    missing_value: 0.0
+    stuck_sensor: 0.0
+    spike: 0.0
+    drift: 0.0
+    duplicate: 0.0
+    out_of_order: 0.0
+    late: 0.0
+    truncated_json: 0.0
+    wrong_type: 0.0
+    unknown_device: 0.02
+ml:
+  enabled: false
+batch:
+  enabled: false
+";
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = RunningDaemon::start(dir.path(), config, &[]);
+    // The idle timeout is 30 s: a partition that never delivered is held
+    // at most that long, then the watermark must run.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut text = scrape(&daemon);
+    while metric(&text, "smokewatch_watermark_seconds", "").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        text = scrape(&daemon);
+    }
+    assert!(dead_lettered(&text, "unknown_device") > 0.0, "{text}");
+    assert!(
+        metric(&text, "smokewatch_watermark_seconds", "").is_some(),
+        "no watermark after a minute:\n{text}"
+    );
+}
